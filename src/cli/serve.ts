@@ -1,0 +1,9 @@
+// `parm serve`: placeholder registration, replaced by the module that implements the command.
+import type { Command } from 'commander';
+import { ParmError } from '../errors.js';
+
+export function register(program: Command): void {
+  program.command('serve').allowUnknownOption().action(() => {
+    throw new ParmError('PARM_ERR_CLI_USAGE', '`parm serve` is not available in this build yet');
+  });
+}

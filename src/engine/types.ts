@@ -1,0 +1,153 @@
+// Public types of the serving engine: what a backend embedding `parm` and the network front see.
+// The engine (src/engine/) implements them; the server (src/server/) and benchmarks consume them.
+
+/** Redundancy mode. All four run in the same engine so that comparisons are one flag apart. */
+export type Mode = 'none' | 'equal-resources' | 'hedged' | 'parm';
+
+/** How k queries become one parity query. */
+export type EncoderKind = 'sum' | 'concat';
+
+/**
+ * When a reconstruction may answer a query.
+ * - `first`: whichever of original or reconstruction arrives first (the paper's default).
+ * - `deadline`: wait for the original up to `waitMs` after the query was accepted, then use a
+ *   reconstruction if one is available (or the first that arrives afterwards).
+ */
+export type DecodePolicy = { kind: 'first' } | { kind: 'deadline'; waitMs: number };
+
+/** A tensor handed to `infer`: one query (no batch dimension) or a batch (leading dimension). */
+export interface TensorInput {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+export interface InferOptions {
+  decode?: DecodePolicy;
+  /** Reject with PARM_ERR_ENGINE_TIMEOUT if no answer by then (ms from acceptance). */
+  timeoutMs?: number;
+}
+
+export interface InferResult {
+  output: Float32Array;
+  /** Output shape of this query, e.g. [10] for one query or [n, 10] for a batch input. */
+  shape: number[];
+  /** True when the answer was decoded from a parity output rather than computed directly. */
+  reconstructed: boolean;
+  /** Milliseconds from acceptance to answer, measured in the engine. */
+  latencyMs: number;
+  /** Id of the instance that produced the original, or of the parity instance when reconstructed. */
+  instance: string;
+}
+
+/**
+ * A fault injected into one instance. Instance ids are `deployed-<i>` and `parity-<i>`; a bare
+ * number `n` means `deployed-<n>`; `*` means every deployed instance.
+ */
+export type FaultSpec =
+  | { kind: 'delay'; instance: string; ms: number; probability?: number; distribution?: 'fixed' | 'pareto' }
+  | { kind: 'contention'; instance: string; busyMs: number; periodMs: number }
+  | { kind: 'crash'; instance: string; afterQueries: number }
+  | { kind: 'hang'; instance: string };
+
+export interface BatchingOptions {
+  maxBatch: number;
+  maxDelayMs: number;
+}
+
+export interface ParityModelSpec {
+  /** Path to the parity model's ONNX file. */
+  path: string;
+  /** Coefficients w_1..w_k of this parity row (default all ones). */
+  coefficients?: number[];
+}
+
+export interface EngineOptions {
+  /** Deployment name, used as the OIP model name. */
+  name: string;
+  version?: string;
+  /** Path to the deployed model's ONNX file. */
+  deployedModel: string;
+  /** r parity models (r = length); required for mode `parm`. */
+  parityModels?: ParityModelSpec[];
+  k?: number;
+  encoder?: EncoderKind;
+  mode?: Mode;
+  /** Deployed-model instances (m). */
+  instances?: number;
+  /** Parity-model instances (default ceil(m / k) per parity row). */
+  parityInstances?: number;
+  isolation?: 'thread' | 'process';
+  threadsPerSession?: number;
+  balancing?: 'shared-queue' | 'round-robin';
+  /** How long a coding group may wait to fill before the partial-group policy applies. */
+  groupWaitMs?: number;
+  decode?: DecodePolicy;
+  batching?: BatchingOptions | false;
+  /** `hedged` mode: re-issue after this delay. */
+  hedgeDelayMs?: number;
+  faults?: FaultSpec[];
+  /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
+  maxPending?: number;
+}
+
+export interface ModelTensorInfo {
+  name: string;
+  datatype: 'FP32';
+  /** Shape with -1 for the batch dimension, e.g. [-1, 1, 28, 28]. */
+  shape: number[];
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  platform: 'onnxruntime';
+  inputs: ModelTensorInfo[];
+  outputs: ModelTensorInfo[];
+}
+
+export interface InstanceHealth {
+  id: string;
+  role: 'deployed' | 'parity';
+  state: 'starting' | 'ready' | 'busy' | 'down' | 'restarting';
+  restarts: number;
+  inFlight: number;
+}
+
+export interface LatencySummary {
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface EngineMetrics {
+  queries: number;
+  answered: number;
+  reconstructions: number;
+  lateOriginalsDiscarded: number;
+  cancellations: number;
+  retries: number;
+  errors: number;
+  restarts: number;
+  queueDepth: { deployed: number; parity: number };
+  instances: InstanceHealth[];
+  /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
+  latency: Record<string, LatencySummary>;
+}
+
+export interface Engine {
+  readonly info: ModelInfo;
+  readonly options: Readonly<EngineOptions>;
+  /** Resolves once every instance has loaded its model. */
+  ready(): Promise<void>;
+  isReady(): boolean;
+  infer(input: Float32Array | TensorInput, options?: InferOptions): Promise<InferResult>;
+  /** Replace the injected faults at run time. */
+  setFaults(faults: FaultSpec[]): void;
+  metrics(): EngineMetrics;
+  /** Stop accepting, answer what is in flight, stop every instance. */
+  close(): Promise<void>;
+}
