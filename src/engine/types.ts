@@ -86,6 +86,7 @@ export interface EngineOptions {
   /** `hedged` mode: re-issue after this delay. */
   hedgeDelayMs?: number;
   faults?: FaultSpec[];
+  background?: BackgroundLoadSpec;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
 }
@@ -150,4 +151,22 @@ export interface Engine {
   metrics(): EngineMetrics;
   /** Stop accepting, answer what is in flight, stop every instance. */
   close(): Promise<void>;
+}
+
+/**
+ * Background load that moves between random instances over time (the paper's contention, in
+ * spirit), driven by a seeded schedule so that every mode sees the same one. Every `periodMs` the
+ * engine picks `width` random instances (from `targets`) and disturbs them for `duty * periodMs`.
+ */
+export interface BackgroundLoadSpec {
+  seed: number;
+  kind: 'contention' | 'delay';
+  /** 1: one random instance at a time; 2: a random pair. */
+  width: 1 | 2;
+  periodMs: number;
+  /** Fraction of each period that the disturbance lasts (0..1]. */
+  duty: number;
+  /** `delay`: ms added to each query the disturbed instance runs; `contention`: busy fraction 0..1 of its CPU. */
+  intensity: number;
+  targets?: 'all' | 'deployed';
 }
