@@ -1,0 +1,356 @@
+// `parm/client`: a small typed Node client for the parm server. ParmClient speaks the WebSocket
+// stream (one promise per request, pipelined, binary or JSON framing, reconnect); inferHttp is the
+// same call over OIP HTTP. Framing and parameters follow docs/protocol.md.
+import WebSocket from 'ws';
+
+export type DecodeOption = { kind: 'first' } | { kind: 'deadline'; waitMs: number };
+
+export interface InferCallOptions {
+  /** Tensor shape including the batch dimension; default [n, 1, 28, 28] with n = data.length / 784. */
+  shape?: readonly number[];
+  /** Decode policy sent as parm_decode / parm_deadline_ms. */
+  decode?: DecodeOption;
+  /** Server-side timeout (parm_timeout_ms). */
+  serverTimeoutMs?: number;
+  /** Client-side: reject if no answer within this many ms (default: the client's requestTimeoutMs). */
+  timeoutMs?: number;
+}
+
+export interface InferAnswer {
+  id: string | number | undefined;
+  output: Float32Array;
+  shape: number[];
+  /** The server's `parm_reconstructed` response parameter. */
+  reconstructed: boolean;
+  instance: string | undefined;
+  /** Engine-measured latency in ms (parm_latency_ms). */
+  latencyMs: number | undefined;
+  modelName: string;
+  modelVersion: string;
+}
+
+/** An error answer from the server (`{"id", "error"}` on the stream, an OIP error body over HTTP). */
+export class ParmRequestError extends Error {
+  constructor(
+    message: string,
+    readonly id: string | number | null | undefined,
+    /** HTTP status (HTTP only). */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ParmRequestError';
+  }
+}
+
+/** The connection dropped or closed before the answer arrived. The request may or may not have run. */
+export class ParmConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
+    super(message);
+    this.name = 'ParmConnectionError';
+  }
+}
+
+export interface ParmClientOptions {
+  /** Server base URL: http://host:port or ws://host:port. */
+  url: string;
+  model: string;
+  version?: string;
+  /** Binary frames (4-byte LE header length + JSON + raw FP32) rather than JSON text (default true). */
+  binary?: boolean;
+  /** Reconnect after an unexpected close (default true), with exponential backoff. */
+  reconnect?: boolean;
+  reconnectMinDelayMs?: number;
+  reconnectMaxDelayMs?: number;
+  /** Give up reconnecting after this many consecutive failures (default Infinity). */
+  reconnectRetries?: number;
+  /** Default client-side timeout per request in ms (default 30000; 0 = none). */
+  requestTimeoutMs?: number;
+}
+
+const DEFAULT_QUERY = 784;
+
+function wsUrl(base: string, model: string, version: string | undefined): string {
+  const u = new URL(base);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  const v = version === undefined ? '' : `/versions/${encodeURIComponent(version)}`;
+  u.pathname = `${u.pathname.replace(/\/$/, '')}/v2/models/${encodeURIComponent(model)}${v}/infer/stream`;
+  return u.toString();
+}
+
+function defaultShape(data: Float32Array, shape: readonly number[] | undefined): number[] {
+  if (shape) return [...shape];
+  if (data.length % DEFAULT_QUERY !== 0 || data.length === 0) {
+    throw new RangeError(`data has ${data.length} floats; pass shape, or a multiple of ${DEFAULT_QUERY} (one 1x28x28 image each)`);
+  }
+  return [data.length / DEFAULT_QUERY, 1, 28, 28];
+}
+
+function requestHeader(id: string | number | undefined, data: Float32Array, opts: InferCallOptions, binary: boolean): Record<string, unknown> {
+  const shape = defaultShape(data, opts.shape);
+  const parameters: Record<string, unknown> = {};
+  if (opts.decode?.kind === 'first') parameters.parm_decode = 'first';
+  if (opts.decode?.kind === 'deadline') {
+    parameters.parm_decode = 'deadline';
+    parameters.parm_deadline_ms = opts.decode.waitMs;
+  }
+  if (opts.serverTimeoutMs !== undefined) parameters.parm_timeout_ms = opts.serverTimeoutMs;
+  const input: Record<string, unknown> = { name: 'input', shape, datatype: 'FP32' };
+  if (binary) input.parameters = { binary_data_size: data.byteLength };
+  else input.data = Array.from(data);
+  const h: Record<string, unknown> = {};
+  if (id !== undefined) h.id = id;
+  h.inputs = [input];
+  if (Object.keys(parameters).length > 0) h.parameters = parameters;
+  return h;
+}
+
+interface ResponseHeader {
+  id?: string | number;
+  error?: string;
+  model_name?: string;
+  model_version?: string;
+  parameters?: Record<string, unknown>;
+  outputs?: Array<{ name: string; shape: number[]; datatype: string; data?: number[]; parameters?: Record<string, unknown> }>;
+}
+
+/** Turns a parsed response header (+ binary tail) into an answer. */
+function toAnswer(h: ResponseHeader, tail: Uint8Array): InferAnswer {
+  const out = h.outputs?.[0];
+  if (!out) throw new ParmRequestError('response has no outputs', h.id);
+  let output: Float32Array;
+  const size = out.parameters?.binary_data_size;
+  if (typeof size === 'number') {
+    output = new Float32Array(size / 4);
+    new Uint8Array(output.buffer).set(tail.subarray(0, size));
+  } else {
+    output = Float32Array.from(out.data ?? []);
+  }
+  return {
+    id: h.id,
+    output,
+    shape: out.shape,
+    reconstructed: h.parameters?.parm_reconstructed === true,
+    instance: typeof h.parameters?.parm_instance === 'string' ? h.parameters.parm_instance : undefined,
+    latencyMs: typeof h.parameters?.parm_latency_ms === 'number' ? h.parameters.parm_latency_ms : undefined,
+    modelName: h.model_name ?? '',
+    modelVersion: h.model_version ?? '',
+  };
+}
+
+function encodeFrame(header: Record<string, unknown>, data: Float32Array): Buffer {
+  const hb = Buffer.from(JSON.stringify(header), 'utf8');
+  const out = Buffer.allocUnsafe(4 + hb.length + data.byteLength);
+  out.writeUInt32LE(hb.length, 0);
+  hb.copy(out, 4);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 4 + hb.length);
+  return out;
+}
+
+function decodeFrame(buf: Buffer): { header: ResponseHeader; tail: Uint8Array } {
+  if (buf.length < 4) throw new Error('binary frame shorter than 4 bytes');
+  const n = buf.readUInt32LE(0);
+  if (n > buf.length - 4) throw new Error(`binary frame header length ${n} exceeds the frame`);
+  return { header: JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as ResponseHeader, tail: buf.subarray(4 + n) };
+}
+
+interface Pending {
+  resolve: (a: InferAnswer) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * A pipelined WebSocket client. `infer` returns one promise per request; answers may arrive out of
+ * order and are matched by id. When the connection drops, requests in flight reject with
+ * ParmConnectionError (they are not resent: the server may have run them) and the client
+ * reconnects with backoff; calls made while reconnecting wait for the new connection.
+ */
+export class ParmClient {
+  private ws: WebSocket | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private nextId = 1;
+  private closedByUser = false;
+  private connecting: Promise<void> | undefined;
+  private failures = 0;
+  readonly url: string;
+  /** Times the client has reconnected after an unexpected close. */
+  reconnects = 0;
+
+  private constructor(private readonly opts: ParmClientOptions) {
+    this.url = wsUrl(opts.url, opts.model, opts.version);
+  }
+
+  /** Connects (rejects if the first connection fails). */
+  static async connect(opts: ParmClientOptions): Promise<ParmClient> {
+    const c = new ParmClient(opts);
+    await c.open();
+    return c;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  private open(): Promise<void> {
+    this.connecting ??= new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(this.url, { perMessageDeflate: false });
+      ws.binaryType = 'nodebuffer';
+      ws.once('open', () => {
+        this.ws = ws;
+        this.failures = 0;
+        this.connecting = undefined;
+        resolve();
+      });
+      ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+      ws.on('error', () => {
+        /* surfaced through 'close' */
+      });
+      ws.once('close', (code, reason) => {
+        const wasOpen = this.ws === ws;
+        if (wasOpen) this.ws = undefined;
+        this.failAll(new ParmConnectionError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`, code));
+        if (!wasOpen) {
+          this.connecting = undefined;
+          reject(new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code));
+        }
+        if (!this.closedByUser && (this.opts.reconnect ?? true) && (wasOpen || this.reconnects > 0 || this.failures > 0)) this.scheduleReconnect();
+      });
+    });
+    return this.connecting;
+  }
+
+  private scheduleReconnect(): void {
+    const retries = this.opts.reconnectRetries ?? Infinity;
+    if (this.failures >= retries) return;
+    const min = this.opts.reconnectMinDelayMs ?? 100;
+    const max = this.opts.reconnectMaxDelayMs ?? 5000;
+    const delay = Math.min(max, min * 2 ** this.failures);
+    this.failures++;
+    const p = new Promise<void>((resolve, reject) => {
+      setTimeout(() => {
+        this.connecting = undefined;
+        if (this.closedByUser) return reject(new ParmConnectionError('client closed'));
+        this.open().then(
+          () => {
+            this.reconnects++;
+            resolve();
+          },
+          reject,
+        );
+      }, delay).unref();
+    });
+    p.catch(() => {
+      /* the close handler of the failed attempt schedules the next one */
+    });
+    this.connecting = p;
+  }
+
+  private failAll(err: Error): void {
+    for (const [, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    let header: ResponseHeader;
+    let tail: Uint8Array = new Uint8Array(0);
+    try {
+      if (isBinary) ({ header, tail } = decodeFrame(data));
+      else header = JSON.parse(data.toString('utf8')) as ResponseHeader;
+    } catch {
+      return;
+    }
+    const key = header.id === undefined || header.id === null ? undefined : String(header.id);
+    const p = key === undefined ? undefined : this.pending.get(key);
+    if (!p || key === undefined) return;
+    this.pending.delete(key);
+    if (p.timer) clearTimeout(p.timer);
+    if (typeof header.error === 'string') p.reject(new ParmRequestError(header.error, header.id));
+    else {
+      try {
+        p.resolve(toAnswer(header, tail));
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    }
+  }
+
+  /** Sends one request; resolves with its answer. `data` is row-major FP32, batch dimension first. */
+  async infer(data: Float32Array, opts: InferCallOptions = {}): Promise<InferAnswer> {
+    if (this.closedByUser) throw new ParmConnectionError('client closed');
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await (this.connecting ?? this.open());
+    const ws = this.ws;
+    if (!ws) throw new ParmConnectionError('not connected');
+    const id = String(this.nextId++);
+    const binary = this.opts.binary ?? true;
+    const header = requestHeader(id, data, opts, binary);
+    const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000;
+    return new Promise<InferAnswer>((resolve, reject) => {
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              reject(new ParmConnectionError(`no answer to request ${id} within ${timeoutMs} ms`));
+            }, timeoutMs)
+          : undefined;
+      this.pending.set(id, { resolve, reject, timer });
+      if (binary) ws.send(encodeFrame(header, data), { binary: true });
+      else ws.send(JSON.stringify(header), { binary: false });
+    });
+  }
+
+  /** Closes the connection; requests in flight reject. */
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    const ws = this.ws;
+    this.ws = undefined;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'client closing');
+    });
+  }
+}
+
+/** One inference over OIP HTTP (binary extension when `binary`, default true). */
+export async function inferHttp(
+  baseUrl: string,
+  model: string,
+  data: Float32Array,
+  opts: InferCallOptions & { binary?: boolean; version?: string; id?: string } = {},
+): Promise<InferAnswer> {
+  const binary = opts.binary ?? true;
+  const header = requestHeader(opts.id, data, opts, binary);
+  if (binary) header.parameters = { ...(header.parameters as object | undefined), binary_data_output: true };
+  const v = opts.version === undefined ? '' : `/versions/${encodeURIComponent(opts.version)}`;
+  const url = `${baseUrl.replace(/\/$/, '')}/v2/models/${encodeURIComponent(model)}${v}/infer`;
+  const hb = Buffer.from(JSON.stringify(header), 'utf8');
+  const init: RequestInit = binary
+    ? {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(hb.length) },
+        body: Buffer.concat([hb, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]),
+      }
+    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: hb };
+  if (opts.timeoutMs) init.signal = AbortSignal.timeout(opts.timeoutMs);
+  const res = await fetch(url, init);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) {
+    let msg = `HTTP ${res.status}`;
+    try {
+      msg = (JSON.parse(body.toString('utf8')) as { error?: string }).error ?? msg;
+    } catch {
+      /* keep the status text */
+    }
+    throw new ParmRequestError(msg, opts.id, res.status);
+  }
+  const hl = res.headers.get('inference-header-content-length');
+  const n = hl === null ? body.length : Number(hl);
+  return toAnswer(JSON.parse(body.subarray(0, n).toString('utf8')) as ResponseHeader, body.subarray(n));
+}

@@ -1,0 +1,123 @@
+// Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
+// plus the engines' counters and health read from engine.metrics() at scrape time.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Engine } from '../engine/types.js';
+
+export type Transport = 'http' | 'ws';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
+const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'model' | 'transport' | 'outcome' | 'status'>;
+  private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
+  readonly wsConnections: Gauge;
+  readonly inFlight: Gauge<'transport'>;
+
+  constructor(engines: ReadonlyMap<string, Engine>) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'parm_requests_total',
+      help: 'Inference requests answered by the network front, by outcome (success | failure) and HTTP-equivalent status',
+      labelNames: ['model', 'transport', 'outcome', 'status'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'parm_request_duration_seconds',
+      help: 'Time from a request fully received to its answer handed to the transport, successful requests only',
+      labelNames: ['model', 'transport', 'reconstructed'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.wsConnections = new Gauge({ name: 'parm_ws_connections', help: 'Open WebSocket connections', registers });
+    this.inFlight = new Gauge({
+      name: 'parm_requests_in_flight',
+      help: 'Inference requests received and not yet answered',
+      labelNames: ['transport'],
+      registers,
+    });
+
+    const each = (fn: (name: string, e: Engine) => void) => () => {
+      for (const [name, e] of engines) fn(name, e);
+    };
+    // Engine counters are monotonic in the engine; mirror them as counters set at scrape time.
+    const mirror = (name: string, help: string, pick: (m: ReturnType<Engine['metrics']>) => number) => {
+      const c: Counter<'model'> = new Counter({
+        name,
+        help,
+        labelNames: ['model'],
+        registers,
+        collect: each((model, e) => {
+          const v = pick(e.metrics());
+          c.reset();
+          c.inc({ model }, v);
+        }),
+      });
+    };
+    mirror('parm_engine_queries_total', 'Queries accepted by the engine', (m) => m.queries);
+    mirror('parm_engine_answered_total', 'Queries the engine answered', (m) => m.answered);
+    mirror('parm_engine_reconstructions_total', 'Answers decoded from a parity output', (m) => m.reconstructions);
+    mirror('parm_engine_late_originals_total', 'Originals that arrived after a reconstruction had answered (discarded)', (m) => m.lateOriginalsDiscarded);
+    mirror('parm_engine_errors_total', 'Queries that failed in the engine', (m) => m.errors);
+    mirror('parm_engine_restarts_total', 'Instance restarts', (m) => m.restarts);
+
+    const queue: Gauge<'model' | 'role'> = new Gauge({
+      name: 'parm_engine_queue_depth',
+      help: 'Queries waiting for an instance, by role',
+      labelNames: ['model', 'role'],
+      registers,
+      collect: each((model, e) => {
+        const q = e.metrics().queueDepth;
+        queue.set({ model, role: 'deployed' }, q.deployed);
+        queue.set({ model, role: 'parity' }, q.parity);
+      }),
+    });
+    const up: Gauge<'model' | 'instance' | 'role' | 'state'> = new Gauge({
+      name: 'parm_instance_state',
+      help: 'Instance health: 1 for the state the instance is in, 0 for the others',
+      labelNames: ['model', 'instance', 'role', 'state'],
+      registers,
+      collect: each((model, e) => {
+        for (const inst of e.metrics().instances) {
+          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
+        }
+      }),
+    });
+    const instFlight: Gauge<'model' | 'instance'> = new Gauge({
+      name: 'parm_instance_in_flight',
+      help: 'Queries running on an instance',
+      labelNames: ['model', 'instance'],
+      registers,
+      collect: each((model, e) => {
+        for (const inst of e.metrics().instances) instFlight.set({ model, instance: inst.id }, inst.inFlight);
+      }),
+    });
+    const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
+      name: 'parm_engine_latency_ms',
+      help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',
+      labelNames: ['model', 'kind', 'quantile'],
+      registers,
+      collect: each((model, e) => {
+        for (const [kind, s] of Object.entries(e.metrics().latency)) {
+          engLatency.set({ model, kind, quantile: '0.5' }, s.p50);
+          engLatency.set({ model, kind, quantile: '0.99' }, s.p99);
+          engLatency.set({ model, kind, quantile: '0.999' }, s.p999);
+        }
+      }),
+    });
+  }
+
+  success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
+    this.requests.inc({ model, transport, outcome: 'success', status: '200' });
+    this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+  }
+
+  failure(model: string, transport: Transport, status: number): void {
+    this.requests.inc({ model, transport, outcome: 'failure', status: String(status) });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,162 @@
+// Unit tests of the OIP message layer (src/server/protocol.ts): parsing, validation, encoding.
+import t from 'tap';
+import { ParmError } from '../../src/errors.js';
+import {
+  buildBinaryFrame,
+  encodeInferResponse,
+  parseInferRequest,
+  splitBinaryFrame,
+  splitHttpBody,
+} from '../../src/server/protocol.js';
+import { FAKE_INFO } from '../helpers/fake-engine.js';
+
+const jsonOpts = { framing: 'json' as const, allowBinaryOutputs: true };
+
+function image(seed: number, n = 1): Float32Array {
+  const a = new Float32Array(784 * n);
+  for (let i = 0; i < a.length; i++) a[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 + 0.0001;
+  return a;
+}
+
+function req(data: unknown, extra: Record<string, unknown> = {}, shape = [1, 1, 28, 28]) {
+  return { id: 'r1', inputs: [{ name: 'input', shape, datatype: 'FP32', data }], ...extra };
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
+  }
+  return 'no error';
+}
+
+t.test('flat and nested JSON data give the same tensor', async (t) => {
+  const img = image(3);
+  const flat = parseInferRequest(req(Array.from(img)), new Uint8Array(0), FAKE_INFO, jsonOpts);
+  t.same(Array.from(flat.data), Array.from(img));
+  t.same(flat.shape, [1, 1, 28, 28]);
+  t.equal(flat.id, 'r1');
+  const nested = [[[...Array(28).keys()].map((y) => Array.from(img.subarray(y * 28, y * 28 + 28)))]];
+  const n = parseInferRequest(req(nested), new Uint8Array(0), FAKE_INFO, jsonOpts);
+  t.same(Array.from(n.data), Array.from(flat.data));
+  t.same(n.outputs, [{ name: 'logits', binary: false }]);
+});
+
+t.test('binary input is copied into an aligned buffer', async (t) => {
+  const img = image(5, 2);
+  // Misalign the tensor bytes by one byte inside a larger buffer.
+  const backing = new Uint8Array(img.byteLength + 1);
+  backing.set(new Uint8Array(img.buffer), 1);
+  const h = { id: 7, inputs: [{ name: 'input', shape: [2, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: img.byteLength } }] };
+  const p = parseInferRequest(h, backing.subarray(1), FAKE_INFO, { framing: 'binary', allowBinaryOutputs: true });
+  t.same(Array.from(p.data), Array.from(img));
+  backing.fill(0);
+  t.same(Array.from(p.data.subarray(0, 3)), Array.from(img.subarray(0, 3)), 'no alias of the transport bytes');
+  t.equal(p.id, 7);
+  t.same(p.outputs, [{ name: 'logits', binary: true }], 'binary frames default to binary outputs');
+});
+
+t.test('every malformed request gets a precise 400-class error', async (t) => {
+  const img = Array.from(image(1));
+  const none = new Uint8Array(0);
+  const cases: Array<[string, unknown, Uint8Array, RegExp]> = [
+    ['not an object', [1, 2], none, /must be a JSON object/],
+    ['no inputs', { id: 'a' }, none, /'inputs' must be a non-empty array/],
+    ['wrong input name', { inputs: [{ name: 'x', shape: [1, 1, 28, 28], datatype: 'FP32', data: img }] }, none, /unknown input "x"/],
+    ['wrong datatype', { inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'INT32', data: img }] }, none, /datatype "INT32"; the model expects FP32/],
+    ['wrong rank', req(img, {}, [1, 784]), none, /shape \[1, 784\]; the model expects \[-1, 1, 28, 28\]/],
+    ['wrong dim', req(img, {}, [1, 1, 28, 27]), none, /the model expects/],
+    ['zero batch', req([], {}, [0, 1, 28, 28]), none, /batch size >= 1/],
+    ['short data', req(img.slice(1)), none, /data has 783 elements; shape \[1, 1, 28, 28\] needs 784/],
+    ['string in data', req([...img.slice(1), 'x']), none, /data\[783\] must be a number/],
+    ['bad nesting', req([[1, 2]]), none, /nested data\[0\] must be an array of length 1/],
+    ['negative shape', req(img, {}, [-1, 1, 28, 28]), none, /shape\[0\] must be a non-negative integer/],
+    ['bad id', { ...req(img), id: {} }, none, /'id' must be a non-empty string or a finite number/],
+    ['bad decode', req(img, { parameters: { parm_decode: 'never' } }), none, /parm_decode must be "first" or "deadline"/],
+    ['deadline without ms', req(img, { parameters: { parm_decode: 'deadline' } }), none, /needs parm_deadline_ms/],
+    ['bad binary_data_output', req(img, { parameters: { binary_data_output: 'yes' } }), none, /binary_data_output must be a boolean/],
+    ['unknown output', req(img, { outputs: [{ name: 'probs' }] }), none, /unknown output "probs"/],
+    [
+      'binary size mismatch with shape',
+      { inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 100 } }] },
+      new Uint8Array(100),
+      /binary_data_size 100 does not match shape \[1, 1, 28, 28\] of FP32 \(3136 bytes\)/,
+    ],
+    [
+      'binary bytes missing',
+      { inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 3136 } }] },
+      new Uint8Array(3000),
+      /binary_data_size 3136 but 3000 bytes of tensor data follow/,
+    ],
+    ['trailing bytes', req(img), new Uint8Array(8), /8 bytes of binary data follow the header but no input has binary_data_size/],
+    ['no data', { inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32' }] }, none, /neither data nor parameters.binary_data_size/],
+  ];
+  for (const [name, header, bin, re] of cases) {
+    t.match(code(() => parseInferRequest(header, bin, FAKE_INFO, jsonOpts)), new RegExp(`^PARM_ERR_SERVER_BAD_REQUEST: .*${re.source}`), name);
+  }
+  t.match(
+    code(() => parseInferRequest(req([], {}, [5000, 1, 28, 28]), none, FAKE_INFO, jsonOpts)),
+    /^PARM_ERR_SERVER_TOO_LARGE: input 'input' has batch size 5000, above the limit of 1024/,
+  );
+  t.match(
+    code(() => parseInferRequest(req(img, { parameters: { binary_data_output: true } }), none, FAKE_INFO, { framing: 'json', allowBinaryOutputs: false })),
+    /binary outputs need a binary frame/,
+  );
+});
+
+t.test('decode policy parameters', async (t) => {
+  const img = Array.from(image(2));
+  const none = new Uint8Array(0);
+  t.same(parseInferRequest(req(img), none, FAKE_INFO, jsonOpts).decode, undefined);
+  t.same(parseInferRequest(req(img, { parameters: { parm_decode: 'first' } }), none, FAKE_INFO, jsonOpts).decode, { kind: 'first' });
+  t.same(parseInferRequest(req(img, { parameters: { parm_deadline_ms: 25 } }), none, FAKE_INFO, jsonOpts).decode, { kind: 'deadline', waitMs: 25 });
+  const p = parseInferRequest(req(img, { parameters: { parm_decode: 'deadline', parm_deadline_ms: 0, parm_timeout_ms: 500, other: 'ignored' } }), none, FAKE_INFO, jsonOpts);
+  t.same(p.decode, { kind: 'deadline', waitMs: 0 });
+  t.equal(p.timeoutMs, 500);
+});
+
+t.test('HTTP body split by Inference-Header-Content-Length', async (t) => {
+  const header = Buffer.from('{"inputs":[]}');
+  const body = Buffer.concat([header, Buffer.from([1, 2, 3, 4])]);
+  const s = splitHttpBody(body, String(header.length));
+  t.same(s.header, { inputs: [] });
+  t.same(Array.from(s.binary), [1, 2, 3, 4]);
+  t.match(code(() => splitHttpBody(body, '9999')), /Inference-Header-Content-Length 9999 exceeds the body length 17/);
+  t.match(code(() => splitHttpBody(body, 'abc')), /must be a non-negative integer/);
+  t.match(code(() => splitHttpBody(Buffer.from('{"inputs": [1,'), undefined)), /^PARM_ERR_SERVER_BAD_REQUEST: malformed JSON in request body/);
+  t.match(code(() => splitHttpBody(Buffer.from([0xff, 0xfe, 0x00]), undefined)), /not valid UTF-8/);
+});
+
+t.test('binary frames: round trip and framing violations', async (t) => {
+  const frame = buildBinaryFrame('{"id":"x"}', [new Uint8Array([9, 8]), new Uint8Array([7])]);
+  t.equal(frame.readUInt32LE(0), 10);
+  const s = splitBinaryFrame(frame);
+  t.equal(Buffer.from(s.headerBytes).toString(), '{"id":"x"}');
+  t.same(Array.from(s.binary), [9, 8, 7]);
+  t.match(code(() => splitBinaryFrame(new Uint8Array([1, 0]))), /^PARM_ERR_SERVER_PROTOCOL: binary frame of 2 bytes has no 4-byte header length/);
+  const lying = Buffer.alloc(20);
+  lying.writeUInt32LE(1000, 0);
+  t.match(code(() => splitBinaryFrame(lying)), /^PARM_ERR_SERVER_PROTOCOL: header length 1000 exceeds the frame \(16 bytes/);
+});
+
+t.test('responses carry parm_reconstructed and the right shape', async (t) => {
+  const p = parseInferRequest(req(Array.from(image(1))), new Uint8Array(0), FAKE_INFO, jsonOpts);
+  const output = Float32Array.from({ length: 10 }, (_, i) => Math.fround(i / 3));
+  const enc = encodeInferResponse(p, { output, shape: [10], reconstructed: true, latencyMs: 1.23456, instance: 'parity-0' }, FAKE_INFO);
+  t.same(enc.chunks, []);
+  const body = JSON.parse(enc.header);
+  t.same(body.parameters, { parm_reconstructed: true, parm_instance: 'parity-0', parm_latency_ms: 1.235 });
+  t.equal(body.id, 'r1');
+  t.equal(body.model_name, 'fake');
+  t.same(body.outputs[0].shape, [1, 10]);
+  t.same(body.outputs[0].parameters, { parm_reconstructed: true });
+  t.same(Float32Array.from(body.outputs[0].data), output, 'JSON numbers round-trip to the same float32');
+
+  const pb = { ...p, outputs: [{ name: 'logits', binary: true }] };
+  const encb = encodeInferResponse(pb, { output, shape: [10], reconstructed: false, latencyMs: 1, instance: 'deployed-0' }, FAKE_INFO);
+  const hb = JSON.parse(encb.header);
+  t.same(hb.outputs[0].parameters, { binary_data_size: 40, parm_reconstructed: false });
+  t.notOk('data' in hb.outputs[0]);
+  t.same(new Float32Array(Uint8Array.from(Buffer.concat(encb.chunks)).buffer), output);
+});
