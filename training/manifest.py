@@ -1,0 +1,48 @@
+"""Writes models/manifest.json (Contract 3) from the model cards under a models folder.
+
+A deployment is a folder <dataset>/<model>/ holding deployed.onnx + deployed.json and parity
+models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict
+
+from .errors import TrainError
+
+
+def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
+    if not os.path.isdir(models_dir):
+        raise TrainError(f'models folder {models_dir} does not exist')
+    deployments: Dict[str, Any] = {}
+    for root, _dirs, files in sorted(os.walk(models_dir)):
+        if 'deployed.json' not in files or 'deployed.onnx' not in files:
+            continue
+        with open(os.path.join(root, 'deployed.json')) as f:
+            card = json.load(f)
+        rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
+        dataset = card['dataset']['name']
+        model = card['architecture']['kind']
+        parity = []
+        for name in sorted(files):
+            if name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files:
+                with open(os.path.join(root, name)) as f:
+                    pc = json.load(f)
+                parity.append({'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx',
+                               'card': f'{rel}/{name}'})
+        parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
+        deployments[f'{dataset}-{model}'] = {
+            'dataset': dataset, 'model': model, 'deployed': f'{rel}/deployed.onnx', 'card': f'{rel}/deployed.json',
+            'input': card['input'], 'output': card['output'], 'classes': card['dataset']['classes'],
+            'parity': parity,
+        }
+    if default not in deployments:
+        raise TrainError(f"default deployment '{default}' not found under {models_dir} "
+                         f"(found: {', '.join(sorted(deployments)) or 'none'})")
+    manifest = {'version': 1, 'default': default, 'deployments': deployments}
+    with open(os.path.join(models_dir, 'manifest.json'), 'w') as f:
+        json.dump(manifest, f, indent=2)
+        f.write('\n')
+    print(f'wrote {os.path.join(models_dir, "manifest.json")}: {len(deployments)} deployments')
+    return manifest

@@ -1,0 +1,152 @@
+"""Model architectures (deployed and parity models share them), ONNX export and re-import.
+
+Every model maps `input` [B, *input_shape] float32 to `logits` [B, classes] raw logits
+(Contract 3). A parity model has the same I/O as its deployed model but may be wider.
+An architecture is a small JSON-able dict, recorded in the model card, so a deployed ONNX model
+can be rebuilt in PyTorch (weights read back from the ONNX initializers) to compute the parity
+targets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import TrainError
+
+ARCHS = ('mlp', 'cnn')
+DEFAULT_ARCH: Dict[str, Dict[str, Any]] = {
+    'mlp': {'kind': 'mlp', 'hidden': [512, 256]},
+    'cnn': {'kind': 'cnn', 'channels': [16, 32], 'hidden': [128]},
+}
+
+
+class MLP(nn.Module):
+    def __init__(self, input_shape: Sequence[int], classes: int, hidden: Sequence[int]):
+        super().__init__()
+        layers: List[nn.Module] = [nn.Flatten()]
+        width = int(np.prod(input_shape))
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN(nn.Module):
+    """conv3x3-relu-maxpool2 blocks, then fully connected layers."""
+
+    def __init__(self, input_shape: Sequence[int], classes: int, channels: Sequence[int],
+                 hidden: Sequence[int]):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise TrainError(f'the cnn model needs image inputs [C, H, W], this dataset has '
+                             f'{list(input_shape)}: use --model mlp')
+        c, h, w = input_shape
+        layers: List[nn.Module] = []
+        for ch in channels:
+            layers += [nn.Conv2d(c, ch, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c, h, w = ch, h // 2, w // 2
+        layers.append(nn.Flatten())
+        width = c * h * w
+        for hd in hidden:
+            layers += [nn.Linear(width, hd), nn.ReLU()]
+            width = hd
+        layers.append(nn.Linear(width, classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.Module:
+    kind = arch.get('kind')
+    if kind == 'mlp':
+        return MLP(input_shape, classes, arch['hidden'])
+    if kind == 'cnn':
+        return CNN(input_shape, classes, arch['channels'], arch['hidden'])
+    raise TrainError(f"unknown model '{kind}': use one of {', '.join(ARCHS)}")
+
+
+def make_arch(kind: str, hidden: str | None = None, channels: str | None = None) -> Dict[str, Any]:
+    if kind not in DEFAULT_ARCH:
+        raise TrainError(f"unknown model '{kind}': use one of {', '.join(ARCHS)}")
+    arch = json.loads(json.dumps(DEFAULT_ARCH[kind]))
+    if hidden:
+        arch['hidden'] = _ints(hidden, '--hidden')
+    if channels:
+        if kind != 'cnn':
+            raise TrainError('--channels applies to --model cnn only')
+        arch['channels'] = _ints(channels, '--channels')
+    return arch
+
+
+def _ints(s: str, flag: str) -> List[int]:
+    try:
+        v = [int(p) for p in s.split(',') if p.strip()]
+    except ValueError:
+        raise TrainError(f'{flag} takes comma-separated positive integers, e.g. 512,256; got {s!r}')
+    if not v or any(x <= 0 for x in v):
+        raise TrainError(f'{flag} takes comma-separated positive integers, e.g. 512,256; got {s!r}')
+    return v
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str) -> None:
+    """Exports with input `input` [-1, *input_shape] and output `logits` [-1, classes]."""
+    model.eval()
+    dummy = torch.zeros((1, *input_shape), dtype=torch.float32)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch 1.13 warns about constant folding on every export
+        torch.onnx.export(model, dummy, path, input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
+                          opset_version=13, do_constant_folding=True)
+
+
+def onnx_io(path: str) -> Dict[str, Any]:
+    """Input/output names and shapes of an ONNX model (-1 for symbolic dimensions)."""
+    import onnx
+    try:
+        m = onnx.load(path)
+    except Exception as e:  # onnx raises several types for unreadable files
+        raise TrainError(f'cannot read ONNX model {path}: {e}; pass a model exported by parm train')
+
+    def shape(vi):
+        return [d.dim_value if d.HasField('dim_value') else -1 for d in vi.type.tensor_type.shape.dim]
+
+    inits = {i.name for i in m.graph.initializer}
+    ins = [vi for vi in m.graph.input if vi.name not in inits]
+    if len(ins) != 1 or len(m.graph.output) != 1:
+        raise TrainError(f'{path}: expected one input and one output, found {len(ins)} and {len(m.graph.output)}')
+    return {'input': {'name': ins[0].name, 'shape': shape(ins[0])},
+            'output': {'name': m.graph.output[0].name, 'shape': shape(m.graph.output[0])}}
+
+
+def load_onnx_into(model: nn.Module, path: str) -> None:
+    """Copies the ONNX initializers of a model exported from the same architecture into `model`."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    weights = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    state = model.state_dict()
+    missing = [n for n in state if n not in weights]
+    if missing:
+        raise TrainError(f'{path} does not match the architecture in its model card (no weight {missing[0]}); '
+                         f'retrain the deployed model with parm train deployed')
+    for name, t in state.items():
+        w = weights[name]
+        if tuple(w.shape) != tuple(t.shape):
+            raise TrainError(f'{path}: weight {name} has shape {list(w.shape)}, the card says {list(t.shape)}')
+        t.copy_(torch.from_numpy(np.array(w)))

@@ -1,0 +1,278 @@
+"""Training loops: a deployed classifier, and a parity model for a deployed model (PARM.md recipe).
+
+Parity recipe: random groups of k training inputs, encoded with the serving encoder (encoders.py);
+target = the sum of the deployed model's raw logits over the k members (computed once, cached);
+loss = MSE (optionally plus a cross-entropy term on the decoded reconstructions, --ce-weight);
+Adam lr 1e-3, weight decay 1e-5; 5000 training inputs held out; the checkpoint kept is the one
+with the best held-out reconstruction accuracy measured with the subtraction decoder.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+
+from . import encoders, models
+from .data import Dataset
+from .errors import TrainError
+from .plot import write_curve
+from .progress import Progress, log
+
+SPLIT_SEED = 0  # fixed, so deployed and parity models share one held-out set
+
+
+def split_indices(n: int, heldout: int, train_limit: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    if heldout < 0 or heldout >= n:
+        raise TrainError(f'--heldout must be between 0 and {n - 1} for this dataset, got {heldout}')
+    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
+    ho, tr = perm[:heldout], perm[heldout:]
+    if train_limit is not None:
+        tr = tr[:train_limit]
+    return np.sort(tr), np.sort(ho)
+
+
+def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 2000) -> np.ndarray:
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            outs.append(model(torch.from_numpy(x[s:s + batch])).numpy())
+    return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, 0), np.float32)
+
+
+def degraded_accuracy(parity_out: np.ndarray, member_logits: np.ndarray, labels: np.ndarray) -> float:
+    """parity_out [G, C], member_logits [G, k, C], labels [G, k]: reconstructs every member with the
+    subtraction decoder (Contract 2 order) and returns the fraction whose argmax is the true label."""
+    g, k, _ = member_logits.shape
+    if g == 0:
+        return float('nan')
+    correct = 0
+    for i in range(k):
+        others = [member_logits[:, j] for j in range(k)]
+        rec = encoders.decode_one(parity_out, others, i)
+        correct += int((rec.argmax(1) == labels[:, i]).sum())
+    return correct / (g * k)
+
+
+def versions() -> Dict[str, str]:
+    import onnx
+    return {'python': platform.python_version(), 'torch': torch.__version__, 'onnx': onnx.__version__,
+            'numpy': np.__version__}
+
+
+def card_path(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + '.json'
+
+
+def curve_path(model_path: str) -> str:
+    return os.path.splitext(model_path)[0] + '.svg'
+
+
+def _dataset_info(ds: Dataset, tr: np.ndarray, ho: np.ndarray) -> Dict[str, Any]:
+    return {'name': ds.name, 'path': ds.path, 'layout': ds.layout, 'train': int(len(tr)),
+            'heldout': int(len(ho)), 'test': int(len(ds.test.labels)), 'classes': ds.classes,
+            'scaling': 'pixel / 255 (IDX); as stored (npy)'}
+
+
+def _io(ds: Dataset) -> Dict[str, Any]:
+    return {'input': {'name': 'input', 'shape': [-1, *ds.input_shape], 'datatype': 'FP32'},
+            'output': {'name': 'logits', 'shape': [-1, len(ds.classes)], 'datatype': 'FP32'}}
+
+
+def _write_card(path: str, card: Dict[str, Any]) -> None:
+    with open(path, 'w') as f:
+        json.dump(card, f, indent=2)
+        f.write('\n')
+
+
+def train_deployed(ds: Dataset, arch: Dict[str, Any], out: str, *, epochs: int, batch: int, lr: float,
+                   weight_decay: float, seed: int, heldout: int, train_limit: Optional[int],
+                   progress: bool, command: str) -> Dict[str, Any]:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tr, ho = split_indices(len(ds.train.labels), heldout, train_limit)
+    model = models.build(arch, ds.input_shape, len(ds.classes))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    x_all = torch.from_numpy(ds.train.inputs)
+    y_all = torch.from_numpy(ds.train.labels)
+    steps = math.ceil(len(tr) / batch)
+    bar = Progress(epochs * steps, f'deployed {arch["kind"]}', progress)
+    losses: List[float] = []
+    accs: List[float] = []
+    best: Tuple[float, int, Dict[str, torch.Tensor]] = (-1.0, -1, {})
+    t0 = time.monotonic()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.from_numpy(rng.permutation(tr))
+        total = 0.0
+        for s in range(steps):
+            idx = perm[s * batch:(s + 1) * batch]
+            loss = nnf.cross_entropy(model(x_all[idx]), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            bar.update(1)
+        losses.append(total / len(tr))
+        acc = float((predict(model, ds.train.inputs[ho]).argmax(1) == ds.train.labels[ho]).mean()) if len(ho) else 0.0
+        accs.append(acc)
+        bar.update(0, epoch=epoch + 1, loss=f'{losses[-1]:.4f}', heldout=f'{100 * acc:.2f}%')
+        if acc > best[0]:
+            best = (acc, epoch, copy.deepcopy(model.state_dict()))
+    bar.close()
+    model.load_state_dict(best[2])
+    test_acc = float((predict(model, ds.test.inputs).argmax(1) == ds.test.labels).mean())
+    models.export_onnx(model, ds.input_shape, out)
+    card = {
+        'role': 'deployed', 'name': os.path.splitext(os.path.basename(out))[0],
+        'dataset': _dataset_info(ds, tr, ho), 'task': 'image classification' if len(ds.input_shape) == 3 else 'classification',
+        **_io(ds), 'k': None, 'encoder': None,
+        'architecture': arch, 'parameters': models.param_count(model),
+        'accuracy': {'test': test_acc, 'heldout_best': best[0]},
+        'training': {'command': command, 'seed': seed, 'epochs': epochs, 'best_epoch': best[1] + 1,
+                     'batch': batch, 'optimizer': 'Adam', 'lr': lr, 'weight_decay': weight_decay,
+                     'loss': 'cross-entropy', 'seconds': round(time.monotonic() - t0, 1),
+                     'threads': torch.get_num_threads()},
+        'curve': os.path.basename(curve_path(out)), 'versions': versions(),
+    }
+    _write_card(card_path(out), card)
+    write_curve(curve_path(out), f'deployed {arch["kind"]} on {ds.name}: test accuracy {100 * test_acc:.2f}%',
+                losses, accs, 'held-out accuracy', best[1])
+    log(f'deployed {arch["kind"]}: test accuracy {100 * test_acc:.2f}% (best held-out epoch {best[1] + 1}); wrote {out}')
+    return card
+
+
+def load_deployed(path: str, ds: Dataset) -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    if not os.path.isfile(path):
+        raise TrainError(f'deployed model {path} does not exist; train one first with parm train deployed')
+    io = models.onnx_io(path)
+    want = [-1, *ds.input_shape]
+    got = io['input']['shape']
+    if len(got) != len(want) or any(g != w for g, w in zip(got[1:], want[1:])):
+        raise TrainError(f'model {path} takes input {got} but dataset {ds.name} has inputs {want}: '
+                         f'pass the dataset the model was trained on, or retrain the model for this dataset')
+    out_shape = io['output']['shape']
+    if len(out_shape) != 2 or out_shape[1] != len(ds.classes):
+        raise TrainError(f'model {path} has output {out_shape} but dataset {ds.name} has {len(ds.classes)} classes')
+    cp = card_path(path)
+    if not os.path.isfile(cp):
+        raise TrainError(f'deployed model {path} has no model card {cp}; parity training rebuilds the model '
+                         f'from the architecture in its card: train it with parm train deployed')
+    with open(cp) as f:
+        card = json.load(f)
+    model = models.build(card['architecture'], ds.input_shape, len(ds.classes))
+    models.load_onnx_into(model, path)
+    model.eval()
+    return model, card
+
+
+def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Optional[Dict[str, Any]],
+                 out: str, *, epochs: int, batch: Optional[int], lr: float, weight_decay: float, seed: int,
+                 heldout: int, train_limit: Optional[int], ce_weight: float, schedule: str,
+                 progress: bool, command: str) -> Dict[str, Any]:
+    if k < 2 or k > 8:
+        raise TrainError(f'k must be between 2 and 8, got {k}')
+    if encoder not in encoders.ENCODERS:
+        raise TrainError(f"unknown encoder '{encoder}': use one of {', '.join(encoders.ENCODERS)}")
+    if encoder == 'concat' and len(ds.input_shape) != 3:
+        raise TrainError(f'the concat encoder needs image inputs [C, H, W]; dataset {ds.name} has inputs '
+                         f'{ds.input_shape}: use --encoder sum')
+    if schedule not in ('none', 'cosine'):
+        raise TrainError(f"unknown --schedule '{schedule}': use none or cosine")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    deployed, dcard = load_deployed(deployed_path, ds)
+    arch = arch or dcard['architecture']
+    batch = batch or (64 if k == 2 else 32)
+    log(f'caching deployed-model logits for {len(ds.train.labels) + len(ds.test.labels)} inputs')
+    logits_train = predict(deployed, ds.train.inputs)
+    logits_test = predict(deployed, ds.test.inputs)
+    tr, ho = split_indices(len(ds.train.labels), heldout, train_limit)
+    if len(tr) < k:
+        raise TrainError(f'only {len(tr)} training inputs for groups of k = {k}')
+    ho_groups = np.random.default_rng(SPLIT_SEED + 1).permutation(ho)
+    ho_groups = ho_groups[:(len(ho_groups) // k) * k].reshape(-1, k)
+    p_ho = encoders.encode(encoder, ds.train.inputs[ho_groups]) if len(ho_groups) else None
+
+    model = models.build(arch, ds.input_shape, len(ds.classes))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    groups_per_epoch = len(tr) // k
+    steps = math.ceil(groups_per_epoch / batch)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+             if schedule == 'cosine' else None)
+    bar = Progress(epochs * steps, f'parity {arch["kind"]} {encoder} k={k}', progress)
+    losses: List[float] = []
+    accs: List[float] = []
+    best: Tuple[float, int, Dict[str, torch.Tensor]] = (-1.0, -1, {})
+    t0 = time.monotonic()
+    for epoch in range(epochs):
+        model.train()
+        groups = rng.permutation(tr)[:groups_per_epoch * k].reshape(-1, k)
+        parity_in = torch.from_numpy(encoders.encode(encoder, ds.train.inputs[groups]))
+        member_logits = torch.from_numpy(logits_train[groups])  # [G, k, C]
+        member_labels = torch.from_numpy(ds.train.labels[groups])  # [G, k]
+        target = member_logits.sum(1)
+        total = 0.0
+        for s in range(steps):
+            sl = slice(s * batch, (s + 1) * batch)
+            outp = model(parity_in[sl])
+            loss = nnf.mse_loss(outp, target[sl])
+            if ce_weight > 0:
+                # reconstruction of member i: Fp(P) - sum_{j != i} F(X_j) = Fp(P) - (target - F(X_i))
+                rec = outp[:, None, :] - (target[sl][:, None, :] - member_logits[sl])
+                loss = loss + ce_weight * nnf.cross_entropy(rec.reshape(-1, rec.shape[-1]),
+                                                            member_labels[sl].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total += loss.item() * outp.shape[0]
+            bar.update(1)
+        losses.append(total / groups_per_epoch)
+        acc = (degraded_accuracy(predict(model, p_ho), logits_train[ho_groups], ds.train.labels[ho_groups])
+               if p_ho is not None else 0.0)
+        accs.append(acc)
+        bar.update(0, epoch=epoch + 1, loss=f'{losses[-1]:.4f}', heldout=f'{100 * acc:.2f}%')
+        if acc > best[0]:
+            best = (acc, epoch, copy.deepcopy(model.state_dict()))
+    bar.close()
+    model.load_state_dict(best[2])
+    # Test figures (Python side; `parm eval` re-measures through the serving path).
+    tg = np.arange((len(ds.test.labels) // k) * k).reshape(-1, k)
+    p_test = encoders.encode(encoder, ds.test.inputs[tg])
+    deg = degraded_accuracy(predict(model, p_test), logits_test[tg], ds.test.labels[tg])
+    floor = degraded_accuracy(predict(deployed, p_test), logits_test[tg], ds.test.labels[tg])
+    dep_acc = float((logits_test.argmax(1) == ds.test.labels).mean())
+    models.export_onnx(model, ds.input_shape, out)
+    card = {
+        'role': 'parity', 'name': os.path.splitext(os.path.basename(out))[0],
+        'dataset': _dataset_info(ds, tr, ho), 'task': 'parity model for ' + ('image classification' if len(ds.input_shape) == 3 else 'classification'),
+        **_io(ds), 'k': k, 'encoder': encoder,
+        'deployed': os.path.relpath(os.path.abspath(deployed_path), os.path.dirname(os.path.abspath(out))),
+        'architecture': arch, 'parameters': models.param_count(model),
+        'accuracy': {'deployed_test': dep_acc, 'degraded_test': deg, 'floor_self_parity_test': floor,
+                     'heldout_degraded_best': best[0],
+                     'method': 'test images in groups of k consecutive; every member reconstructed by the subtraction decoder; argmax vs true label'},
+        'training': {'command': command, 'seed': seed, 'epochs': epochs, 'best_epoch': best[1] + 1,
+                     'batch_groups': batch, 'optimizer': 'Adam', 'lr': lr, 'weight_decay': weight_decay,
+                     'schedule': schedule, 'loss': 'MSE to the summed deployed logits' +
+                     (f' + {ce_weight} x cross-entropy of the reconstructions' if ce_weight > 0 else ''),
+                     'seconds': round(time.monotonic() - t0, 1), 'threads': torch.get_num_threads()},
+        'curve': os.path.basename(curve_path(out)), 'versions': versions(),
+    }
+    _write_card(card_path(out), card)
+    write_curve(curve_path(out), f'parity {arch["kind"]} {encoder} k={k} on {ds.name}: degraded {100 * deg:.2f}% '
+                f'(deployed {100 * dep_acc:.2f}%)', losses, accs, 'held-out degraded-mode accuracy', best[1])
+    log(f'parity {encoder} k={k}: degraded-mode accuracy {100 * deg:.2f}% (deployed {100 * dep_acc:.2f}%, '
+        f'self-parity floor {100 * floor:.2f}%, best held-out epoch {best[1] + 1}); wrote {out}')
+    return card
