@@ -1,0 +1,59 @@
+// Scalar reference of the image concatenation encoder (Contract 2): area-average downsampling of
+// one image into its tile, summing input rows then columns in ascending order.
+#include <vector>
+
+#include "parm/codec.h"
+
+namespace parm {
+namespace {
+
+struct tap {
+  std::size_t src;  // input row or column
+  std::size_t ov;   // overlap length (integer)
+};
+
+// For each output index o in [0, t): the inputs whose interval [s*t, (s+1)*t) overlaps
+// [o*len, (o+1)*len), in ascending order, with the overlap length.
+std::vector<std::vector<tap>> taps_for(std::size_t len, std::size_t t) {
+  std::vector<std::vector<tap>> taps(t);
+  for (std::size_t o = 0; o < t; ++o) {
+    const std::size_t lo = o * len, hi = (o + 1) * len;
+    for (std::size_t s = lo / t; s < len && s * t < hi; ++s) {
+      const std::size_t a = s * t > lo ? s * t : lo;
+      const std::size_t b = (s + 1) * t < hi ? (s + 1) * t : hi;
+      if (b > a) taps[o].push_back({s, b - a});
+    }
+  }
+  return taps;
+}
+
+}  // namespace
+
+void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
+                                grid g, float* out) {
+  const std::size_t C = shape.channels, H = shape.height, W = shape.width;
+  const std::size_t r = index / g.cols, c = index % g.cols;
+  const std::size_t y0 = r * H / g.rows, y1 = (r + 1) * H / g.rows;
+  const std::size_t x0 = c * W / g.cols, x1 = (c + 1) * W / g.cols;
+  const std::size_t th = y1 - y0, tw = x1 - x0;
+  if (th == 0 || tw == 0) return;
+  const auto ty = taps_for(H, th), tx = taps_for(W, tw);
+  const float denom = static_cast<float>(H * W);
+  const bool nhwc = shape.order == layout::nhwc;
+  // Element strides: channel, row, column.
+  const std::size_t sc = nhwc ? 1 : H * W, sy = nhwc ? W * C : W, sx = nhwc ? C : 1;
+  for (std::size_t ch = 0; ch < C; ++ch) {
+    for (std::size_t oy = 0; oy < th; ++oy) {
+      for (std::size_t ox = 0; ox < tw; ++ox) {
+        float acc = 0.0f;
+        for (const tap& a : ty[oy]) {
+          const float* row = image + ch * sc + a.src * sy;
+          for (const tap& b : tx[ox]) acc = acc + row[b.src * sx] * static_cast<float>(a.ov * b.ov);
+        }
+        out[ch * sc + (y0 + oy) * sy + (x0 + ox) * sx] = acc / denom;
+      }
+    }
+  }
+}
+
+}  // namespace parm
