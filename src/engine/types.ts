@@ -89,6 +89,20 @@ export interface EngineOptions {
   background?: BackgroundLoadSpec;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
+  /**
+   * What a coding group that did not fill within `groupWaitMs` gets (docs/engine.md):
+   * `replicate` (default) pads the empty slots with copies of its own members and decodes with the
+   * correspondingly summed coefficients; `unprotected` sends no parity for it.
+   */
+  partialGroup?: 'replicate' | 'unprotected';
+  /** An instance silent (no heartbeat, no result) this long is declared hung and restarted. */
+  hangTimeoutMs?: number;
+  /** How often an idle instance reports that it is alive. */
+  heartbeatMs?: number;
+  /** Re-issues of one query's work after instance failures before it is answered with an error. */
+  maxRetries?: number;
+  /** `close()` waits this long for in-flight queries, then answers the rest with PARM_ERR_ENGINE_CLOSED. */
+  closeTimeoutMs?: number;
 }
 
 export interface ModelTensorInfo {
@@ -134,6 +148,16 @@ export interface EngineMetrics {
   errors: number;
   restarts: number;
   queueDepth: { deployed: number; parity: number };
+  /** Queries refused before acceptance (invalid input, overloaded, closed, not ready). */
+  rejected: number;
+  /** Hedged mode: duplicate tasks issued. */
+  hedges: number;
+  /** Coding groups formed, those that were partial (fewer than k members), and queries left without parity. */
+  groups: number;
+  partialGroups: number;
+  unprotected: number;
+  /** Queued parity work dropped because every member of its groups was already answered. */
+  parityCancelled: number;
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;

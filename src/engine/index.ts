@@ -1,0 +1,22 @@
+// The engine's public surface (re-exported by the package entry, src/index.ts).
+import { createEngine, type EngineRuntime } from './engine.js';
+import { bundledManifestPath, deploymentFromManifest, readManifest } from './manifest.js';
+import type { Engine, EngineOptions } from './types.js';
+
+export { createEngine, ParmEngine, type EngineLogger, type EngineRuntime } from './engine.js';
+export { backgroundPlan, backgroundTargets, BackgroundSchedule } from './background.js';
+export { bundledManifestPath, deploymentFromManifest, readManifest, type Manifest } from './manifest.js';
+export { DEFAULTS as ENGINE_DEFAULTS, resolveOptions } from './options.js';
+export { WORKER_URL } from './instance.js';
+export type * from './types.js';
+
+/**
+ * The bundled default deployment (models/manifest.json `default`, k = 2, encoder sum), started.
+ * `overrides` replace any EngineOptions field (e.g. instances, mode, faults).
+ */
+export async function createDefaultEngine(overrides: Partial<EngineOptions> = {}, runtime: EngineRuntime = {}): Promise<Engine> {
+  const manifest = bundledManifestPath();
+  const m = readManifest(manifest);
+  const base = deploymentFromManifest(manifest, m.default, { k: overrides.k ?? 2, encoder: overrides.encoder ?? 'sum' });
+  return createEngine({ ...base, ...overrides }, runtime);
+}

@@ -1,0 +1,225 @@
+// One model instance as the engine sees it: spawns the worker (thread or child process), sends it
+// one task at a time, notices exits and silences, and restarts it with exponential backoff.
+import { fork, type ChildProcess } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { InstanceHealth } from './types.js';
+import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './protocol.js';
+
+/**
+ * The worker entry next to this file, with this file's own extension: `.ts` when tests run the
+ * sources through tap's loader, `.js` in the compiled package (dist/).
+ */
+export const WORKER_URL = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+export interface InstanceConfig {
+  id: string;
+  role: 'deployed' | 'parity';
+  /** Parity row served (parity instances); 0 for deployed ones. */
+  row: number;
+  modelPath: string;
+  threads: number;
+  isolation: 'thread' | 'process';
+  heartbeatMs: number;
+  /** Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced. */
+  hangTimeoutMs: number;
+  /** Consecutive failed starts after which the instance stays down. */
+  maxStartFailures: number;
+}
+
+export interface InstanceEvents {
+  onReady(inst: Instance, inputs: TensorMeta[], outputs: TensorMeta[]): void;
+  onResult(inst: Instance, taskId: number, output: Float32Array, shape: number[]): void;
+  onTaskError(inst: Instance, taskId: number, message: string): void;
+  /** The instance died or hung; `taskId` is the task it was running, if any. */
+  onDown(inst: Instance, taskId: number | null, reason: string): void;
+  /** The instance will not be restarted again (its model keeps failing to load). */
+  onGaveUp(inst: Instance, reason: string): void;
+}
+
+export class Instance {
+  readonly cfg: InstanceConfig;
+  state: InstanceHealth['state'] = 'starting';
+  restarts = 0;
+  /** Task id being run, or null when idle. */
+  current: number | null = null;
+  faults: InstanceFault[] = [];
+  private worker: Worker | ChildProcess | null = null;
+  private lastSeen = 0;
+  private startFailures = 0;
+  /** Failures (crash, hang, failed start) since the last successful task: drives the backoff. */
+  private failuresSinceSuccess = 0;
+  private generation = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private readonly events: InstanceEvents;
+
+  constructor(cfg: InstanceConfig, faults: InstanceFault[], events: InstanceEvents) {
+    this.cfg = cfg;
+    this.faults = faults;
+    this.events = events;
+  }
+
+  get id(): string {
+    return this.cfg.id;
+  }
+
+  /** Ready and not running anything. */
+  get idle(): boolean {
+    return this.state === 'ready' && this.current === null;
+  }
+
+  health(): InstanceHealth {
+    return { id: this.id, role: this.cfg.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
+  }
+
+  start(): void {
+    const gen = ++this.generation;
+    this.state = this.restarts > 0 ? 'restarting' : 'starting';
+    this.current = null;
+    this.lastSeen = performance.now();
+    const onMessage = (m: FromInstance): void => {
+      if (gen === this.generation) this.handle(m);
+    };
+    const onExit = (code: number | null): void => {
+      if (gen === this.generation) this.fail(`exited with code ${code}`);
+    };
+    if (this.cfg.isolation === 'process') {
+      const child = fork(fileURLToPath(WORKER_URL), [], {
+        serialization: 'advanced',
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        execArgv: process.execArgv,
+      });
+      child.on('message', (m) => onMessage(m as FromInstance));
+      child.on('exit', (code) => onExit(code));
+      child.on('error', (e) => {
+        if (gen === this.generation) this.fail(e.message);
+      });
+      this.worker = child;
+    } else {
+      const w = new Worker(WORKER_URL, { stdout: false, stderr: false });
+      w.on('message', onMessage);
+      w.on('exit', onExit);
+      w.on('error', (e) => {
+        if (gen === this.generation) this.fail(e.message);
+      });
+      this.worker = w;
+    }
+    this.post({ t: 'init', modelPath: this.cfg.modelPath, threads: this.cfg.threads, heartbeatMs: this.cfg.heartbeatMs, faults: this.faults });
+  }
+
+  /** Send one task. `input` may be a SharedArrayBuffer view: threads share it, processes get a copy. */
+  run(taskId: number, input: Float32Array, shape: number[]): void {
+    this.current = taskId;
+    this.state = 'busy';
+    this.lastSeen = performance.now();
+    const data = this.cfg.isolation === 'process' && input.buffer instanceof SharedArrayBuffer ? input.slice() : input;
+    this.post({ t: 'run', taskId, input: data, shape });
+  }
+
+  setFaults(faults: InstanceFault[]): void {
+    this.faults = faults;
+    if (this.state !== 'down' && this.state !== 'restarting') this.post({ t: 'faults', faults });
+  }
+
+  disturb(d: Disturbance): void {
+    if (this.state === 'ready' || this.state === 'busy') this.post({ t: 'disturb', disturbance: d });
+  }
+
+  /** Called periodically by the engine: a silent instance is declared hung and replaced. */
+  checkAlive(now: number): void {
+    if (this.closing || this.state === 'down' || this.state === 'restarting' && this.worker === null) return;
+    if (now - this.lastSeen > this.cfg.hangTimeoutMs) {
+      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (hang timeout ${this.cfg.hangTimeoutMs} ms)`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.generation++;
+    const w = this.worker;
+    this.worker = null;
+    this.state = 'down';
+    if (!w) return;
+    if (w instanceof Worker) {
+      await w.terminate();
+    } else if (w.exitCode === null && w.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        w.once('exit', () => resolve());
+        w.kill('SIGKILL');
+      });
+    }
+  }
+
+  private post(m: ToInstance): void {
+    const w = this.worker;
+    if (!w) return;
+    try {
+      if (w instanceof Worker) w.postMessage(m);
+      else if (w.connected) w.send(m);
+    } catch (e) {
+      this.fail(`could not send to instance: ${(e as Error).message}`);
+    }
+  }
+
+  private handle(m: FromInstance): void {
+    this.lastSeen = performance.now();
+    switch (m.t) {
+      case 'ready':
+        this.state = 'ready';
+        this.startFailures = 0;
+        this.events.onReady(this, m.inputs, m.outputs);
+        break;
+      case 'fatal':
+        this.fail(`model failed to load: ${m.message}`);
+        break;
+      case 'result':
+        if (m.taskId === this.current) {
+          this.current = null;
+          this.state = 'ready';
+          this.failuresSinceSuccess = 0;
+          this.events.onResult(this, m.taskId, m.output, m.shape);
+        }
+        break;
+      case 'error':
+        if (m.taskId === this.current) {
+          this.current = null;
+          this.state = 'ready';
+          this.events.onTaskError(this, m.taskId, m.message);
+        }
+        break;
+      case 'hb':
+        break;
+    }
+  }
+
+  /** Tear down the current worker, report its task, and schedule a restart with backoff. */
+  private fail(reason: string): void {
+    if (this.closing) return;
+    if (this.state === 'starting' || this.state === 'restarting') this.startFailures++;
+    const task = this.current;
+    this.current = null;
+    this.generation++;
+    const w = this.worker;
+    this.worker = null;
+    if (w instanceof Worker) void w.terminate();
+    else if (w && w.exitCode === null) w.kill('SIGKILL');
+    this.state = 'down';
+    this.events.onDown(this, task, reason);
+    if (this.startFailures >= this.cfg.maxStartFailures) {
+      this.events.onGaveUp(this, reason);
+      return;
+    }
+    // Backoff doubles with each failure since the last successful task: 50 ms, 100 ms, ... 5 s.
+    const backoff = Math.min(50 * 2 ** this.failuresSinceSuccess, 5000);
+    this.failuresSinceSuccess++;
+    this.state = 'restarting';
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.restarts++;
+      this.start();
+    }, backoff);
+  }
+}

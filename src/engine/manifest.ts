@@ -1,0 +1,89 @@
+// Builds EngineOptions from models/manifest.json (Contract 3/4): the serve config's `bundled`
+// shortcut and the one-call default deployment.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ParmError } from '../errors.js';
+import type { EncoderKind, EngineOptions } from './types.js';
+
+interface ManifestParity {
+  k: number;
+  encoder: EncoderKind;
+  path: string;
+  card?: string;
+  coefficients?: number[];
+}
+
+interface ManifestDeployment {
+  dataset?: string;
+  model?: string;
+  deployed: string;
+  card?: string;
+  classes?: string[];
+  parity?: ManifestParity[];
+}
+
+export interface Manifest {
+  version: number;
+  default: string;
+  deployments: Record<string, ManifestDeployment>;
+}
+
+function bad(message: string): never {
+  throw new ParmError('PARM_ERR_ENGINE_CONFIG', message);
+}
+
+export function readManifest(manifestPath: string): Manifest {
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+  } catch (e) {
+    return bad(`${manifestPath}: cannot read the model manifest: ${(e as Error).message}`);
+  }
+  if (typeof m !== 'object' || m === null || typeof m.deployments !== 'object' || m.deployments === null) {
+    bad(`${manifestPath}: expected { version, default, deployments }`);
+  }
+  return m;
+}
+
+/**
+ * EngineOptions for deployment `name` of a manifest, with absolute model paths and every parity
+ * model listed for this k and encoder (r = their count, in manifest order).
+ */
+export function deploymentFromManifest(
+  manifestPath: string,
+  name: string,
+  opts: { k?: number; encoder?: EncoderKind } = {},
+): EngineOptions {
+  const k = opts.k ?? 2;
+  const encoder = opts.encoder ?? 'sum';
+  const m = readManifest(manifestPath);
+  const d = m.deployments[name];
+  if (!d) bad(`bundled: no deployment '${name}' in ${manifestPath} (has: ${Object.keys(m.deployments).join(', ') || 'none'})`);
+  const base = dirname(resolve(manifestPath));
+  const parity = (d.parity ?? []).filter((p) => p.k === k && p.encoder === encoder);
+  if (parity.length === 0) {
+    const have = (d.parity ?? []).map((p) => `k=${p.k} ${p.encoder}`).join(', ') || 'none';
+    bad(`bundled: deployment '${name}' has no parity model for k=${k}, encoder ${encoder} (has: ${have})`);
+  }
+  return {
+    name,
+    deployedModel: join(base, d.deployed),
+    parityModels: parity.map((p) => ({ path: join(base, p.path), ...(p.coefficients ? { coefficients: p.coefficients } : {}) })),
+    k,
+    encoder,
+    mode: 'parm',
+  };
+}
+
+/** models/manifest.json of this package (found upwards from this file: src/ or dist/src/). */
+export function bundledManifestPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, 'models', 'manifest.json');
+    if (existsSync(p)) return p;
+    if (existsSync(join(dir, 'package.json'))) break;
+    dir = dirname(dir);
+  }
+  return join(dir, 'models', 'manifest.json');
+}

@@ -1,0 +1,201 @@
+// Validates EngineOptions once, at the edge, and fills every default (one message format:
+// "<field>: <what is wrong> (got <value>)", code PARM_ERR_ENGINE_CONFIG).
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ParmError } from '../errors.js';
+import type { BackgroundLoadSpec, BatchingOptions, DecodePolicy, EncoderKind, EngineOptions, FaultSpec, Mode } from './types.js';
+
+export interface ResolvedOptions {
+  name: string;
+  version: string;
+  deployedModel: string;
+  parityModels: { path: string; coefficients: number[] }[];
+  k: number;
+  encoder: EncoderKind;
+  mode: Mode;
+  instances: number;
+  parityInstances: number;
+  isolation: 'thread' | 'process';
+  threadsPerSession: number;
+  balancing: 'shared-queue' | 'round-robin';
+  groupWaitMs: number;
+  decode: DecodePolicy;
+  batching: BatchingOptions | false;
+  hedgeDelayMs: number;
+  faults: FaultSpec[];
+  background: BackgroundLoadSpec | undefined;
+  maxPending: number;
+  partialGroup: 'replicate' | 'unprotected';
+  hangTimeoutMs: number;
+  heartbeatMs: number;
+  maxRetries: number;
+  closeTimeoutMs: number;
+}
+
+export const DEFAULTS = {
+  version: '1',
+  k: 2,
+  encoder: 'sum' as EncoderKind,
+  instances: 2,
+  isolation: 'thread' as const,
+  threadsPerSession: 1,
+  balancing: 'shared-queue' as const,
+  groupWaitMs: 5,
+  hedgeDelayMs: 10,
+  maxPending: 10_000,
+  partialGroup: 'replicate' as const,
+  hangTimeoutMs: 10_000,
+  heartbeatMs: 250,
+  maxRetries: 3,
+  closeTimeoutMs: 10_000,
+};
+
+function bad(field: string, what: string, got: unknown): never {
+  let shown: string;
+  try {
+    shown = JSON.stringify(got) ?? String(got);
+  } catch {
+    shown = String(got);
+  }
+  throw new ParmError('PARM_ERR_ENGINE_CONFIG', `${field}: ${what} (got ${shown})`);
+}
+
+function int(field: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `expected an integer in [${min}, ${max}]`, v);
+  return v;
+}
+
+function num(field: string, v: unknown, def: number, min: number, max = Number.MAX_VALUE): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(field, `expected a number in [${min}, ${max}]`, v);
+  return v;
+}
+
+function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[], def: T): T {
+  if (v === undefined) return def;
+  if (!allowed.includes(v as T)) bad(field, `expected one of ${allowed.join(', ')}`, v);
+  return v as T;
+}
+
+function modelPath(field: string, v: unknown, baseDir: string): string {
+  if (typeof v !== 'string' || v.length === 0) bad(field, 'expected a path to an ONNX file', v);
+  const p = resolve(baseDir, v);
+  if (!existsSync(p)) bad(field, `no such file ${p}`, v);
+  return p;
+}
+
+export function validateDecode(field: string, v: unknown, def: DecodePolicy): DecodePolicy {
+  if (v === undefined) return def;
+  const d = v as DecodePolicy;
+  if (d && d.kind === 'first') return { kind: 'first' };
+  if (d && d.kind === 'deadline') return { kind: 'deadline', waitMs: num(`${field}.waitMs`, d.waitMs, NaN, 0) };
+  return bad(field, "expected { kind: 'first' } or { kind: 'deadline', waitMs }", v);
+}
+
+/** Instance ids named by a fault: `deployed-<i>`, `parity-<i>`, a bare number (deployed), or `*`. */
+export function validateFaults(field: string, v: unknown): FaultSpec[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) bad(field, 'expected an array of faults', v);
+  return v.map((f: FaultSpec, i: number) => {
+    const at = `${field}[${i}]`;
+    if (typeof f !== 'object' || f === null) bad(at, 'expected a fault object', f);
+    const inst = typeof f.instance === 'number' ? String(f.instance) : f.instance;
+    if (typeof inst !== 'string' || !/^(\*|\d+|deployed-\d+|parity-\d+)$/.test(inst)) {
+      bad(`${at}.instance`, "expected 'deployed-<i>', 'parity-<i>', a number or '*'", f.instance);
+    }
+    switch (f.kind) {
+      case 'delay':
+        return {
+          kind: 'delay',
+          instance: inst,
+          ms: num(`${at}.ms`, f.ms, NaN, 0),
+          probability: num(`${at}.probability`, f.probability, 1, 0, 1),
+          distribution: oneOf(`${at}.distribution`, f.distribution, ['fixed', 'pareto'] as const, 'fixed'),
+        };
+      case 'contention': {
+        const periodMs = num(`${at}.periodMs`, f.periodMs, NaN, 1);
+        return { kind: 'contention', instance: inst, busyMs: num(`${at}.busyMs`, f.busyMs, NaN, 0, periodMs), periodMs };
+      }
+      case 'crash':
+        return { kind: 'crash', instance: inst, afterQueries: int(`${at}.afterQueries`, f.afterQueries, NaN, 0) };
+      case 'hang':
+        return { kind: 'hang', instance: inst };
+      default:
+        return bad(`${at}.kind`, 'expected delay, contention, crash or hang', (f as { kind?: unknown }).kind);
+    }
+  });
+}
+
+function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
+  if (v === undefined) return undefined;
+  const b = v as BackgroundLoadSpec;
+  if (typeof b !== 'object' || b === null) bad('background', 'expected a BackgroundLoadSpec object', v);
+  const kind = oneOf('background.kind', b.kind, ['contention', 'delay'] as const, 'contention');
+  return {
+    seed: int('background.seed', b.seed, NaN, -(2 ** 31), 2 ** 31 - 1),
+    kind,
+    width: int('background.width', b.width, NaN, 1, 2) as 1 | 2,
+    periodMs: num('background.periodMs', b.periodMs, NaN, 1),
+    duty: num('background.duty', b.duty, NaN, Number.MIN_VALUE, 1),
+    intensity: kind === 'contention' ? num('background.intensity', b.intensity, NaN, 0, 1) : num('background.intensity', b.intensity, NaN, 0),
+    targets: oneOf('background.targets', b.targets, ['all', 'deployed'] as const, 'all'),
+  };
+}
+
+/** `baseDir` resolves relative model paths (the serve config's directory; cwd otherwise). */
+export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): ResolvedOptions {
+  if (typeof o !== 'object' || o === null) bad('options', 'expected an EngineOptions object', o);
+  if (typeof o.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(o.name)) bad('name', 'expected a non-empty name of [A-Za-z0-9_.-]', o.name);
+  const k = int('k', o.k, DEFAULTS.k, 1, 64);
+  const encoder = oneOf('encoder', o.encoder, ['sum', 'concat'] as const, DEFAULTS.encoder);
+  if (o.parityModels !== undefined && !Array.isArray(o.parityModels)) bad('parityModels', 'expected an array', o.parityModels);
+  const parityModels = (o.parityModels ?? []).map((p, i) => {
+    const path = modelPath(`parityModels[${i}].path`, p?.path, baseDir);
+    const c = p.coefficients ?? new Array<number>(k).fill(1);
+    if (!Array.isArray(c) || c.length !== k || !c.every((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0)) {
+      bad(`parityModels[${i}].coefficients`, `expected ${k} finite non-zero numbers (one per group member)`, p.coefficients);
+    }
+    if (encoder === 'concat' && !c.every((x) => x === 1)) bad(`parityModels[${i}].coefficients`, 'the concat encoder has no weights: only ones', c);
+    return { path, coefficients: c.slice() };
+  });
+  const mode = oneOf('mode', o.mode, ['none', 'equal-resources', 'hedged', 'parm'] as const, parityModels.length > 0 ? 'parm' : 'none');
+  if ((mode === 'parm' || mode === 'equal-resources' || mode === 'hedged') && parityModels.length === 0) {
+    // equal-resources and hedged size themselves to parm's instance count, so they need r too.
+    if (mode === 'parm') bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
+  }
+  if (encoder === 'concat' && parityModels.length > 1) bad('parityModels', 'the concat encoder supports r = 1 only', parityModels.length);
+  const instances = int('instances', o.instances, DEFAULTS.instances, 1, 256);
+  let batching: BatchingOptions | false = false;
+  if (o.batching !== undefined && o.batching !== false) {
+    const b = o.batching;
+    if (typeof b !== 'object' || b === null) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
+    batching = { maxBatch: int('batching.maxBatch', b.maxBatch, NaN, 1, 4096), maxDelayMs: num('batching.maxDelayMs', b.maxDelayMs, NaN, 0) };
+  }
+  return {
+    name: o.name,
+    version: typeof o.version === 'string' && o.version.length > 0 ? o.version : DEFAULTS.version,
+    deployedModel: modelPath('deployedModel', o.deployedModel, baseDir),
+    parityModels,
+    k,
+    encoder,
+    mode,
+    instances,
+    parityInstances: int('parityInstances', o.parityInstances, Math.ceil(instances / k), 1, 256),
+    isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
+    threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
+    balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
+    groupWaitMs: num('groupWaitMs', o.groupWaitMs, DEFAULTS.groupWaitMs, 0),
+    decode: validateDecode('decode', o.decode, { kind: 'first' }),
+    batching,
+    hedgeDelayMs: num('hedgeDelayMs', o.hedgeDelayMs, DEFAULTS.hedgeDelayMs, 0),
+    faults: validateFaults('faults', o.faults),
+    background: validateBackground(o.background),
+    maxPending: int('maxPending', o.maxPending, DEFAULTS.maxPending, 1),
+    partialGroup: oneOf('partialGroup', o.partialGroup, ['replicate', 'unprotected'] as const, DEFAULTS.partialGroup),
+    hangTimeoutMs: num('hangTimeoutMs', o.hangTimeoutMs, DEFAULTS.hangTimeoutMs, 10),
+    heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1),
+    maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
+    closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
+  };
+}

@@ -1,0 +1,164 @@
+// Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
+// Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './protocol.js';
+
+type Port = { send(msg: FromInstance, transfer?: ArrayBuffer[]): void; onMessage(fn: (m: ToInstance) => void): void };
+
+function makePort(): Port {
+  if (parentPort) {
+    const p = parentPort;
+    return { send: (m, transfer) => p.postMessage(m, transfer ?? []), onMessage: (fn) => p.on('message', fn) };
+  }
+  if (process.send) {
+    return {
+      send: (m) => {
+        process.send!(m);
+      },
+      onMessage: (fn) => process.on('message', (m) => fn(m as ToInstance)),
+    };
+  }
+  throw new Error('parm engine worker started without a parent (thread or IPC channel)');
+}
+
+const port = makePort();
+let session: ort.InferenceSession | null = null;
+let inputName = 'input';
+let outputName = 'logits';
+let faults: InstanceFault[] = [];
+let disturbance: (Disturbance & { until: number }) | null = null;
+let runsSinceStart = 0;
+let hung = false;
+let heartbeat: NodeJS.Timeout | null = null;
+let contentionTimer: NodeJS.Timeout | null = null;
+/** Reused input staging buffer: onnxruntime rejects SharedArrayBuffer-backed tensors. */
+let staging = new Float32Array(0);
+const queue: Extract<ToInstance, { t: 'run' }>[] = [];
+let running = false;
+
+function meta(list: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
+  return list.map((m) => {
+    const shape = m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [];
+    return { name: m.name, shape, type: m.isTensor ? String(m.type) : 'non-tensor' };
+  });
+}
+
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // Deliberate CPU contention (fault injection): occupy this instance's thread.
+  }
+}
+
+function applyContention(): void {
+  if (contentionTimer) clearInterval(contentionTimer);
+  contentionTimer = null;
+  const c = faults.find((f): f is Extract<InstanceFault, { kind: 'contention' }> => f.kind === 'contention');
+  // A slice of 20 ms for background contention: busy `intensity` of every slice.
+  const slice = 20;
+  const tick = (): void => {
+    const now = performance.now();
+    let busyMs = 0;
+    if (c) busyMs = c.busyMs;
+    if (disturbance && disturbance.kind === 'contention' && now < disturbance.until) {
+      busyMs = Math.max(busyMs, disturbance.intensity * slice);
+    }
+    if (busyMs > 0) busy(busyMs);
+  };
+  const period = c ? c.periodMs : slice;
+  if (c || disturbance?.kind === 'contention') contentionTimer = setInterval(tick, period);
+  contentionTimer?.unref();
+}
+
+function extraDelay(): number {
+  let ms = 0;
+  for (const f of faults) {
+    if (f.kind !== 'delay' || Math.random() >= f.probability) continue;
+    // Pareto with scale `ms` and shape 2 (finite mean 2*ms, heavy tail), capped at 100x scale.
+    ms += f.distribution === 'pareto' ? Math.min(f.ms / Math.sqrt(1 - Math.random()), 100 * f.ms) : f.ms;
+  }
+  if (disturbance && disturbance.kind === 'delay' && performance.now() < disturbance.until) ms += disturbance.intensity;
+  return ms;
+}
+
+async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
+  if (hung || faults.some((f) => f.kind === 'hang')) {
+    hung = true;
+    if (heartbeat) clearInterval(heartbeat);
+    return; // Never answers: the engine must detect the silence.
+  }
+  const crash = faults.find((f): f is Extract<InstanceFault, { kind: 'crash' }> => f.kind === 'crash');
+  if (crash && runsSinceStart >= crash.afterQueries) process.exit(17);
+  runsSinceStart++;
+  const delay = extraDelay();
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  try {
+    const n = msg.input.length;
+    if (staging.length < n) staging = new Float32Array(Math.max(n, staging.length * 2));
+    const view = staging.subarray(0, n);
+    view.set(msg.input);
+    const t0 = performance.now();
+    const out = await session!.run({ [inputName]: new ort.Tensor('float32', view, msg.shape) });
+    const runMs = performance.now() - t0;
+    const tensor = out[outputName]!;
+    let data = tensor.data as Float32Array;
+    if (!(data instanceof Float32Array)) throw new Error(`output ${outputName} is ${tensor.type}, expected float32`);
+    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
+      data = data.slice();
+    }
+    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs }, [data.buffer as ArrayBuffer]);
+  } catch (e) {
+    port.send({ t: 'error', taskId: msg.taskId, message: (e as Error).message });
+  }
+}
+
+async function drain(): Promise<void> {
+  if (running) return;
+  running = true;
+  while (queue.length > 0) await runOne(queue.shift()!);
+  running = false;
+}
+
+port.onMessage((msg) => {
+  switch (msg.t) {
+    case 'init':
+      faults = msg.faults;
+      void (async () => {
+        try {
+          session = await ort.InferenceSession.create(msg.modelPath, {
+            intraOpNumThreads: msg.threads,
+            interOpNumThreads: 1,
+            executionMode: 'sequential',
+          });
+          inputName = session.inputNames[0]!;
+          outputName = session.outputNames[0]!;
+          applyContention();
+          heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
+          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+        } catch (e) {
+          port.send({ t: 'fatal', message: (e as Error).message });
+        }
+      })();
+      break;
+    case 'run':
+      queue.push(msg);
+      void drain();
+      break;
+    case 'faults':
+      faults = msg.faults;
+      runsSinceStart = 0;
+      applyContention();
+      break;
+    case 'disturb':
+      disturbance = { ...msg.disturbance, until: performance.now() + msg.disturbance.forMs };
+      applyContention();
+      break;
+    case 'close':
+      if (heartbeat) clearInterval(heartbeat);
+      if (contentionTimer) clearInterval(contentionTimer);
+      void session?.release().finally(() => process.exit(0));
+      if (!session) process.exit(0);
+      break;
+  }
+});
