@@ -22,7 +22,9 @@ void thread_pool::resize(unsigned threads) {
   if (threads < 1) threads = 1;
   std::lock_guard<std::mutex> job(job_mutex_);
   stop_workers();
-  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  // New workers start at the current generation, so they wait for the next job.
+  const unsigned long gen = generation_;
+  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, gen] { worker_loop(gen); });
   size_ = threads;
 }
 
@@ -32,8 +34,7 @@ void thread_pool::drain(const std::function<void(std::size_t)>& fn, std::size_t 
   for (std::size_t i = next_.fetch_add(1); i < chunks; i = next_.fetch_add(1)) fn(i);
 }
 
-void thread_pool::worker_loop() {
-  unsigned long seen = 0;
+void thread_pool::worker_loop(unsigned long seen) {
   for (;;) {
     const std::function<void(std::size_t)>* fn;
     std::size_t chunks;

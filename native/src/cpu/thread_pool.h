@@ -28,7 +28,7 @@ class thread_pool {
   void run(std::size_t chunks, const std::function<void(std::size_t)>& fn);
 
  private:
-  void worker_loop();
+  void worker_loop(unsigned long seen);
   void stop_workers();
   void drain(const std::function<void(std::size_t)>& fn, std::size_t chunks);
 

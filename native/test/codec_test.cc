@@ -1,0 +1,328 @@
+// ctest suite for the parm coding core: every case of test/cases/codec-cases.json on every ISA
+// this CPU has, with 1 and 3 threads, compared bit for bit with an oracle written directly from
+// Contract 2 (independent of the reference kernels), plus the error cases of the table.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "case_table.h"
+#include "parm/codec.h"
+#include "parm/cuda.h"
+
+using parm_test::json;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+#define EXPECT(cond, ...)                                   \
+  do {                                                      \
+    ++g_checks;                                             \
+    if (!(cond)) {                                          \
+      ++g_failures;                                         \
+      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      std::fprintf(stderr, __VA_ARGS__);                    \
+      std::fprintf(stderr, "\n");                           \
+    }                                                       \
+  } while (0)
+
+struct rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform() { return static_cast<float>((next() >> 40) * (1.0 / 16777216.0) * 8.0 - 4.0); }
+};
+
+// A buffer whose data starts `offset` floats into its allocation (misaligned views).
+struct view {
+  std::vector<float> storage;
+  float* p;
+  view(std::size_t n, std::size_t offset, rng* r) : storage(n + offset + 1, std::nanf("")) {
+    p = storage.data() + offset;
+    if (r)
+      for (std::size_t i = 0; i < n; ++i) p[i] = r->uniform();
+  }
+};
+
+bool same_bits(const float* a, const float* b, std::size_t n, std::size_t* where) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::memcmp(a + i, b + i, sizeof(float)) != 0) {
+      *where = i;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<float> coefficient_row(const json& table, const std::string& set, std::size_t row, std::size_t k,
+                                   bool* has) {
+  const json& rows = table["coefficient_sets"][set];
+  *has = !rows.is_null();
+  std::vector<float> w(k, 1.0f);
+  if (*has)
+    for (std::size_t j = 0; j < k; ++j) w[j] = static_cast<float>(rows[row][j].num);
+  return w;
+}
+
+std::vector<parm::isa> isas() {
+  std::vector<parm::isa> v;
+  for (parm::isa i : {parm::isa::ref, parm::isa::avx2, parm::isa::avx512})
+    if (parm::isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+// --- oracles, written from Contract 2 -------------------------------------------------------
+
+void oracle_sum(const std::vector<float*>& in, const float* w, std::size_t n, float* out) {
+  for (std::size_t e = 0; e < n; ++e) {
+    volatile float acc = (w ? w[0] : 1.0f) * in[0][e];
+    for (std::size_t i = 1; i < in.size(); ++i) {
+      volatile float prod = (w ? w[i] : 1.0f) * in[i][e];
+      acc = acc + prod;
+    }
+    out[e] = acc;
+  }
+}
+
+std::size_t overlap(std::size_t a0, std::size_t a1, std::size_t b0, std::size_t b1) {
+  const std::size_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+  return hi > lo ? hi - lo : 0;
+}
+
+void oracle_concat(const std::vector<float*>& imgs, std::size_t C, std::size_t H, std::size_t W, bool nhwc,
+                   std::size_t R, std::size_t G, float* out) {
+  auto at = [&](std::size_t ch, std::size_t y, std::size_t x) {
+    return nhwc ? (y * W + x) * C + ch : (ch * H + y) * W + x;
+  };
+  for (std::size_t t = 0; t < R * G; ++t) {
+    const std::size_t r = t / G, c = t % G;
+    const std::size_t y0 = r * H / R, y1 = (r + 1) * H / R, x0 = c * W / G, x1 = (c + 1) * W / G;
+    const std::size_t th = y1 - y0, tw = x1 - x0;
+    for (std::size_t ch = 0; ch < C; ++ch)
+      for (std::size_t oy = 0; oy < th; ++oy)
+        for (std::size_t ox = 0; ox < tw; ++ox) {
+          if (t >= imgs.size()) {
+            out[at(ch, y0 + oy, x0 + ox)] = 0.0f;
+            continue;
+          }
+          volatile float acc = 0.0f;
+          for (std::size_t y = 0; y < H; ++y) {
+            const std::size_t ovy = overlap(oy * H, (oy + 1) * H, y * th, (y + 1) * th);
+            if (!ovy) continue;
+            for (std::size_t x = 0; x < W; ++x) {
+              const std::size_t ovx = overlap(ox * W, (ox + 1) * W, x * tw, (x + 1) * tw);
+              if (!ovx) continue;
+              volatile float prod = imgs[t][at(ch, y, x)] * static_cast<float>(ovy * ovx);
+              acc = acc + prod;
+            }
+          }
+          out[at(ch, y0 + oy, x0 + ox)] = acc / static_cast<float>(H * W);
+        }
+  }
+}
+
+// --- cases ------------------------------------------------------------------------------------
+
+void run_sum(const json& table, const json& c, const char* kind) {
+  const bool batched = std::string(kind) == "encode_sum_batched";
+  const std::size_t k = c["k"].as_size(), off = c["offset"].as_size();
+  const std::size_t n = batched ? c["batch"].as_size() * c["elements"].as_size() : c["n"].as_size();
+  rng r{n * 131 + k};
+  std::vector<view> ins;
+  std::vector<float*> ptrs;
+  for (std::size_t i = 0; i < k; ++i) ins.emplace_back(n, (off + i) % 4, &r);
+  for (auto& v : ins) ptrs.push_back(v.p);
+  bool has_w;
+  const auto w = coefficient_row(table, c["weights"].str, 0, k, &has_w);
+  view expect(n, 0, nullptr);
+  oracle_sum(ptrs, has_w ? w.data() : nullptr, n, expect.p);
+  std::vector<const float*> cptrs(ptrs.begin(), ptrs.end());
+  for (parm::isa i : isas()) {
+    for (unsigned threads : {1u, 3u}) {
+      parm::set_isa(i);
+      parm::set_threads(threads);
+      view out(n, off, nullptr);
+      parm::status s = parm::encode_sum_f32(cptrs.data(), has_w ? w.data() : nullptr, k, n, out.p);
+      std::size_t where = 0;
+      EXPECT(s.ok(), "%s n=%zu k=%zu: %s", kind, n, k, s.message.c_str());
+      EXPECT(same_bits(out.p, expect.p, n, &where), "%s n=%zu k=%zu weights=%s isa=%s threads=%u: element %zu is %a, oracle %a",
+             kind, n, k, c["weights"].str.c_str(), parm::isa_name(i), threads, where, out.p[where], expect.p[where]);
+      EXPECT(std::isnan(out.storage[off + n]), "%s wrote past the end", kind);
+    }
+  }
+}
+
+void run_concat(const json& c) {
+  const std::size_t C = c["channels"].as_size(), H = c["height"].as_size(), W = c["width"].as_size();
+  const std::size_t k = c["k"].as_size(), off = c["offset"].as_size();
+  const bool nhwc = c["layout"].str == "nhwc";
+  parm::grid g = c["grid"].is_null() ? parm::default_grid(k) : parm::grid{c["grid"][0].as_size(), c["grid"][1].as_size()};
+  const std::size_t n = C * H * W;
+  rng r{n * 7 + k};
+  std::vector<view> ins;
+  std::vector<float*> ptrs;
+  for (std::size_t i = 0; i < k; ++i) ins.emplace_back(n, (off + i) % 3, &r);
+  for (auto& v : ins) ptrs.push_back(v.p);
+  view expect(n, 0, nullptr);
+  oracle_concat(ptrs, C, H, W, nhwc, g.rows, g.cols, expect.p);
+  std::vector<const float*> cptrs(ptrs.begin(), ptrs.end());
+  parm::image_shape shape{C, H, W, nhwc ? parm::layout::nhwc : parm::layout::nchw};
+  for (unsigned threads : {1u, 3u}) {
+    parm::set_threads(threads);
+    view out(n, off, nullptr);
+    parm::grid pass = c["grid"].is_null() ? parm::grid{0, 0} : g;
+    parm::status s = parm::encode_concat_f32(cptrs.data(), k, shape, pass, out.p);
+    std::size_t where = 0;
+    EXPECT(s.ok(), "concat: %s", s.message.c_str());
+    EXPECT(same_bits(out.p, expect.p, n, &where), "concat %zux%zux%zu k=%zu %s grid %zux%zu threads=%u: element %zu is %a, oracle %a",
+           C, H, W, k, c["layout"].str.c_str(), g.rows, g.cols, threads, where, out.p[where], expect.p[where]);
+  }
+}
+
+void run_decode(const json& table, const json& c) {
+  const std::size_t n = c["n"].as_size(), k = c["k"].as_size(), r = c["r"].as_size(), off = c["offset"].as_size();
+  const std::string set = c["coefficients"].str;
+  rng g{n * 17 + k * 3 + r};
+  std::vector<view> data;
+  for (std::size_t j = 0; j < k; ++j) data.emplace_back(n, (off + j) % 2, &g);
+  std::vector<float> coeff;
+  bool has_c = false;
+  for (std::size_t q = 0; q < r; ++q) {
+    auto row = coefficient_row(table, set, q, k, &has_c);
+    coeff.insert(coeff.end(), row.begin(), row.end());
+  }
+  // Parity outputs: here exactly the coded combinations of the data outputs.
+  std::vector<view> parity;
+  std::vector<const float*> pp;
+  parm::set_isa(parm::isa::ref);
+  for (std::size_t q = 0; q < r; ++q) {
+    parity.emplace_back(n, off, nullptr);
+    std::vector<const float*> dp;
+    for (auto& d : data) dp.push_back(d.p);
+    parm::encode_sum_f32(dp.data(), has_c ? coeff.data() + q * k : nullptr, k, n, parity.back().p);
+    pp.push_back(parity.back().p);
+  }
+  std::vector<std::size_t> missing;
+  for (const json& m : c["missing"].arr) missing.push_back(m.as_size());
+  std::vector<const float*> dptr(k);
+  for (std::size_t j = 0; j < k; ++j) dptr[j] = data[j].p;
+  for (std::size_t m : missing) dptr[m] = nullptr;
+
+  // Oracle for one missing output (Contract 2): acc = p; acc -= w_j F_j; out = acc / w_i.
+  std::vector<float> expect;
+  if (missing.size() == 1) {
+    const std::size_t i = missing[0];
+    std::size_t row = 0;
+    while (has_c && coeff[row * k + i] == 0.0f) ++row;
+    expect.resize(n);
+    for (std::size_t e = 0; e < n; ++e) {
+      volatile float acc = pp[row][e];
+      for (std::size_t j = 0; j < k; ++j) {
+        if (j == i) continue;
+        volatile float prod = (has_c ? coeff[row * k + j] : 1.0f) * data[j].p[e];
+        acc = acc - prod;
+      }
+      expect[e] = acc / (has_c ? coeff[row * k + i] : 1.0f);
+    }
+  }
+  std::vector<float> first;  // the reference ISA's result, which the others must equal
+  for (parm::isa isa : isas()) {
+    for (unsigned threads : {1u, 3u}) {
+      parm::set_isa(isa);
+      parm::set_threads(threads);
+      std::vector<view> outs;
+      std::vector<float*> op;
+      for (std::size_t m = 0; m < missing.size(); ++m) outs.emplace_back(n, off, nullptr);
+      for (auto& o : outs) op.push_back(o.p);
+      parm::status s = parm::decode_f32(pp.data(), r, dptr.data(), k, has_c ? coeff.data() : nullptr, n, op.data(), op.size());
+      EXPECT(s.ok(), "decode n=%zu k=%zu r=%zu: %s", n, k, r, s.message.c_str());
+      if (!s.ok()) continue;
+      std::vector<float> got;
+      for (auto* o : op) got.insert(got.end(), o, o + n);
+      std::size_t where = 0;
+      if (!expect.empty())
+        EXPECT(same_bits(got.data(), expect.data(), n, &where), "decode n=%zu k=%zu isa=%s threads=%u: element %zu is %a, oracle %a",
+               n, k, parm::isa_name(isa), threads, where, got[where], expect[where]);
+      if (first.empty()) first = got;
+      EXPECT(got.size() == first.size() && same_bits(got.data(), first.data(), got.size(), &where),
+             "decode n=%zu k=%zu r=%zu isa=%s threads=%u differs from ref at %zu", n, k, r, parm::isa_name(isa), threads, where);
+      // Reconstruction accuracy against the true outputs (the system is solved in float32).
+      double worst = 0;
+      for (std::size_t m = 0; m < missing.size(); ++m)
+        for (std::size_t e = 0; e < n; ++e)
+          worst = std::fmax(worst, std::fabs(op[m][e] - data[missing[m]].p[e]) / (1.0 + std::fabs(data[missing[m]].p[e])));
+      EXPECT(worst <= table["tolerance"]["reconstruction_rel"].num, "decode n=%zu k=%zu r=%zu: reconstruction error %g", n, k, r, worst);
+    }
+  }
+}
+
+void run_error(const json& table, const json& c) {
+  const std::string what_op = c["op"].str;
+  parm::status s;
+  if (what_op == "encode_sum") {
+    float out[1];
+    s = parm::encode_sum_f32(nullptr, nullptr, c["k"].as_size(), c["n"].as_size(), out);
+    EXPECT(s.code == parm::status_code::invalid_argument, "%s: expected invalid_argument, got %d", c["what"].str.c_str(), int(s.code));
+    return;
+  }
+  if (what_op == "encode_concat") {
+    const std::size_t n = c["channels"].as_size() * c["height"].as_size() * c["width"].as_size(), k = c["k"].as_size();
+    std::vector<float> img(n, 1.0f), out(n);
+    std::vector<const float*> ptrs(k, img.data());
+    parm::image_shape shape{c["channels"].as_size(), c["height"].as_size(), c["width"].as_size(), parm::layout::nchw};
+    s = parm::encode_concat_f32(ptrs.data(), k, shape, {c["grid"][0].as_size(), c["grid"][1].as_size()}, out.data());
+    EXPECT(s.code == parm::status_code::invalid_argument, "%s: expected invalid_argument, got %d", c["what"].str.c_str(), int(s.code));
+    return;
+  }
+  const std::size_t n = c["n"].as_size(), k = c["k"].as_size(), r = c["r"].as_size();
+  std::vector<float> buf(n, 1.0f);
+  std::vector<const float*> pp(r, buf.data()), dp(k, buf.data());
+  for (const json& m : c["missing"].arr) dp[m.as_size()] = nullptr;
+  std::vector<float> coeff;
+  bool has_c = false;
+  for (std::size_t q = 0; q < r; ++q) {
+    auto row = coefficient_row(table, c["coefficients"].str, q, k, &has_c);
+    coeff.insert(coeff.end(), row.begin(), row.end());
+  }
+  std::vector<std::vector<float>> outs(c["missing"].size(), std::vector<float>(n));
+  std::vector<float*> op;
+  for (auto& o : outs) op.push_back(o.data());
+  s = parm::decode_f32(pp.data(), r, dp.data(), k, has_c ? coeff.data() : nullptr, n, op.data(), op.size());
+  EXPECT(s.code == parm::status_code::singular, "%s: expected singular, got %d (%s)", c["what"].str.c_str(), int(s.code), s.message.c_str());
+  EXPECT(!s.message.empty(), "%s: empty message", c["what"].str.c_str());
+}
+
+}  // namespace
+
+int main() {
+  const json table = parm_test::load_json(PARM_CASE_TABLE);
+  std::printf("ISAs on this CPU:");
+  for (parm::isa i : isas()) std::printf(" %s", parm::isa_name(i));
+  std::printf("\n");
+  for (const json& c : table["encode_sum"].arr) run_sum(table, c, "encode_sum");
+  for (const json& c : table["encode_sum_batched"].arr) run_sum(table, c, "encode_sum_batched");
+  for (const json& c : table["encode_concat"].arr) run_concat(c);
+  for (const json& c : table["decode"].arr) run_decode(table, c);
+  for (const json& c : table["errors"].arr) run_error(table, c);
+  // Forcing an ISA the CPU lacks is refused and leaves the active ISA alone.
+  for (parm::isa i : {parm::isa::avx2, parm::isa::avx512}) {
+    if (parm::isa_supported(i)) continue;
+    const parm::isa before = parm::active_isa();
+    EXPECT(parm::set_isa(i).code == parm::status_code::unsupported, "set_isa(%s) accepted", parm::isa_name(i));
+    EXPECT(parm::active_isa() == before, "set_isa changed the ISA on failure");
+  }
+  // CUDA: with or without it compiled in, query() answers and never aborts.
+  const parm::cuda::info ci = parm::cuda::query();
+  EXPECT(ci.available || !ci.reason.empty(), "CUDA unavailable without a reason");
+  std::printf("cuda: compiled=%d available=%d devices=%d reason=%s\n", ci.compiled, ci.available, ci.devices, ci.reason.c_str());
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
