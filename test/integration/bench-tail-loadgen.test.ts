@@ -1,0 +1,85 @@
+// The tail benchmark's load generator against a localhost stand-in server: open-loop Poisson
+// sends, latencies from the scheduled time, reconstructed fraction and accuracy read correctly.
+import t from 'tap';
+import { runGenerators } from '../../src/bench/tail/generators.js';
+import { runLoad, type LoadOptions } from '../../src/bench/tail/loadgen.js';
+import { DEFAULT_DATASET_DIR } from '../../src/bench/tail/dataset.js';
+import { summarize } from '../../src/bench/tail/stats.js';
+import { startFakeServer } from './bench-tail-fixture.js';
+
+const base = (url: string): LoadOptions => ({
+  url,
+  rate: 200,
+  durationMs: 3000,
+  warmupMs: 500,
+  seed: 7,
+  generator: 0,
+  connections: 1,
+  framing: 'json',
+  datasetDir: DEFAULT_DATASET_DIR,
+  drainTimeoutMs: 3000,
+});
+
+t.test('measures delays, reconstructed flags and accuracy (json framing, child process)', async (t) => {
+  // Every 20th query 40 ms late; every 4th flagged reconstructed and answered with a wrong class.
+  const server = await startFakeServer({ delayMs: (n) => (n % 20 === 3 ? 40 : 0), reconstructed: (n) => n % 4 === 1 });
+  t.teardown(() => server.close());
+  const { generator: _g, ...opts } = base(server.url);
+  const r = await runGenerators({ ...opts, generators: 1 });
+  // 2.5 s measured at 200/s: 500 expected, Poisson sd ~22.
+  t.ok(r.scheduled > 400 && r.scheduled < 600, `scheduled ${r.scheduled} ~ 500`);
+  t.equal(r.latenciesMs.length, r.scheduled, 'every measured query answered');
+  t.equal(r.errors + r.lost, 0);
+  const s = summarize(r.latenciesMs);
+  t.ok(s.p50 < 10, `p50 ${s.p50} ms is not delayed`);
+  t.ok(s.p99 >= 39, `p99 ${s.p99} ms includes the 40 ms delays`);
+  t.ok(s.p90 < 39, `p90 ${s.p90} ms is below the 5 % delayed`);
+  const recon = r.reconstructed / r.latenciesMs.length;
+  t.ok(Math.abs(recon - 0.25) < 0.03, `reconstructed fraction ${recon} ~ 0.25`);
+  const acc = r.correct / r.latenciesMs.length;
+  t.ok(Math.abs(acc - 0.75) < 0.03, `accuracy ${acc} ~ 0.75 (reconstructed answers are the wrong ones)`);
+  t.ok(Math.abs(r.offeredRate - 200) < 40, `offered rate ${r.offeredRate} ~ 200/s`);
+});
+
+t.test('a server stall is charged to every query scheduled during it (no coordinated omission)', async (t) => {
+  // Answers are held from 1.2 s to 1.5 s after the first query: a 300 ms stall.
+  let first = 0;
+  const server = await startFakeServer({
+    delayMs: (_n, now) => {
+      if (first === 0) first = now;
+      const since = now - first;
+      return since >= 1200 && since < 1500 ? 1500 - since : 0;
+    },
+  });
+  t.teardown(() => server.close());
+  const r = await runLoad(base(server.url));
+  const over150 = r.latenciesMs.filter((x) => x > 150).length;
+  // About rate * 0.15 s = 30 queries fell in the stall's first half.
+  t.ok(over150 >= 15, `${over150} queries waited > 150 ms`);
+  t.ok(summarize(r.latenciesMs).max >= 250, 'the first query of the stall waited ~300 ms');
+  t.ok(Number.isFinite(r.sendLagMs.p99) && r.sendLagMs.max >= r.sendLagMs.p99, 'the generator reports its own send lag');
+});
+
+t.test('binary framing, several connections and generators, error answers', async (t) => {
+  const server = await startFakeServer({ error: (n) => n % 50 === 0 });
+  t.teardown(() => server.close());
+  const { generator: _g, ...opts } = base(server.url);
+  const r = await runGenerators({ ...opts, framing: 'binary', connections: 2, generators: 2, rate: 150, durationMs: 2000 });
+  t.ok(r.scheduled > 180 && r.scheduled < 330, `scheduled ${r.scheduled} ~ 225`);
+  t.ok(r.errors > 0, `error answers counted (${r.errors})`);
+  t.equal(r.latenciesMs.length + r.errors, r.scheduled, 'each measured query is a latency or an error');
+  t.match(r.errorSamples[0], /injected/);
+  t.ok(r.correct / r.latenciesMs.length > 0.97, 'binary answers read correctly');
+});
+
+t.test('same seed, same schedule and order; unanswered queries counted as lost', async (t) => {
+  const server = await startFakeServer({ delayMs: (n) => (n % 20 === 0 ? 60_000 : 0) });
+  t.teardown(() => server.close());
+  const opts = { ...base(server.url), durationMs: 1500, warmupMs: 0, drainTimeoutMs: 300 };
+  const a = await runLoad(opts);
+  const b = await runLoad(opts);
+  t.equal(a.scheduled, b.scheduled, 'same seed, same number of arrivals');
+  t.ok(a.lost > 0, `lost ${a.lost}`);
+  t.equal(a.lost + a.latenciesMs.length, a.scheduled);
+  t.match(a.errorSamples.join('\n'), /unanswered/);
+});
