@@ -469,6 +469,7 @@ export class ParmEngine implements Engine {
       this.tasks.set(t.id, t);
       this.enqueue(t, false);
     });
+    this.pump();
   }
 
   // ---- dispatch --------------------------------------------------------------------------------

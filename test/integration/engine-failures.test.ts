@@ -1,0 +1,106 @@
+// Failures: a hung instance, a killed one, and a property test over random delay/crash schedules.
+import fc from 'fast-check';
+import t from 'tap';
+import { createEngine, type Engine, type FaultSpec, type InferResult } from '../../src/index.js';
+import { MLP, PARITY_A, direct, images, maxAbsDiff } from './engine-helpers.js';
+
+async function settleAll(ps: Promise<InferResult>[]): Promise<PromiseSettledResult<InferResult>[]> {
+  return Promise.allSettled(ps);
+}
+
+for (const mode of ['parm', 'none'] as const) {
+  t.test(`${mode}: one instance hung, every query still answers within a bound`, async (t) => {
+    const e = await createEngine({
+      name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], mode, k: 2, instances: 2, parityInstances: 1,
+      hangTimeoutMs: 400, heartbeatMs: 50, faults: [{ kind: 'hang', instance: 'deployed-1' }],
+    });
+    t.teardown(() => e.close());
+    const xs = images(12, 41);
+    let worst = 0;
+    // Pairs arrive together so that the hung instance gets work in every round.
+    for (let i = 0; i < xs.length; i += 2) {
+      const rs = await Promise.all([e.infer(xs[i]!), e.infer(xs[i + 1]!)]);
+      for (const r of rs) worst = Math.max(worst, r.latencyMs);
+    }
+    // parm: reconstruction answers without waiting for the hang to be detected.
+    const bound = mode === 'parm' ? 300 : 400 + 2000;
+    t.ok(worst < bound, `worst latency ${worst.toFixed(0)} ms < ${bound} ms`);
+    const m = e.metrics();
+    t.equal(m.answered, 12);
+    t.equal(m.errors, 0);
+    if (mode === 'parm') t.ok(m.reconstructions >= 1, `reconstructions ${m.reconstructions}`);
+    else t.ok(m.restarts >= 1 && m.retries >= 1, `hang detected: ${m.restarts} restarts, ${m.retries} retries`);
+  });
+}
+
+t.test('process isolation: an instance killed mid-load loses no query', async (t) => {
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
+    isolation: 'process', faults: [{ kind: 'crash', instance: 'deployed-0', afterQueries: 7 }, { kind: 'delay', instance: '*', ms: 2 }],
+  });
+  t.teardown(() => e.close());
+  const xs = images(60, 51);
+  const res = await settleAll(xs.map((x) => e.infer(x)));
+  const failed = res.filter((r) => r.status === 'rejected');
+  t.equal(failed.length, 0, 'every query answered with a result');
+  const m = e.metrics();
+  t.ok(m.restarts >= 1, `the instance crashed and was restarted (${m.restarts})`);
+  t.equal(m.answered, 60);
+  for (const [i, r] of res.entries()) {
+    const v = (r as PromiseFulfilledResult<InferResult>).value;
+    if (!v.reconstructed && maxAbsDiff(v.output, await direct(MLP, xs[i]!)) !== 0) t.fail(`query ${i}: wrong original`);
+  }
+});
+
+t.test('property: random delay/crash schedules give exactly one correct answer per query', async (t) => {
+  const e: Engine = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
+    groupWaitMs: 3, hangTimeoutMs: 2000,
+  });
+  t.teardown(() => e.close());
+  const inst = fc.constantFrom('deployed-0', 'deployed-1', 'parity-0', '*');
+  const fault: fc.Arbitrary<FaultSpec> = fc.oneof(
+    fc.record({ kind: fc.constant('delay' as const), instance: inst, ms: fc.integer({ min: 1, max: 40 }),
+      probability: fc.double({ min: 0.1, max: 1, noNaN: true }), distribution: fc.constantFrom('fixed' as const, 'pareto' as const) }),
+    fc.record({ kind: fc.constant('crash' as const), instance: inst, afterQueries: fc.integer({ min: 1, max: 8 }) }),
+  );
+  const pool = images(24, 61);
+  const refs = await Promise.all(pool.map((x) => direct(MLP, x)));
+  let checked = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fault, { maxLength: 3 }),
+      fc.array(fc.record({ img: fc.integer({ min: 0, max: pool.length - 1 }), gapMs: fc.integer({ min: 0, max: 4 }) }), { minLength: 1, maxLength: 24 }),
+      async (faults, arrivals) => {
+        e.setFaults(faults);
+        const before = e.metrics();
+        const settled: number[] = arrivals.map(() => 0);
+        const ps: Promise<void>[] = [];
+        const results: (InferResult | Error | null)[] = arrivals.map(() => null);
+        for (const [i, a] of arrivals.entries()) {
+          ps.push(
+            e.infer(pool[a.img]!).then(
+              (r) => void ((settled[i]! += 1), (results[i] = r)),
+              (err: Error) => void ((settled[i]! += 1), (results[i] = err)),
+            ),
+          );
+          if (a.gapMs > 0) await new Promise((r) => setTimeout(r, a.gapMs));
+        }
+        await Promise.all(ps);
+        e.setFaults([]);
+        const after = e.metrics();
+        if (!settled.every((s) => s === 1)) return false;
+        if (after.answered + after.errors - before.answered - before.errors !== arrivals.length) return false;
+        for (const [i, r] of results.entries()) {
+          if (!r || r instanceof Error) return false; // crashes are recovered, never surfaced
+          if (!r.reconstructed && maxAbsDiff(r.output, refs[arrivals[i]!.img]!) !== 0) return false;
+        }
+        checked += arrivals.length;
+        return true;
+      },
+    ),
+    { numRuns: 12, seed: 4242, endOnFailure: true },
+  );
+  t.ok(checked > 0, `${checked} answers checked`);
+  t.equal(e.metrics().errors, 0);
+});
