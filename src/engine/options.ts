@@ -60,14 +60,15 @@ function bad(field: string, what: string, got: unknown): never {
   throw new ParmError('PARM_ERR_ENGINE_CONFIG', `${field}: ${what} (got ${shown})`);
 }
 
+/** `def` NaN marks a required field. */
 function int(field: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined) return def;
+  if (v === undefined && !Number.isNaN(def)) return def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `expected an integer in [${min}, ${max}]`, v);
   return v;
 }
 
 function num(field: string, v: unknown, def: number, min: number, max = Number.MAX_VALUE): number {
-  if (v === undefined) return def;
+  if (v === undefined && !Number.isNaN(def)) return def;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(field, `expected a number in [${min}, ${max}]`, v);
   return v;
 }
