@@ -113,6 +113,19 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
   }
 }
 
+/** One run on zeros before reporting ready, so that the first real query does not pay the setup. */
+async function warmUp(s: ort.InferenceSession): Promise<void> {
+  const m = s.inputMetadata[0];
+  if (!m || !m.isTensor || m.type !== 'float32') return;
+  const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+  const n = dims.reduce((a, b) => a * b, 1);
+  try {
+    await s.run({ [inputName]: new ort.Tensor('float32', new Float32Array(n), dims) });
+  } catch {
+    // A model that cannot run on zeros still loads; its real queries report their own errors.
+  }
+}
+
 async function drain(): Promise<void> {
   if (running) return;
   running = true;
@@ -133,6 +146,7 @@ port.onMessage((msg) => {
           });
           inputName = session.inputNames[0]!;
           outputName = session.outputNames[0]!;
+          await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
           port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });

@@ -1,0 +1,195 @@
+// Engine benchmark (`npm run bench:engine`, JSON on stdout): per-query overhead of the engine over
+// a session called in a worker directly, maximum throughput of each mode side by side, and the
+// effect of the partial-group policy. Uses the fixture MLP (test/fixtures/models/) so that the
+// figures are the engine's own cost, not the model's.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import * as codec from '../src/codec/index.js';
+import { createEngine, type Engine, type EngineOptions, type Mode } from '../src/index.js';
+
+const require = createRequire(import.meta.url);
+/** The package root: the nearest directory above this file with a package.json (src or dist). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return `${dir}/`;
+}
+const repo = packageRoot();
+const MODELS = `${repo}test/fixtures/models/`;
+const MLP = `${MODELS}mlp.onnx`;
+const PARITY = `${MODELS}mlp-parity-a.onnx`;
+const E = 784;
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const OVERHEAD_QUERIES = Number(args.get('queries') ?? 2000);
+const THROUGHPUT_MS = Number(args.get('seconds') ?? 2) * 1000;
+const CONCURRENCY = Number(args.get('concurrency') ?? 64);
+
+function input(seed: number): Float32Array {
+  const x = new Float32Array(E);
+  for (let i = 0; i < E; i++) x[i] = ((i * 2654435761 + seed * 40503) % 1000) / 1000;
+  return x;
+}
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summary(lat: number[]): { n: number; p50: number; p99: number; mean: number } {
+  const s = lat.slice().sort((a, b) => a - b);
+  const r = (x: number): number => Math.round(x * 1000) / 1000;
+  return { n: s.length, p50: r(pct(s, 50)), p99: r(pct(s, 99)), mean: r(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length)) };
+}
+
+/** The obvious alternative: one onnxruntime session in one worker thread, called directly. */
+async function directWorker(): Promise<{ run(x: Float32Array): Promise<void>; close(): Promise<number> }> {
+  const ortPath = require.resolve('onnxruntime-node');
+  const src = `
+    const { parentPort } = require('node:worker_threads');
+    const ort = require(${JSON.stringify(ortPath)});
+    ort.InferenceSession.create(${JSON.stringify(MLP)}, { intraOpNumThreads: 1, interOpNumThreads: 1 }).then(async (s) => {
+      await s.run({ input: new ort.Tensor('float32', new Float32Array(784), [1, 1, 28, 28]) });
+      parentPort.on('message', async (x) => {
+        const out = await s.run({ input: new ort.Tensor('float32', x, [1, 1, 28, 28]) });
+        const d = out.logits.data;
+        parentPort.postMessage(d, [d.buffer]);
+      });
+      parentPort.postMessage('ready');
+    });`;
+  const w = new Worker(src, { eval: true });
+  await new Promise<void>((r) => w.once('message', () => r()));
+  let pending: (() => void) | null = null;
+  w.on('message', () => pending?.());
+  return {
+    run: (x) =>
+      new Promise<void>((r) => {
+        pending = r;
+        w.postMessage(x);
+      }),
+    close: () => w.terminate(),
+  };
+}
+
+function engineOptions(mode: Mode, extra: Partial<EngineOptions> = {}): EngineOptions {
+  return { name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY }], mode, k: 2, instances: 2, parityInstances: 1, ...extra };
+}
+
+/** Sequential queries (one in flight): latency per query, in ms. */
+async function sequential(run: (x: Float32Array) => Promise<unknown>, n: number): Promise<number[]> {
+  const xs = Array.from({ length: 16 }, (_, i) => input(i));
+  for (let i = 0; i < 200; i++) await run(xs[i % 16]!); // warm-up
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await run(xs[i % 16]!);
+    lat.push(performance.now() - t0);
+  }
+  return lat;
+}
+
+/** Closed loop with `concurrency` queries in flight for `ms`: completed queries per second. */
+async function throughput(e: Engine, ms: number, concurrency: number): Promise<{ qps: number; p50: number; p99: number }> {
+  const xs = Array.from({ length: 16 }, (_, i) => input(i));
+  const lat: number[] = [];
+  let done = 0;
+  const end = performance.now() + ms;
+  const loop = async (id: number): Promise<void> => {
+    let i = id;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await e.infer(xs[i++ % 16]!);
+      lat.push(performance.now() - t0);
+      done++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
+  const s = summary(lat);
+  return { qps: Math.round(done / ((performance.now() - t0) / 1000)), p50: s.p50, p99: s.p99 };
+}
+
+/** Open loop: Poisson arrivals at `rate`/s for `ms`; latency from the scheduled arrival time. */
+async function openLoop(e: Engine, rate: number, ms: number, seed: number): Promise<number[]> {
+  let s = seed;
+  const rnd = (): number => ((s = (s * 1103515245 + 12345) % 2 ** 31) + 0.5) / 2 ** 31;
+  const xs = Array.from({ length: 16 }, (_, i) => input(i));
+  const lat: number[] = [];
+  const ps: Promise<void>[] = [];
+  const t0 = performance.now();
+  let at = 0;
+  let i = 0;
+  while (at < ms) {
+    at += (-Math.log(rnd()) / rate) * 1000;
+    const wait = t0 + at - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const scheduled = t0 + at;
+    ps.push(e.infer(xs[i++ % 16]!).then(() => void lat.push(performance.now() - scheduled)));
+  }
+  await Promise.all(ps);
+  return lat;
+}
+
+async function main(): Promise<void> {
+  const report: Record<string, unknown> = {
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      node: process.version,
+      onnxruntime: (require('onnxruntime-node/package.json') as { version: string }).version,
+      codec: codec.capabilities(),
+      model: 'test/fixtures/models/mlp.onnx (784-32-10 MLP), intraOpNumThreads 1',
+    },
+    settings: { overheadQueries: OVERHEAD_QUERIES, throughputMs: THROUGHPUT_MS, concurrency: CONCURRENCY },
+  };
+
+  // 1. Per-query overhead, one query in flight.
+  const d = await directWorker();
+  const direct = summary(await sequential((x) => d.run(x), OVERHEAD_QUERIES));
+  await d.close();
+  const overhead: Record<string, unknown> = { direct };
+  for (const mode of ['none', 'parm'] as const) {
+    const e = await createEngine(engineOptions(mode));
+    const s = summary(await sequential((x) => e.infer(x), OVERHEAD_QUERIES));
+    const m = e.metrics();
+    await e.close();
+    overhead[mode] = { ...s, overheadP50: Math.round((s.p50 - direct.p50) * 1000) / 1000, overheadP99: Math.round((s.p99 - direct.p99) * 1000) / 1000, reconstructions: m.reconstructions };
+  }
+  report['overheadMs'] = overhead;
+
+  // 2. Maximum throughput of each mode (closed loop), same deployment size: m = 2, k = 2.
+  const tput: Record<string, unknown> = {};
+  for (const mode of ['none', 'equal-resources', 'hedged', 'parm'] as const) {
+    const e = await createEngine(engineOptions(mode, { maxPending: 100_000 }));
+    await throughput(e, 300, CONCURRENCY); // warm-up
+    const r = throughput(e, THROUGHPUT_MS, CONCURRENCY);
+    const res = await r;
+    const m = e.metrics();
+    tput[mode] = { ...res, instances: m.instances.length, hedges: m.hedges, reconstructions: m.reconstructions, parityCancelled: m.parityCancelled };
+    await e.close();
+  }
+  report['throughput'] = tput;
+
+  // 3. Partial-group policy at a light load (groups rarely fill within groupWaitMs), with one
+  // slow deployed instance: 10 % of its queries take 50 ms more.
+  const partial: Record<string, unknown> = {};
+  for (const policy of ['replicate', 'unprotected'] as const) {
+    const e = await createEngine(
+      engineOptions('parm', { partialGroup: policy, groupWaitMs: 2, faults: [{ kind: 'delay', instance: 'deployed-0', ms: 50, probability: 0.1 }] }),
+    );
+    const lat = await openLoop(e, 100, THROUGHPUT_MS, 7);
+    const m = e.metrics();
+    await e.close();
+    const s = summary(lat);
+    partial[policy] = { ...s, groups: m.groups, partialGroups: m.partialGroups, unprotected: m.unprotected, reconstructions: m.reconstructions };
+  }
+  report['partialGroupPolicy'] = { rate: 100, groupWaitMs: 2, fault: 'deployed-0: +50 ms with p = 0.1', ...partial };
+
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+await main();
