@@ -84,7 +84,7 @@ async function openModel(path: string, ds: EvalDataset): Promise<Model> {
     const got = meta.shape.slice(1);
     const want = ds.inputShape;
     if (got.length !== want.length || got.some((d, i) => typeof d === 'number' && d !== want[i])) {
-      usage(`model ${path} takes input [${meta.shape.join(', ')}] but dataset ${ds.name} has inputs ` +
+      usage(`model ${path} takes input [${meta.shape.map((d) => (typeof d === 'number' ? d : -1)).join(', ')}] but dataset ${ds.name} has inputs ` +
         `[-1, ${want.join(', ')}]: pass --dataset with the data the model was trained on`);
     }
   }
