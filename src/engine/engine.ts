@@ -279,7 +279,12 @@ export class ParmEngine implements Engine {
       if (this.pending >= this.o.maxPending) {
         throw err('PARM_ERR_ENGINE_OVERLOADED', `${this.pending} queries pending (maxPending ${this.o.maxPending})`);
       }
-      const decode = validateDecode('options.decode', options.decode, this.o.decode);
+      let decode: DecodePolicy;
+      try {
+        decode = validateDecode('options.decode', options.decode, this.o.decode);
+      } catch (e) {
+        throw err('PARM_ERR_ENGINE_INPUT', (e as Error).message);
+      }
       if (options.timeoutMs !== undefined && !(typeof options.timeoutMs === 'number' && options.timeoutMs > 0)) {
         throw err('PARM_ERR_ENGINE_INPUT', `options.timeoutMs: expected a positive number (got ${String(options.timeoutMs)})`);
       }

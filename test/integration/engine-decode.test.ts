@@ -1,6 +1,6 @@
 // Reconstructions are checked against Fp(P) - sum F(X_j) computed here, with the models run directly.
 import t from 'tap';
-import { createEngine } from '../../src/index.js';
+import { codec, createEngine } from '../../src/index.js';
 import { MLP, PARITY_A, PARITY_B, axpby, direct, images, maxAbsDiff } from './engine-helpers.js';
 
 t.test('k = 2, r = 1: a late original is replaced by Fp(X1 + X2) - F(X1)', async (t) => {
@@ -85,4 +85,39 @@ t.test('partial groups: replicate pads with copies, unprotected sends no parity'
       t.equal(m.unprotected, 1);
     }
   }
+});
+
+t.test('batching: parity over batches, group i = sample i of each batch', async (t) => {
+  // Four queries at once with maxBatch 2: batch A = [x0, x1] goes to deployed-0 (slow), batch
+  // B = [x2, x3] to deployed-1; the parity batch is [x0 + x2, x1 + x3].
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
+    batching: { maxBatch: 2, maxDelayMs: 50 }, groupWaitMs: 50, faults: [{ kind: 'delay', instance: 'deployed-0', ms: 400 }],
+  });
+  t.teardown(() => e.close());
+  const xs = images(4, 41) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const rs = await Promise.all(xs.map((x) => e.infer(x)));
+  t.same(rs.map((r) => r.reconstructed), [true, true, false, false]);
+  for (const [i, j] of [[0, 2], [1, 3]] as const) {
+    const fp = await direct(PARITY_A, axpby(xs[i], 1, xs[j], 1));
+    const expected = axpby(fp, 1, await direct(MLP, xs[j]), -1);
+    t.ok(maxAbsDiff(rs[i]!.output, expected) <= 1e-6, `x${i} = Fp(x${i} + x${j}) - F(x${j}) (diff ${maxAbsDiff(rs[i]!.output, expected)})`);
+  }
+  t.equal(e.metrics().groups, 2);
+});
+
+t.test('concat encoder: reconstruction from Fp(concat(X1, X2))', async (t) => {
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, encoder: 'concat', instances: 2, parityInstances: 1,
+    groupWaitMs: 50, faults: [{ kind: 'delay', instance: 'deployed-1', ms: 400 }],
+  });
+  t.teardown(() => e.close());
+  const [x1, x2] = images(2, 42) as [Float32Array, Float32Array];
+  const [r1, r2] = await Promise.all([e.infer(x1), e.infer(x2)]);
+  t.equal(r1!.reconstructed, false);
+  t.equal(r2!.reconstructed, true);
+  // The tiling itself is the codec's (checked against Contract 2 in its own tests); here: wiring.
+  const p = codec.encodeConcat([x1, x2], { channels: 1, height: 28, width: 28 });
+  const expected = axpby(await direct(PARITY_A, p), 1, await direct(MLP, x1), -1);
+  t.ok(maxAbsDiff(r2!.output, expected) <= 1e-6, `reconstruction = Fp(concat) - F(X1) (diff ${maxAbsDiff(r2!.output, expected)})`);
 });
