@@ -1,0 +1,156 @@
+// Options of `parm bench tail`: the modes to compare, offered loads, trials, background load, and
+// the presets (full and --quick). Validated once here, with one message format.
+import type { BackgroundLoadSpec, Mode } from '../../engine/types.js';
+import { ParmError } from '../../errors.js';
+import { DEFAULT_DATASET_DIR } from './dataset.js';
+import type { Framing } from './protocol.js';
+
+export interface ModeSpec {
+  mode: Mode;
+  /**
+   * `parm`: the coding group size. `equal-resources` and `hedged`: the k whose total instance
+   * count (m + ceil(m / k)) they get. `none`: null (m instances, no redundancy).
+   */
+  k: number | null;
+  label: string;
+}
+
+export type BackgroundOptions = Omit<BackgroundLoadSpec, 'seed'>;
+
+export interface TailBenchOptions {
+  modes: ModeSpec[];
+  /** Offered loads, queries/s. */
+  rates: number[];
+  trials: number;
+  /** Load per run, ms, including the warm-up. */
+  durationMs: number;
+  warmupMs: number;
+  /** Trial t uses seed + t for arrivals, query order and background schedule, in every mode. */
+  seed: number;
+  /** Deployed-model instances m of `parm` and `none`. */
+  instances: number;
+  /** Bundled deployment (models/manifest.json) to serve. */
+  deployment: string;
+  threadsPerSession: number;
+  hedgeDelayMs: number | undefined;
+  /** Extra EngineOptions fields merged into every deployment (e.g. groupWaitMs). */
+  engine: Record<string, unknown>;
+  background: BackgroundOptions | null;
+  framing: Framing;
+  connections: number;
+  generators: number;
+  drainTimeoutMs: number;
+  datasetDir: string;
+  outDir: string;
+  charts: boolean;
+}
+
+const MODES: readonly Mode[] = ['none', 'equal-resources', 'hedged', 'parm'];
+
+export function modeLabel(mode: Mode, k: number | null): string {
+  if (mode === 'parm') return `parm k=${k}`;
+  if (mode === 'none' || k === 2) return mode;
+  return `${mode} k=${k}`;
+}
+
+function usage(msg: string): ParmError {
+  return new ParmError('PARM_ERR_CLI_USAGE', msg);
+}
+
+/** `none,equal-resources,hedged,parm:2,parm:3` (a bare `parm` or baseline means k = 2). */
+export function parseModes(text: string): ModeSpec[] {
+  const out: ModeSpec[] = [];
+  for (const token of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, kText] = token.split(':');
+    if (!MODES.includes(name as Mode)) throw usage(`--modes: unknown mode "${name}" (expected one of ${MODES.join(', ')}, parm:K)`);
+    const mode = name as Mode;
+    let k: number | null = mode === 'none' ? null : 2;
+    if (kText !== undefined) {
+      k = Number(kText);
+      if (mode === 'none' || !Number.isInteger(k) || k < 2 || k > 16) throw usage(`--modes: bad k in "${token}" (an integer 2..16, not for none)`);
+    }
+    if (out.some((m) => m.mode === mode && m.k === k)) continue;
+    out.push({ mode, k, label: modeLabel(mode, k) });
+  }
+  if (out.length === 0) throw usage('--modes: no mode given');
+  return out;
+}
+
+export function parseRates(text: string): number[] {
+  const rates = text.split(',').map((s) => Number(s.trim()));
+  if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0)) throw usage(`--rates: expected positive numbers separated by commas, got "${text}"`);
+  return [...new Set(rates)].sort((a, b) => a - b);
+}
+
+/** `kind=delay,width=1,period=200,duty=0.25,intensity=25,targets=all`, or `off`. */
+export function parseBackground(text: string, base: BackgroundOptions | null): BackgroundOptions | null {
+  if (text === 'off' || text === 'none') return null;
+  const bg: BackgroundOptions = { ...(base ?? DEFAULT_BACKGROUND) };
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [key, value] = part.split('=');
+    const num = Number(value);
+    switch (key) {
+      case 'kind':
+        if (value !== 'delay' && value !== 'contention') throw usage(`--background: kind must be delay or contention, got "${value}"`);
+        bg.kind = value;
+        break;
+      case 'width':
+        if (num !== 1 && num !== 2) throw usage(`--background: width must be 1 or 2, got "${value}"`);
+        bg.width = num;
+        break;
+      case 'period':
+        if (!(num > 0)) throw usage(`--background: period must be > 0 ms, got "${value}"`);
+        bg.periodMs = num;
+        break;
+      case 'duty':
+        if (!(num > 0 && num <= 1)) throw usage(`--background: duty must be in (0, 1], got "${value}"`);
+        bg.duty = num;
+        break;
+      case 'intensity':
+        if (!(num > 0)) throw usage(`--background: intensity must be > 0, got "${value}"`);
+        bg.intensity = num;
+        break;
+      case 'targets':
+        if (value !== 'all' && value !== 'deployed') throw usage(`--background: targets must be all or deployed, got "${value}"`);
+        bg.targets = value;
+        break;
+      default:
+        throw usage(`--background: unknown key "${key}" (kind, width, period, duty, intensity, targets)`);
+    }
+  }
+  if (bg.kind === 'contention' && bg.intensity > 1) throw usage('--background: contention intensity is a busy fraction in (0, 1]');
+  return bg;
+}
+
+/**
+ * Default background: every 100 ms one random instance is slowed for a quarter of the period,
+ * each query it runs meanwhile taking 30 ms longer (delays rather than CPU burn: on a 2-core
+ * machine a burning thread slows every instance at once, which no redundancy can route around).
+ */
+export const DEFAULT_BACKGROUND: BackgroundOptions = { kind: 'delay', width: 1, periodMs: 100, duty: 0.25, intensity: 30, targets: 'all' };
+
+export const DEFAULT_MODES = 'none,equal-resources,hedged,parm:2,parm:3,parm:4';
+
+export function defaultOptions(quick: boolean): TailBenchOptions {
+  return {
+    modes: parseModes(DEFAULT_MODES),
+    rates: quick ? [100] : [100, 200, 300],
+    trials: quick ? 1 : 3,
+    durationMs: quick ? 4000 : 10_000,
+    warmupMs: quick ? 1000 : 1500,
+    seed: 1,
+    instances: 4,
+    deployment: 'fashion-mnist-mlp',
+    threadsPerSession: 1,
+    hedgeDelayMs: undefined,
+    engine: {},
+    background: { ...DEFAULT_BACKGROUND },
+    framing: 'json',
+    connections: 1,
+    generators: 1,
+    drainTimeoutMs: 10_000,
+    datasetDir: DEFAULT_DATASET_DIR,
+    outDir: 'bench-results/tail',
+    charts: true,
+  };
+}

@@ -1,0 +1,181 @@
+// Orchestrates the tail benchmark: for every trial, offered load and mode, a fresh server with
+// that mode's deployment (same seed, so the same arrivals, query order and background schedule
+// in every mode), a fresh load-generator process, and one TrialRecord.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runGenerators } from './generators.js';
+import type { LoadResult, Progress } from './loadgen.js';
+import type { ModeSpec, TailBenchOptions } from './options.js';
+import { startServer, type ServeConfig } from './server.js';
+import { addRatios, summarize, type TrialRecord } from './stats.js';
+
+export interface RunSpec {
+  spec: ModeSpec;
+  rate: number;
+  trial: number;
+  seed: number;
+  index: number;
+  /** Instance counts this mode is configured with. */
+  instances: { deployed: number; parity: number };
+}
+
+/** A server to load for one run: where to connect and how to stop it. */
+export interface Target {
+  wsUrl: string;
+  /** Instance counts the server reports, when it does. */
+  instances: { deployed: number; parity: number } | null;
+  stop(): Promise<void>;
+}
+
+export interface RunHooks {
+  /** Starts the server for one run; by default a `parm serve` child process (startParmTarget). */
+  startTarget?: (run: RunSpec, opts: TailBenchOptions, workDir: string) => Promise<Target>;
+  onRunStart?: (run: RunSpec, runs: number) => void;
+  onProgress?: (run: RunSpec, p: Progress) => void;
+  onRunEnd?: (run: RunSpec, record: TrialRecord) => void;
+}
+
+export interface RunOutcome {
+  records: TrialRecord[];
+  /** Raw latencies (ms) of each run, by `${label}@${rate}#${trial}`, for the CDF chart. */
+  latencies: Map<string, Float64Array>;
+  errorSamples: string[];
+}
+
+export function instancesFor(spec: ModeSpec, m: number): { deployed: number; parity: number } {
+  switch (spec.mode) {
+    case 'none':
+      return { deployed: m, parity: 0 };
+    case 'parm':
+      return { deployed: m, parity: Math.ceil(m / spec.k!) };
+    default:
+      return { deployed: m + Math.ceil(m / spec.k!), parity: 0 };
+  }
+}
+
+/**
+ * The Contract 4 serve config of one run. Every mode gets `instances: m`; all but `none` also get
+ * k and parityInstances = ceil(m / k): the engine gives `parm` m deployed + ceil(m / k) parity
+ * instances and sizes `equal-resources` and `hedged` to the same total, all deployed replicas.
+ */
+export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfig {
+  const deployment: Record<string, unknown> = {
+    bundled: opts.deployment,
+    mode: run.spec.mode,
+    instances: opts.instances,
+    threadsPerSession: opts.threadsPerSession,
+    ...opts.engine,
+  };
+  if (run.spec.mode !== 'none') {
+    deployment['k'] = run.spec.k;
+    deployment['parityInstances'] = Math.ceil(opts.instances / run.spec.k!);
+  }
+  if (run.spec.mode === 'hedged' && opts.hedgeDelayMs !== undefined) deployment['hedgeDelayMs'] = opts.hedgeDelayMs;
+  if (opts.background) deployment['background'] = { ...opts.background, seed: run.seed };
+  return { host: '127.0.0.1', port: 0, deployments: [deployment] };
+}
+
+export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, workDir: string): Promise<Target> {
+  const name = `run${String(run.index).padStart(3, '0')}-${run.spec.label.replace(/[^a-z0-9]+/gi, '-')}-r${run.rate}-t${run.trial}`;
+  const server = await startServer({ config: serveConfigFor(run, opts), model: opts.deployment, workDir, name });
+  return {
+    wsUrl: `ws://127.0.0.1:${server.port}/v2/models/${encodeURIComponent(server.model)}/infer/stream`,
+    instances: server.instances,
+    stop: () => server.stop(),
+  };
+}
+
+export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }): TrialRecord {
+  const s = summarize(result.latenciesMs);
+  const answered = result.latenciesMs.length;
+  return {
+    mode: run.spec.mode,
+    k: run.spec.k,
+    label: run.spec.label,
+    rate: run.rate,
+    trial: run.trial,
+    seed: run.seed,
+    instances,
+    queries: answered,
+    scheduled: result.scheduled,
+    errors: result.errors,
+    lost: result.lost,
+    p50_ms: s.p50,
+    p90_ms: s.p90,
+    p99_ms: s.p99,
+    p999_ms: s.p999,
+    max_ms: s.max,
+    mean_ms: s.mean,
+    gap_ms: s.p999 - s.p50,
+    gap_ratio_vs_equal_resources: null,
+    p50_ratio_vs_equal_resources: null,
+    reconstructed_fraction: answered ? result.reconstructed / answered : 0,
+    accuracy: answered ? result.correct / answered : 0,
+    offered_rate: result.offeredRate,
+    send_lag_p99_ms: result.sendLagMs.p99,
+  };
+}
+
+/** Every run in order: trials outermost, then loads, then modes (rotated per trial), so that slow drifts of a shared machine touch every mode alike. */
+export function plan(opts: TailBenchOptions): RunSpec[] {
+  const runs: RunSpec[] = [];
+  for (let trial = 0; trial < opts.trials; trial++) {
+    for (const rate of opts.rates) {
+      const n = opts.modes.length;
+      for (let j = 0; j < n; j++) {
+        const spec = opts.modes[(j + trial) % n]!;
+        runs.push({ spec, rate, trial, seed: opts.seed + trial, index: runs.length, instances: instancesFor(spec, opts.instances) });
+      }
+    }
+  }
+  return runs;
+}
+
+export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks = {}): Promise<RunOutcome> {
+  const start = hooks.startTarget ?? startParmTarget;
+  const workDir = mkdtempSync(join(tmpdir(), 'parm-bench-tail-'));
+  const runs = plan(opts);
+  const records: TrialRecord[] = [];
+  const latencies = new Map<string, Float64Array>();
+  const errorSamples: string[] = [];
+  let ok = false;
+  try {
+    for (const run of runs) {
+      hooks.onRunStart?.(run, runs.length);
+      const target = await start(run, opts, workDir);
+      let result: LoadResult;
+      try {
+        result = await runGenerators(
+          {
+            url: target.wsUrl,
+            rate: run.rate,
+            generators: opts.generators,
+            durationMs: opts.durationMs,
+            warmupMs: opts.warmupMs,
+            seed: run.seed,
+            connections: opts.connections,
+            framing: opts.framing,
+            datasetDir: opts.datasetDir,
+            drainTimeoutMs: opts.drainTimeoutMs,
+          },
+          (p) => hooks.onProgress?.(run, p),
+        );
+      } finally {
+        await target.stop();
+      }
+      const record = recordOf(run, result, target.instances ?? run.instances);
+      records.push(record);
+      latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
+      for (const e of result.errorSamples) if (errorSamples.length < 10) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);
+      hooks.onRunEnd?.(run, record);
+    }
+    ok = true;
+  } finally {
+    // Keep the configs and server logs of a failed benchmark for diagnosis.
+    if (ok) rmSync(workDir, { recursive: true, force: true });
+    else process.stderr.write(`parm bench tail: server configs and logs kept in ${workDir}\n`);
+  }
+  addRatios(records);
+  return { records, latencies, errorSamples };
+}
