@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -300,6 +301,132 @@ void run_error(const json& table, const json& c) {
   EXPECT(!s.message.empty(), "%s: empty message", c["what"].str.c_str());
 }
 
+// --- CUDA: the same cases on device buffers, bitwise equal to the CPU reference ----------------
+
+struct dev {
+  parm::cuda::buffer* b = nullptr;
+  dev(const float* host, std::size_t n) {
+    parm::status s = parm::cuda::buffer_alloc(n, &b);
+    EXPECT(s.ok(), "buffer_alloc(%zu): %s", n, s.message.c_str());
+    if (s.ok() && host) {
+      s = parm::cuda::buffer_upload(b, host, n, 0);
+      EXPECT(s.ok(), "upload: %s", s.message.c_str());
+    }
+  }
+  ~dev() { parm::cuda::buffer_free(b); }
+  std::vector<float> get() const {
+    std::vector<float> h(parm::cuda::buffer_size(b), std::nanf(""));
+    parm::status s = parm::cuda::buffer_download(b, h.data(), h.size(), 0);
+    EXPECT(s.ok(), "download: %s", s.message.c_str());
+    return h;
+  }
+};
+
+void run_cuda(const json& table) {
+  parm::set_isa(parm::isa::ref);
+  parm::set_threads(1);
+  int cases = 0;
+  for (const json& c : table["encode_sum"].arr) {
+    const std::size_t n = c["n"].as_size(), k = c["k"].as_size();
+    rng r{n * 131 + k};
+    std::vector<std::vector<float>> in(k, std::vector<float>(n));
+    std::vector<const float*> ptrs;
+    std::vector<std::unique_ptr<dev>> din;
+    std::vector<const parm::cuda::buffer*> dptr;
+    for (auto& v : in) {
+      for (float& x : v) x = r.uniform();
+      ptrs.push_back(v.data());
+      din.push_back(std::make_unique<dev>(v.data(), n));
+      dptr.push_back(din.back()->b);
+    }
+    bool has_w;
+    const auto w = coefficient_row(table, c["weights"].str, 0, k, &has_w);
+    std::vector<float> expect(n);
+    parm::encode_sum_f32(ptrs.data(), has_w ? w.data() : nullptr, k, n, expect.data());
+    dev out(nullptr, n);
+    parm::status s = parm::cuda::encode_sum_f32_cuda(dptr.data(), has_w ? w.data() : nullptr, k, out.b);
+    EXPECT(s.ok(), "cuda encode_sum: %s", s.message.c_str());
+    std::size_t where = 0;
+    const auto got = out.get();
+    EXPECT(same_bits(got.data(), expect.data(), n, &where), "cuda encode_sum n=%zu k=%zu: element %zu", n, k, where);
+    ++cases;
+  }
+  for (const json& c : table["encode_concat"].arr) {
+    const std::size_t C = c["channels"].as_size(), H = c["height"].as_size(), W = c["width"].as_size(), k = c["k"].as_size();
+    const std::size_t n = C * H * W;
+    parm::image_shape shape{C, H, W, c["layout"].str == "nhwc" ? parm::layout::nhwc : parm::layout::nchw};
+    parm::grid g = c["grid"].is_null() ? parm::grid{0, 0} : parm::grid{c["grid"][0].as_size(), c["grid"][1].as_size()};
+    rng r{n * 7 + k};
+    std::vector<std::vector<float>> in(k, std::vector<float>(n));
+    std::vector<const float*> ptrs;
+    std::vector<std::unique_ptr<dev>> din;
+    std::vector<const parm::cuda::buffer*> dptr;
+    for (auto& v : in) {
+      for (float& x : v) x = r.uniform();
+      ptrs.push_back(v.data());
+      din.push_back(std::make_unique<dev>(v.data(), n));
+      dptr.push_back(din.back()->b);
+    }
+    std::vector<float> expect(n);
+    parm::encode_concat_f32(ptrs.data(), k, shape, g, expect.data());
+    dev out(nullptr, n);
+    parm::status s = parm::cuda::encode_concat_f32_cuda(dptr.data(), k, shape, g, out.b);
+    EXPECT(s.ok(), "cuda encode_concat: %s", s.message.c_str());
+    std::size_t where = 0;
+    const auto got = out.get();
+    EXPECT(same_bits(got.data(), expect.data(), n, &where), "cuda encode_concat %zux%zux%zu k=%zu: element %zu", C, H, W, k, where);
+    ++cases;
+  }
+  for (const json& c : table["decode"].arr) {
+    const std::size_t n = c["n"].as_size(), k = c["k"].as_size(), r = c["r"].as_size();
+    rng g{n * 17 + k * 3 + r};
+    std::vector<std::vector<float>> data(k, std::vector<float>(n));
+    for (auto& v : data)
+      for (float& x : v) x = g.uniform();
+    std::vector<float> coeff;
+    bool has_c = false;
+    for (std::size_t q = 0; q < r; ++q) {
+      auto row = coefficient_row(table, c["coefficients"].str, q, k, &has_c);
+      coeff.insert(coeff.end(), row.begin(), row.end());
+    }
+    std::vector<const float*> dp;
+    for (auto& v : data) dp.push_back(v.data());
+    std::vector<std::vector<float>> parity(r, std::vector<float>(n));
+    std::vector<const float*> pp;
+    for (std::size_t q = 0; q < r; ++q) {
+      parm::encode_sum_f32(dp.data(), has_c ? coeff.data() + q * k : nullptr, k, n, parity[q].data());
+      pp.push_back(parity[q].data());
+    }
+    std::vector<std::size_t> missing;
+    for (const json& m : c["missing"].arr) missing.push_back(m.as_size());
+    for (std::size_t m : missing) dp[m] = nullptr;
+    std::vector<std::vector<float>> expect(missing.size(), std::vector<float>(n));
+    std::vector<float*> ep;
+    for (auto& v : expect) ep.push_back(v.data());
+    parm::decode_f32(pp.data(), r, dp.data(), k, has_c ? coeff.data() : nullptr, n, ep.data(), ep.size());
+    std::vector<std::unique_ptr<dev>> keep;
+    std::vector<const parm::cuda::buffer*> dpar, ddat;
+    std::vector<parm::cuda::buffer*> douts;
+    for (auto& v : parity) { keep.push_back(std::make_unique<dev>(v.data(), n)); dpar.push_back(keep.back()->b); }
+    for (std::size_t j = 0; j < k; ++j) {
+      if (!dp[j]) { ddat.push_back(nullptr); continue; }
+      keep.push_back(std::make_unique<dev>(data[j].data(), n));
+      ddat.push_back(keep.back()->b);
+    }
+    for (std::size_t i = 0; i < missing.size(); ++i) { keep.push_back(std::make_unique<dev>(nullptr, n)); douts.push_back(keep.back()->b); }
+    parm::status s = parm::cuda::decode_f32_cuda(dpar.data(), r, ddat.data(), k, has_c ? coeff.data() : nullptr, douts.data(), douts.size());
+    EXPECT(s.ok(), "cuda decode: %s", s.message.c_str());
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      std::vector<float> got(n);
+      parm::cuda::buffer_download(douts[i], got.data(), n, 0);
+      std::size_t where = 0;
+      EXPECT(same_bits(got.data(), expect[i].data(), n, &where), "cuda decode n=%zu k=%zu r=%zu out %zu: element %zu", n, k, r, i, where);
+    }
+    ++cases;
+  }
+  std::printf("cuda: %d cases compared with the CPU reference\n", cases);
+}
+
 }  // namespace
 
 int main() {
@@ -323,6 +450,15 @@ int main() {
   const parm::cuda::info ci = parm::cuda::query();
   EXPECT(ci.available || !ci.reason.empty(), "CUDA unavailable without a reason");
   std::printf("cuda: compiled=%d available=%d devices=%d reason=%s\n", ci.compiled, ci.available, ci.devices, ci.reason.c_str());
+  if (ci.available) {
+    run_cuda(table);
+  } else {
+    std::printf("cuda cases skipped: %s\n", ci.reason.c_str());
+    // Without a device every CUDA call reports a status instead of aborting.
+    parm::cuda::buffer* b = nullptr;
+    parm::status s = parm::cuda::buffer_alloc(16, &b);
+    EXPECT(!s.ok() && b == nullptr && !s.message.empty(), "buffer_alloc without a device must fail with a message");
+  }
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -61,6 +61,18 @@ status decode_f32(const float* const* parity, std::size_t r, const float* const*
                   std::size_t k, const float* coeff, std::size_t n, float* const* outs,
                   std::size_t n_outs);
 
+// How decode_f32 (and its CUDA twin) reconstructs: which outputs are missing, which parity rows
+// it uses, the weights it subtracts with and, for several missing outputs, the float32 inverse.
+struct decode_plan {
+  std::vector<std::size_t> missing, present, rows;
+  std::vector<std::vector<float>> row_weights;  // per used row: coefficients of `present`
+  float divisor = 1.0f;                         // one missing output: its coefficient
+  std::vector<float> inverse;                   // several missing: m x m row-major
+};
+// present[j] says whether data output j is there. n_outs must equal the number missing.
+status plan_decode(std::size_t r, const bool* present, std::size_t k, const float* coeff,
+                   std::size_t n_outs, decode_plan* plan);
+
 // Plain copy of n floats (the same-run bandwidth yardstick of the benchmark), threaded like the
 // kernels above.
 status copy_f32(const float* src, std::size_t n, float* dst);

@@ -1,6 +1,7 @@
 // Dispatching entry points of codec.h: argument checks, ISA choice, and splitting large tensors
 // across the thread pool in cache-line-aligned chunks.
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -197,87 +198,107 @@ bool next_combination(std::vector<std::size_t>& c, std::size_t r) {
 
 }  // namespace
 
-status decode_f32(const float* const* parity, std::size_t r, const float* const* data,
-                  std::size_t k, const float* coeff, std::size_t n, float* const* outs,
-                  std::size_t n_outs) {
+status plan_decode(std::size_t r, const bool* present, std::size_t k, const float* coeff,
+                   std::size_t n_outs, decode_plan* plan) {
   if (k == 0) return bad("k must be at least 1 (no data outputs)");
   if (r == 0) return bad("at least one parity output is required");
   if (!coeff && r != 1) return bad("coefficients are required when there is more than one parity output");
-  for (std::size_t i = 0; i < r; ++i)
-    if (!parity[i]) return bad("parityOutputs[" + std::to_string(i) + "] is null");
-  std::vector<std::size_t> missing, present;
-  for (std::size_t j = 0; j < k; ++j) (data[j] ? present : missing).push_back(j);
-  const std::size_t m = missing.size();
+  decode_plan p;
+  for (std::size_t j = 0; j < k; ++j) (present[j] ? p.present : p.missing).push_back(j);
+  const std::size_t m = p.missing.size();
   if (n_outs != m)
     return bad("expected " + std::to_string(m) + " output arrays (one per missing output), got " +
                std::to_string(n_outs));
-  if (m == 0) return status::success();
   if (m > r)
     return status::error(status_code::singular,
                          std::to_string(m) + " data outputs are missing but only " +
                              std::to_string(r) + " parity outputs were given");
-  for (std::size_t i = 0; i < m; ++i)
-    if (!outs[i]) return bad("output " + std::to_string(i) + " is null");
   auto c = [&](std::size_t row, std::size_t j) { return coeff ? coeff[row * k + j] : 1.0f; };
-  std::vector<const float*> f(present.size());
-  for (std::size_t i = 0; i < present.size(); ++i) f[i] = data[present[i]];
-  std::vector<float> w(present.size());
-  const sub_fn sub = pick_sub();
-  const std::size_t touched = n * (k + 1);
-
   if (m == 1) {
     // Contract 2: the first parity row whose coefficient for the missing index is nonzero.
-    const std::size_t i = missing[0];
-    std::size_t row = r;
+    const std::size_t i = p.missing[0];
     for (std::size_t q = 0; q < r; ++q)
-      if (c(q, i) != 0.0f && std::isfinite(c(q, i))) { row = q; break; }
-    if (row == r)
+      if (c(q, i) != 0.0f && std::isfinite(c(q, i))) {
+        p.rows.push_back(q);
+        break;
+      }
+    if (p.rows.empty())
       return status::error(status_code::singular,
                            "no parity output has a nonzero coefficient for missing output " +
                                std::to_string(i));
-    for (std::size_t t = 0; t < present.size(); ++t) w[t] = c(row, present[t]);
-    const float d = c(row, i);
-    if (n == 0) return status::success();
+    p.divisor = c(p.rows[0], i);
+  } else if (m > 1) {
+    // The first m parity rows (lexicographic) with a nonsingular submatrix.
+    std::vector<std::size_t> rows(m);
+    for (std::size_t i = 0; i < m; ++i) rows[i] = i;
+    std::vector<double> inv;
+    bool found = false;
+    do {
+      inv.assign(m * m, 0.0);
+      for (std::size_t a = 0; a < m; ++a)
+        for (std::size_t b = 0; b < m; ++b) inv[a * m + b] = c(rows[a], p.missing[b]);
+      if (invert(inv, m)) {
+        found = true;
+        break;
+      }
+    } while (next_combination(rows, r));
+    if (!found)
+      return status::error(status_code::singular,
+                           "the coefficient submatrix for the missing outputs is singular for every "
+                           "choice of parity outputs");
+    p.rows = rows;
+    p.inverse.resize(m * m);
+    for (std::size_t x = 0; x < m * m; ++x) p.inverse[x] = static_cast<float>(inv[x]);
+  }
+  for (std::size_t row : p.rows) {
+    std::vector<float> w(p.present.size());
+    for (std::size_t t = 0; t < p.present.size(); ++t) w[t] = c(row, p.present[t]);
+    p.row_weights.push_back(std::move(w));
+  }
+  *plan = std::move(p);
+  return status::success();
+}
+
+status decode_f32(const float* const* parity, std::size_t r, const float* const* data,
+                  std::size_t k, const float* coeff, std::size_t n, float* const* outs,
+                  std::size_t n_outs) {
+  for (std::size_t i = 0; i < r; ++i)
+    if (!parity[i]) return bad("parityOutputs[" + std::to_string(i) + "] is null");
+  std::unique_ptr<bool[]> present(new bool[k]);
+  for (std::size_t j = 0; j < k; ++j) present[j] = data[j] != nullptr;
+  decode_plan plan;
+  status s = plan_decode(r, present.get(), k, coeff, n_outs, &plan);
+  if (!s.ok()) return s;
+  const std::size_t m = plan.missing.size();
+  if (m == 0 || n == 0) return status::success();
+  for (std::size_t i = 0; i < m; ++i)
+    if (!outs[i]) return bad("output " + std::to_string(i) + " is null");
+  std::vector<const float*> f(plan.present.size());
+  for (std::size_t i = 0; i < plan.present.size(); ++i) f[i] = data[plan.present[i]];
+  const sub_fn sub = pick_sub();
+  const std::size_t touched = n * (k + 1);
+  if (m == 1) {
+    const std::size_t row = plan.rows[0];
     split(n, touched, [&](std::size_t b, std::size_t e) {
       const auto fb = offset(f.data(), f.size(), b);
-      sub(parity[row] + b, fb.data(), w.data(), fb.size(), d, e - b, outs[0] + b);
+      sub(parity[row] + b, fb.data(), plan.row_weights[0].data(), fb.size(), plan.divisor, e - b,
+          outs[0] + b);
     });
     return status::success();
   }
-
-  // m > 1: pick the first m parity rows (lexicographic) with a nonsingular submatrix.
-  std::vector<std::size_t> rows(m);
-  for (std::size_t i = 0; i < m; ++i) rows[i] = i;
-  std::vector<double> inv;
-  bool found = false;
-  do {
-    inv.assign(m * m, 0.0);
-    for (std::size_t a = 0; a < m; ++a)
-      for (std::size_t b = 0; b < m; ++b) inv[a * m + b] = c(rows[a], missing[b]);
-    if (invert(inv, m)) { found = true; break; }
-  } while (next_combination(rows, r));
-  if (!found)
-    return status::error(status_code::singular,
-                         "the coefficient submatrix for the missing outputs is singular for every "
-                         "choice of parity outputs");
-  if (n == 0) return status::success();
   // Residuals b_a = p_rows[a] - sum_{j present} c(rows[a], j) F_j, then outs[i] = sum_a inv[i][a] b_a.
   std::vector<float> scratch(m * n);
   std::vector<const float*> res(m);
   for (std::size_t a = 0; a < m; ++a) res[a] = scratch.data() + a * n;
-  std::vector<float> winv(m * m);
-  for (std::size_t x = 0; x < m * m; ++x) winv[x] = static_cast<float>(inv[x]);
   const sum_fn sum = pick_sum();
   split(n, touched + 2 * m * n, [&](std::size_t b, std::size_t e) {
     const auto fb = offset(f.data(), f.size(), b);
-    std::vector<float> wr(present.size());
-    for (std::size_t a = 0; a < m; ++a) {
-      for (std::size_t t = 0; t < present.size(); ++t) wr[t] = c(rows[a], present[t]);
-      sub(parity[rows[a]] + b, fb.data(), wr.data(), fb.size(), 1.0f, e - b,
+    for (std::size_t a = 0; a < m; ++a)
+      sub(parity[plan.rows[a]] + b, fb.data(), plan.row_weights[a].data(), fb.size(), 1.0f, e - b,
           scratch.data() + a * n + b);
-    }
     const auto rb = offset(res.data(), m, b);
-    for (std::size_t i = 0; i < m; ++i) sum(rb.data(), winv.data() + i * m, m, e - b, outs[i] + b);
+    for (std::size_t i = 0; i < m; ++i)
+      sum(rb.data(), plan.inverse.data() + i * m, m, e - b, outs[i] + b);
   });
   return status::success();
 }

@@ -1,0 +1,359 @@
+// CUDA implementation of parm/cuda.h: device buffers with pinned staging, and the coding ops on
+// device memory with the CPU reference's float32 operation order (explicit _rn intrinsics and
+// --fmad=false, so results equal the CPU bit for bit). Every CUDA error becomes a status with
+// file:line and the CUDA message; nothing aborts.
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "parm/codec.h"
+#include "parm/cuda.h"
+
+namespace parm::cuda {
+
+struct buffer {
+  float* dev = nullptr;
+  float* pinned = nullptr;  // host staging, allocated on first upload/download
+  std::size_t n = 0;
+  std::mutex m;             // serialises staging use
+};
+
+namespace {
+
+constexpr std::size_t kMaxInputs = 64;  // k and r limit for the by-value kernel parameters
+
+status cuda_status(cudaError_t e, const char* what, const char* file, int line) {
+  return status::error(e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ? status_code::no_device
+                                                                                   : status_code::cuda_error,
+                       std::string(file) + ":" + std::to_string(line) + ": " + what + ": " +
+                           cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+}
+
+#define PARM_CUDA_TRY(call)                                               \
+  do {                                                                    \
+    cudaError_t parm_e_ = (call);                                         \
+    if (parm_e_ != cudaSuccess) return cuda_status(parm_e_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+std::mutex g_stream_mutex;
+cudaStream_t g_stream = nullptr;
+
+status stream(cudaStream_t* out) {
+  std::lock_guard<std::mutex> lk(g_stream_mutex);
+  if (!g_stream) PARM_CUDA_TRY(cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking));
+  *out = g_stream;
+  return status::success();
+}
+
+status bad(std::string msg) { return status::error(status_code::invalid_argument, std::move(msg)); }
+
+struct sum_params {
+  const float* in[kMaxInputs];
+  float w[kMaxInputs];
+  int k;
+  int weighted;
+};
+
+__global__ void encode_sum_kernel(sum_params p, std::size_t n, float* out) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    float acc = p.weighted ? __fmul_rn(p.w[0], p.in[0][e]) : p.in[0][e];
+    for (int i = 1; i < p.k; ++i) acc = __fadd_rn(acc, p.weighted ? __fmul_rn(p.w[i], p.in[i][e]) : p.in[i][e]);
+    out[e] = acc;
+  }
+}
+
+// out = (p - sum_j w_j f_j) / d
+struct sub_params {
+  const float* f[kMaxInputs];
+  float w[kMaxInputs];
+  int m;
+  float d;
+};
+
+__global__ void decode_sub_kernel(const float* p, sub_params s, std::size_t n, float* out) {
+  for (std::size_t e = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    float acc = p[e];
+    for (int j = 0; j < s.m; ++j) acc = __fsub_rn(acc, __fmul_rn(s.w[j], s.f[j][e]));
+    out[e] = __fdiv_rn(acc, s.d);
+  }
+}
+
+struct concat_params {
+  const float* img[kMaxInputs];
+  int k;
+  unsigned long long C, H, W, R, G;
+  int nhwc;
+};
+
+__global__ void encode_concat_kernel(concat_params p, float* out) {
+  const unsigned long long n = p.C * p.H * p.W;
+  for (unsigned long long idx = blockIdx.x * static_cast<unsigned long long>(blockDim.x) + threadIdx.x; idx < n;
+       idx += static_cast<unsigned long long>(gridDim.x) * blockDim.x) {
+    unsigned long long ch, y, x;
+    if (p.nhwc) {
+      ch = idx % p.C;
+      x = (idx / p.C) % p.W;
+      y = idx / (p.C * p.W);
+    } else {
+      x = idx % p.W;
+      y = (idx / p.W) % p.H;
+      ch = idx / (p.W * p.H);
+    }
+    unsigned long long r = 0, c = 0;
+    while ((r + 1) * p.H / p.R <= y) ++r;
+    while ((c + 1) * p.W / p.G <= x) ++c;
+    const unsigned long long t = r * p.G + c;
+    if (t >= static_cast<unsigned long long>(p.k)) {
+      out[idx] = 0.0f;
+      continue;
+    }
+    const unsigned long long y0 = r * p.H / p.R, y1 = (r + 1) * p.H / p.R;
+    const unsigned long long x0 = c * p.W / p.G, x1 = (c + 1) * p.W / p.G;
+    const unsigned long long th = y1 - y0, tw = x1 - x0, oy = y - y0, ox = x - x0;
+    const unsigned long long ylo = oy * p.H, yhi = (oy + 1) * p.H, xlo = ox * p.W, xhi = (ox + 1) * p.W;
+    const float* im = p.img[t];
+    float acc = 0.0f;
+    for (unsigned long long sy = ylo / th; sy < p.H && sy * th < yhi; ++sy) {
+      const unsigned long long a0 = sy * th > ylo ? sy * th : ylo, a1 = (sy + 1) * th < yhi ? (sy + 1) * th : yhi;
+      if (a1 <= a0) continue;
+      for (unsigned long long sx = xlo / tw; sx < p.W && sx * tw < xhi; ++sx) {
+        const unsigned long long b0 = sx * tw > xlo ? sx * tw : xlo, b1 = (sx + 1) * tw < xhi ? (sx + 1) * tw : xhi;
+        if (b1 <= b0) continue;
+        const unsigned long long at = p.nhwc ? (sy * p.W + sx) * p.C + ch : (ch * p.H + sy) * p.W + sx;
+        acc = __fadd_rn(acc, __fmul_rn(im[at], static_cast<float>((a1 - a0) * (b1 - b0))));
+      }
+    }
+    out[idx] = __fdiv_rn(acc, static_cast<float>(p.H * p.W));
+  }
+}
+
+void launch_dims(std::size_t n, unsigned* blocks, unsigned* threads) {
+  *threads = 256;
+  std::size_t b = (n + 255) / 256;
+  if (b > 65535u * 16u) b = 65535u * 16u;
+  *blocks = static_cast<unsigned>(b ? b : 1);
+}
+
+status finish(cudaStream_t s, const char* file, int line) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return cuda_status(e, "kernel launch", file, line);
+  e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) return cuda_status(e, "cudaStreamSynchronize", file, line);
+  return status::success();
+}
+
+}  // namespace
+
+info query() {
+  info i;
+  i.compiled = true;
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    std::string why = std::string("cudaGetDeviceCount: ") + cudaGetErrorName(e) + ": " + cudaGetErrorString(e);
+    if (e == cudaErrorInsufficientDriver) {
+      void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
+      if (!lib) lib = dlopen("libcuda.so.1", RTLD_LAZY);
+      if (!lib) why = "no NVIDIA driver on this machine (libcuda.so.1 not found); " + why;
+      else dlclose(lib);
+    }
+    i.reason = "no CUDA device found (" + why + ")";
+    cudaGetLastError();  // clear the sticky-free error state
+    return i;
+  }
+  i.devices = count;
+  if (count == 0) {
+    i.reason = "no CUDA device found (cudaGetDeviceCount returned 0)";
+    return i;
+  }
+  cudaDeviceProp prop;
+  e = cudaGetDeviceProperties(&prop, 0);
+  if (e != cudaSuccess) {
+    i.reason = std::string("cudaGetDeviceProperties failed: ") + cudaGetErrorString(e);
+    return i;
+  }
+  i.device_name = prop.name;
+  i.available = true;
+  return i;
+}
+
+status buffer_alloc(std::size_t n, buffer** out) {
+  *out = nullptr;
+  const info inf = query();
+  if (!inf.available) return status::error(status_code::no_device, inf.reason);
+  auto* b = new buffer();
+  b->n = n;
+  cudaError_t e = cudaMalloc(&b->dev, n * sizeof(float));
+  if (e != cudaSuccess) {
+    delete b;
+    return cuda_status(e, "cudaMalloc", __FILE__, __LINE__);
+  }
+  *out = b;
+  return status::success();
+}
+
+void buffer_free(buffer* b) {
+  if (!b) return;
+  cudaStream_t s;
+  if (stream(&s).ok()) cudaStreamSynchronize(s);
+  if (b->dev) cudaFree(b->dev);
+  if (b->pinned) cudaFreeHost(b->pinned);
+  delete b;
+}
+
+std::size_t buffer_size(const buffer* b) { return b ? b->n : 0; }
+
+namespace {
+status staging(buffer* b) {
+  if (!b->pinned) PARM_CUDA_TRY(cudaMallocHost(&b->pinned, b->n * sizeof(float)));
+  return status::success();
+}
+}  // namespace
+
+status buffer_upload(buffer* b, const float* host, std::size_t n, std::size_t at) {
+  if (!b) return bad("buffer is null");
+  if (at > b->n || n > b->n - at) return bad("upload past the end of the device buffer");
+  if (n == 0) return status::success();
+  std::lock_guard<std::mutex> lk(b->m);
+  status st = staging(b);
+  if (!st.ok()) return st;
+  cudaStream_t s;
+  st = stream(&s);
+  if (!st.ok()) return st;
+  std::memcpy(b->pinned + at, host, n * sizeof(float));
+  PARM_CUDA_TRY(cudaMemcpyAsync(b->dev + at, b->pinned + at, n * sizeof(float), cudaMemcpyHostToDevice, s));
+  PARM_CUDA_TRY(cudaStreamSynchronize(s));
+  return status::success();
+}
+
+status buffer_download(const buffer* cb, float* host, std::size_t n, std::size_t at) {
+  buffer* b = const_cast<buffer*>(cb);
+  if (!b) return bad("buffer is null");
+  if (at > b->n || n > b->n - at) return bad("download past the end of the device buffer");
+  if (n == 0) return status::success();
+  std::lock_guard<std::mutex> lk(b->m);
+  status st = staging(b);
+  if (!st.ok()) return st;
+  cudaStream_t s;
+  st = stream(&s);
+  if (!st.ok()) return st;
+  PARM_CUDA_TRY(cudaMemcpyAsync(b->pinned + at, b->dev + at, n * sizeof(float), cudaMemcpyDeviceToHost, s));
+  PARM_CUDA_TRY(cudaStreamSynchronize(s));
+  std::memcpy(host, b->pinned + at, n * sizeof(float));
+  return status::success();
+}
+
+status encode_sum_f32_cuda(const buffer* const* inputs, const float* weights, std::size_t k, buffer* out) {
+  if (k == 0) return bad("k must be at least 1 (no inputs)");
+  if (k > kMaxInputs) return bad("k = " + std::to_string(k) + " exceeds the CUDA limit of " + std::to_string(kMaxInputs));
+  if (!out) return bad("out is null");
+  const std::size_t n = out->n;
+  sum_params p{};
+  p.k = static_cast<int>(k);
+  p.weighted = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (!inputs[i] || inputs[i]->n != n) return bad("inputs[" + std::to_string(i) + "] has the wrong length");
+    p.in[i] = inputs[i]->dev;
+    p.w[i] = weights ? weights[i] : 1.0f;
+    if (p.w[i] != 1.0f) p.weighted = 1;
+  }
+  cudaStream_t s;
+  status st = stream(&s);
+  if (!st.ok()) return st;
+  unsigned blocks, threads;
+  launch_dims(n, &blocks, &threads);
+  encode_sum_kernel<<<blocks, threads, 0, s>>>(p, n, out->dev);
+  return finish(s, __FILE__, __LINE__);
+}
+
+status encode_concat_f32_cuda(const buffer* const* images, std::size_t k, const image_shape& shape, grid g,
+                              buffer* out) {
+  if (k == 0) return bad("k must be at least 1 (no images)");
+  if (k > kMaxInputs) return bad("k exceeds the CUDA limit of " + std::to_string(kMaxInputs));
+  if (g.rows == 0 && g.cols == 0) g = default_grid(k);
+  if (g.rows == 0 || g.cols == 0 || g.rows * g.cols < k || g.rows > shape.height || g.cols > shape.width)
+    return bad("invalid grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) + " for k = " + std::to_string(k));
+  const std::size_t n = shape.channels * shape.height * shape.width;
+  if (!out || out->n != n) return bad("out has the wrong length");
+  concat_params p{};
+  p.k = static_cast<int>(k);
+  p.C = shape.channels;
+  p.H = shape.height;
+  p.W = shape.width;
+  p.R = g.rows;
+  p.G = g.cols;
+  p.nhwc = shape.order == layout::nhwc;
+  for (std::size_t i = 0; i < k; ++i) {
+    if (!images[i] || images[i]->n != n) return bad("images[" + std::to_string(i) + "] has the wrong length");
+    p.img[i] = images[i]->dev;
+  }
+  cudaStream_t s;
+  status st = stream(&s);
+  if (!st.ok()) return st;
+  unsigned blocks, threads;
+  launch_dims(n, &blocks, &threads);
+  encode_concat_kernel<<<blocks, threads, 0, s>>>(p, out->dev);
+  return finish(s, __FILE__, __LINE__);
+}
+
+status decode_f32_cuda(const buffer* const* parity, std::size_t r, const buffer* const* data, std::size_t k,
+                       const float* coeff, buffer* const* outs, std::size_t n_outs) {
+  if (r == 0 || !parity[0]) return bad("at least one parity output is required");
+  if (k > kMaxInputs) return bad("k exceeds the CUDA limit of " + std::to_string(kMaxInputs));
+  const std::size_t n = parity[0]->n;
+  bool present[kMaxInputs];
+  for (std::size_t j = 0; j < k; ++j) present[j] = data[j] != nullptr;
+  decode_plan plan;
+  status st = plan_decode(r, present, k, coeff, n_outs, &plan);
+  if (!st.ok()) return st;
+  const std::size_t m = plan.missing.size();
+  if (m == 0) return status::success();
+  for (std::size_t i = 0; i < r; ++i)
+    if (!parity[i] || parity[i]->n != n) return bad("parityOutputs[" + std::to_string(i) + "] has the wrong length");
+  for (std::size_t j = 0; j < k; ++j)
+    if (data[j] && data[j]->n != n) return bad("dataOutputs[" + std::to_string(j) + "] has the wrong length");
+  for (std::size_t i = 0; i < m; ++i)
+    if (!outs[i] || outs[i]->n != n) return bad("outs[" + std::to_string(i) + "] has the wrong length");
+  cudaStream_t s;
+  st = stream(&s);
+  if (!st.ok()) return st;
+  unsigned blocks, threads;
+  launch_dims(n, &blocks, &threads);
+  sub_params sp{};
+  sp.m = static_cast<int>(plan.present.size());
+  for (std::size_t t = 0; t < plan.present.size(); ++t) sp.f[t] = data[plan.present[t]]->dev;
+  if (m == 1) {
+    for (std::size_t t = 0; t < plan.present.size(); ++t) sp.w[t] = plan.row_weights[0][t];
+    sp.d = plan.divisor;
+    decode_sub_kernel<<<blocks, threads, 0, s>>>(parity[plan.rows[0]]->dev, sp, n, outs[0]->dev);
+    return finish(s, __FILE__, __LINE__);
+  }
+  // Residuals into scratch device memory, then outs[i] = sum_a inverse[i][a] * residual_a.
+  float* scratch = nullptr;
+  PARM_CUDA_TRY(cudaMallocAsync(&scratch, m * n * sizeof(float), s));
+  sp.d = 1.0f;
+  for (std::size_t a = 0; a < m; ++a) {
+    for (std::size_t t = 0; t < plan.present.size(); ++t) sp.w[t] = plan.row_weights[a][t];
+    decode_sub_kernel<<<blocks, threads, 0, s>>>(parity[plan.rows[a]]->dev, sp, n, scratch + a * n);
+  }
+  for (std::size_t i = 0; i < m; ++i) {
+    sum_params p{};
+    p.k = static_cast<int>(m);
+    p.weighted = 1;
+    for (std::size_t a = 0; a < m; ++a) {
+      p.in[a] = scratch + a * n;
+      p.w[a] = plan.inverse[i * m + a];
+    }
+    encode_sum_kernel<<<blocks, threads, 0, s>>>(p, n, outs[i]->dev);
+  }
+  cudaFreeAsync(scratch, s);
+  return finish(s, __FILE__, __LINE__);
+}
+
+}  // namespace parm::cuda
