@@ -35,15 +35,14 @@ export function percentilesSpec(report: TailReport): Spec {
     facet: { column: { field: 'rate', type: 'ordinal', title: 'offered load', sort: report.options.rates.map((r) => `${r} q/s`) } },
     spec: {
       width: 260,
-      height: 240,
+      height: 280,
       encoding: {
-        x: { field: 'percentile', type: 'ordinal', sort: PERCENTILES.map(([n]) => n), title: null },
-        xOffset: { field: 'mode', type: 'nominal', sort: labels },
+        x: { field: 'percentile', type: 'ordinal', sort: PERCENTILES.map(([n]) => n), title: null, scale: { type: 'point', padding: 0.3 }, axis: { labelAngle: 0 } },
         color: { field: 'mode', type: 'nominal', scale: colorScale(labels), sort: labels, title: 'mode' },
       },
       layer: [
-        { mark: 'bar', encoding: { y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' } } },
-        { mark: { type: 'rule', color: 'black', opacity: 0.6 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+        { mark: { type: 'line', point: true, strokeWidth: 2 }, encoding: { y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' } } },
+        { mark: { type: 'rule', strokeWidth: 1.5, opacity: 0.7 }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
       ],
     },
     config: CONFIG,
