@@ -460,22 +460,26 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
           wsSend(ws, c, framing, enc.header, enc.chunks);
           c.inFlight--;
           end('ws');
+          releaseParked(ws);
         },
         (err) => {
           wsError(ws, c, framing, parsed.id!, err);
           c.inFlight--;
           end('ws');
+          releaseParked(ws);
         },
       );
     };
-    if (c.parked.length > 0 || ws.getBufferedAmount() > limits.wsBackpressureBytes) c.parked.push(start);
-    else start();
+    // FIFO: a request waits behind parked ones; it starts now only if the client is keeping up.
+    c.parked.push(start);
+    releaseParked(ws);
   };
 
-  const releaseParked = (ws: WebSocket<Conn>) => {
+  /** Starts parked requests while the client's backlog is under the soft limit (on message, drain, answer). */
+  function releaseParked(ws: WebSocket<Conn>): void {
     const c = ws.getUserData();
     while (!c.closed && c.parked.length > 0 && ws.getBufferedAmount() <= limits.wsBackpressureBytes) c.parked.shift()!();
-  };
+  }
 
   const wsBehavior = (versioned: boolean) => ({
     // Twice the limit, so that messages between the two get a close with a reason (1009) from us

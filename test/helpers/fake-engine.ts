@@ -29,6 +29,8 @@ export interface FakeEngineOptions {
   /** Start not ready; call markReady(). */
   startNotReady?: boolean;
   maxPending?: number;
+  /** Floats per answer row (default 10), to make answers large in backpressure tests. */
+  outputFloats?: number;
 }
 
 export class FakeEngine implements Engine {
@@ -74,11 +76,12 @@ export class FakeEngine implements Engine {
     const data = input instanceof Float32Array ? input : input.data;
     const batched = !(input instanceof Float32Array) && input.shape.length === 4;
     const n = batched ? (input as TensorInput).shape[0]! : 1;
-    const out = new Float32Array(10 * n);
-    for (let b = 0; b < n; b++) out.set(fakeLogits(data.subarray(b * 784, (b + 1) * 784)), b * 10);
+    const width = this.opts.outputFloats ?? 10;
+    const out = new Float32Array(width * n);
+    for (let b = 0; b < n; b++) out.set(fakeLogits(data.subarray(b * 784, (b + 1) * 784)), b * width);
     const result: InferResult = {
       output: out,
-      shape: batched ? [n, 10] : [10],
+      shape: batched ? [n, width] : [width],
       reconstructed: this.opts.reconstructed ?? false,
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
