@@ -1,9 +1,205 @@
-// `parm serve`: placeholder registration, replaced by the module that implements the command.
-import type { Command } from 'commander';
+// `parm serve`: serve deployments over OIP HTTP and the WebSocket stream. With no --config it
+// serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+import { Command, Option } from 'commander';
+import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { ParmEngine } from '../engine/engine.js';
+import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
+import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
+import { loadServeConfig, parseFaultSpec } from '../server/config.js';
+import { DEFAULT_LIMITS, startServer, type ServerLimits } from '../server/server.js';
+
+interface ServeFlags {
+  host?: string;
+  port?: number;
+  config?: string;
+  model?: string;
+  mode?: Mode;
+  k?: number;
+  encoder?: EncoderKind;
+  instances?: number;
+  parityInstances?: number;
+  isolation?: 'thread' | 'process';
+  threads?: number;
+  decode?: DecodePolicy;
+  maxPending?: number;
+  fault: FaultSpec[];
+  maxBodyBytes?: number;
+  maxMessageBytes?: number;
+  maxBatch?: number;
+  maxInFlight?: number;
+  idleTimeout?: number;
+  logLevel: string;
+}
+
+function usage(message: string): never {
+  throw new ParmError('PARM_ERR_CLI_USAGE', message);
+}
+
+const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) usage(`${name} must be an integer in [${min}, ${max}], got '${v}'`);
+  return n;
+};
+
+function parseDecode(v: string): DecodePolicy {
+  if (v === 'first') return { kind: 'first' };
+  const m = /^deadline:(\d+(\.\d+)?)$/.exec(v);
+  if (m) return { kind: 'deadline', waitMs: Number(m[1]) };
+  return usage(`--decode must be 'first' or 'deadline:<ms>', got '${v}'`);
+}
+
+function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
+  try {
+    return [...prev, parseFaultSpec(v)];
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+/** Engine fields the command line sets, applied over every deployment (config file or bundled). */
+function overrides(f: ServeFlags): Partial<EngineOptions> {
+  const o: Partial<EngineOptions> = {};
+  if (f.mode !== undefined) o.mode = f.mode;
+  if (f.instances !== undefined) o.instances = f.instances;
+  if (f.parityInstances !== undefined) o.parityInstances = f.parityInstances;
+  if (f.isolation !== undefined) o.isolation = f.isolation;
+  if (f.threads !== undefined) o.threadsPerSession = f.threads;
+  if (f.decode !== undefined) o.decode = f.decode;
+  if (f.maxPending !== undefined) o.maxPending = f.maxPending;
+  return o;
+}
 
 export function register(program: Command): void {
-  program.command('serve').allowUnknownOption().action(() => {
-    throw new ParmError('PARM_ERR_CLI_USAGE', '`parm serve` is not available in this build yet');
+  program
+    .command('serve')
+    .description(
+      'Serve deployments over Open Inference Protocol v2 HTTP and a WebSocket stream (docs/protocol.md). ' +
+        'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
+        'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
+    )
+    .option('--host <host>', 'address to listen on (default 127.0.0.1, or the config file host)')
+    .option('--port <port>', 'port to listen on; 0 picks a free one and prints it (default 8000, or the config file port)', int('--port', 0, 65535))
+    .option('--config <file>', 'JSON serve config: { host?, port?, limits?, deployments: [EngineOptions | { bundled, k?, encoder?, ... }] }; model paths relative to the file')
+    .option('--model <name>', 'bundled deployment to serve when there is no --config (default: the manifest default)')
+    .addOption(new Option('--mode <mode>', 'redundancy mode (default parm)').choices(['none', 'equal-resources', 'hedged', 'parm']))
+    .option('--k <k>', 'coding group size for the bundled deployment (default 2)', int('--k', 1, 64))
+    .addOption(new Option('--encoder <kind>', 'parity encoder for the bundled deployment (default sum)').choices(['sum', 'concat']))
+    .option('--instances <n>', 'deployed-model instances (engine default if unset)', int('--instances', 1, 1024))
+    .option('--parity-instances <n>', 'parity-model instances per parity row (default ceil(instances / k))', int('--parity-instances', 1, 1024))
+    .addOption(new Option('--isolation <kind>', 'run instances in worker threads or child processes').choices(['thread', 'process']))
+    .option('--threads <n>', 'onnxruntime intra-op threads per instance', int('--threads', 1, 256))
+    .option('--decode <policy>', "default decode policy: 'first' or 'deadline:<ms>' (requests may override with parm_decode)", parseDecode)
+    .option('--max-pending <n>', 'queries accepted and not answered per deployment before 503 overloaded', int('--max-pending', 1))
+    .option(
+      '--fault <spec>',
+      'inject a fault (repeatable): delay:<instance>:<ms>[:<probability>], crash:<instance>:<after-n-queries>, hang:<instance>, ' +
+        'contention:<instance>:<busy-ms>:<period-ms>; <instance> is deployed-<i>, parity-<i>, a number (deployed-<n>) or *',
+      cliFault,
+      [] as FaultSpec[],
+    )
+    .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, int('--max-body-bytes', 1024))
+    .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, int('--max-message-bytes', 1024))
+    .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, int('--max-batch', 1))
+    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, int('--max-in-flight', 1))
+    .option('--idle-timeout <s>', `seconds of WebSocket silence before closing; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec}, 0 = off)`, int('--idle-timeout', 0, 960))
+    .addOption(
+      new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info'),
+    )
+    .action(async (flags: ServeFlags) => {
+      await serve(flags);
+    });
+}
+
+function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; host?: string; port?: number; limits: Partial<ServerLimits> } {
+  if (flags.config) {
+    if (flags.model || flags.k !== undefined || flags.encoder) usage('--model, --k and --encoder pick the bundled deployment; with --config set them in the file');
+    const cfg = loadServeConfig(flags.config);
+    return { deployments: cfg.deployments, host: cfg.host, port: cfg.port, limits: cfg.limits ?? {} };
+  }
+  const manifest = bundledManifestPath();
+  const name = flags.model ?? readManifest(manifest).default;
+  return { deployments: [deploymentFromManifest(manifest, name, { k: flags.k ?? 2, encoder: flags.encoder ?? 'sum' })], limits: {} };
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
+  const plan = deploymentsFrom(flags);
+  const over = overrides(flags);
+  const limits: Partial<ServerLimits> = { ...plan.limits };
+  if (flags.maxBodyBytes !== undefined) limits.maxBodyBytes = flags.maxBodyBytes;
+  if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
+  if (flags.maxBatch !== undefined) limits.maxBatch = flags.maxBatch;
+  if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
+  if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
+
+  const engines: Engine[] = [];
+  try {
+    for (const d of plan.deployments) {
+      const faults = [...(d.faults ?? []), ...flags.fault];
+      const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
+      engines.push(new ParmEngine(opts, { logger: log.child({ model: opts.name }) }));
+    }
+  } catch (err) {
+    await Promise.allSettled(engines.map((e) => e.close()));
+    throw err;
+  }
+  const server = await startServer({
+    engines,
+    host: flags.host ?? plan.host ?? '127.0.0.1',
+    port: flags.port ?? plan.port ?? 8000,
+    limits,
+    logger: log,
+  }).catch(async (err: unknown) => {
+    await Promise.allSettled(engines.map((e) => e.close()));
+    throw err;
+  });
+
+  const wsBase = server.url.replace(/^http/, 'ws');
+  // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
+  process.stdout.write(`parm: listening on ${server.url}\n`);
+  for (const e of engines) {
+    const o = e.options;
+    const m = encodeURIComponent(o.name);
+    process.stdout.write(
+      `  ${o.name} (mode ${o.mode ?? 'parm'}, k=${o.k ?? 2}, ${o.encoder ?? 'sum'}): ` +
+        `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
+    );
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'signal received: shutting down');
+    stopping = server.close().then(
+      () => {
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    await Promise.all(engines.map((e) => e.ready()));
+  } catch (err) {
+    log.error({ err }, 'a deployment failed to load');
+    await server.close();
+    throw err instanceof ParmError ? err : new ParmError('PARM_ERR_ENGINE_MODEL', (err as Error).message);
+  }
+  log.info({ url: server.url }, 'ready: every instance has loaded');
+  process.stdout.write(`parm: ready\n`);
+  await new Promise<never>(() => {
+    /* served until a signal; stop() exits the process */
   });
 }

@@ -4,7 +4,7 @@
 import { endianness } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { ParmError, httpStatusOf } from '../errors.js';
-import type { Engine, InferResult } from '../engine/types.js';
+import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
 import { ServerMetrics, type Transport } from './metrics.js';
 import {
   buildBinaryFrame,
@@ -118,8 +118,10 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const log = options.logger ?? pino({ level: 'silent' });
   const engines = new Map<string, Engine>();
   for (const e of options.engines) {
-    if (engines.has(e.info.name)) throw new ParmError('PARM_ERR_SERVER_CONFIG', `two deployments are named '${e.info.name}'`);
-    engines.set(e.info.name, e);
+    // Keyed by the deployment name: `info` (the same name) exists only once the engine has loaded.
+    const name = e.options.name;
+    if (engines.has(name)) throw new ParmError('PARM_ERR_SERVER_CONFIG', `two deployments are named '${name}'`);
+    engines.set(name, e);
   }
   const metrics = new ServerMetrics(engines);
   const protocolLimits = { maxBatch: limits.maxBatch };
@@ -138,19 +140,26 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
     if (inFlight === 0 && onIdle) onIdle();
   };
 
+  /** The engine's model description; it exists once the engine has loaded its instances. */
+  const infoOf = (e: Engine): ModelInfo => {
+    const info = e.info as ModelInfo | undefined;
+    if (!info) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${e.options.name}' is not ready (loading)`);
+    return info;
+  };
+
   /** Engine for a route, or a ParmError naming what is missing. */
   const lookup = (model: string, version: string | undefined): Engine => {
     const e = engines.get(model);
     if (!e) throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown model '${model}'`);
-    if (version !== undefined && version !== e.info.version) {
-      throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown version '${version}' of model '${model}' (serving version '${e.info.version}')`);
+    if (version !== undefined && version !== infoOf(e).version) {
+      throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown version '${version}' of model '${model}' (serving version '${infoOf(e).version}')`);
     }
     return e;
   };
 
   const runInfer = (engine: Engine, req: ParsedInferRequest): Promise<InferResult> => {
     if (draining) return Promise.reject(new ParmError('PARM_ERR_ENGINE_CLOSED', 'server is shutting down'));
-    if (!engine.isReady()) return Promise.reject(new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.info.name}' is not ready`));
+    if (!engine.isReady()) return Promise.reject(new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.options.name}' is not ready`));
     // A single query goes in without its batch dimension (the engine's coding unit); a batch as is.
     const input = req.shape[0] === 1 ? req.data : { data: req.data, shape: req.shape };
     return engine.infer(input, { decode: req.decode, timeoutMs: req.timeoutMs ?? limits.requestTimeoutMs });
@@ -209,7 +218,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const metadata = (versioned: boolean) =>
     simple((req) => {
       const e = lookup(req.getParameter(0) ?? '', versioned ? req.getParameter(1) : undefined);
-      const i = e.info;
+      const i = infoOf(e);
       return json(200, {
         name: i.name,
         versions: [i.version],
@@ -307,7 +316,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       let parsed: ParsedInferRequest;
       try {
         const { header, binary } = splitHttpBody(body, headerLength === '' ? undefined : headerLength);
-        parsed = parseInferRequest(header, binary, e.info, { framing: 'json', allowBinaryOutputs: true, limits: protocolLimits });
+        parsed = parseInferRequest(header, binary, infoOf(e), { framing: 'json', allowBinaryOutputs: true, limits: protocolLimits });
       } catch (err) {
         fail(err);
         return;
@@ -315,7 +324,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       begin('http');
       runInfer(e, parsed).then(
         (result) => {
-          const enc = encodeInferResponse(parsed, result, e.info);
+          const enc = encodeInferResponse(parsed, result, infoOf(e));
           metrics.success(label, 'http', (performance.now() - t0) / 1000, result.reconstructed);
           if (enc.chunks.length === 0) {
             send(res, state, { status: 200, body: enc.header });
@@ -361,8 +370,8 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       }
       const list = [...engines.values()]
         .map((e) => ({
-          name: e.info.name,
-          version: e.info.version,
+          name: e.options.name,
+          version: e.info?.version ?? e.options.version ?? '',
           state: e.isReady() ? 'READY' : 'UNAVAILABLE',
           reason: e.isReady() ? '' : 'loading',
         }))
@@ -439,7 +448,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
           `too many requests in flight on this connection (limit ${limits.maxInFlightPerConnection}); wait for answers`,
         );
       }
-      parsed = parseInferRequest(header, binary, c.engine.info, {
+      parsed = parseInferRequest(header, binary, infoOf(c.engine), {
         framing,
         allowBinaryOutputs: isBinary,
         limits: protocolLimits,
@@ -455,7 +464,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
     const start = () => {
       runInfer(c.engine, parsed).then(
         (result) => {
-          const enc = encodeInferResponse(parsed, result, c.engine.info);
+          const enc = encodeInferResponse(parsed, result, infoOf(c.engine));
           if (!c.closed) metrics.success(c.model, 'ws', (performance.now() - t0) / 1000, result.reconstructed);
           wsSend(ws, c, framing, enc.header, enc.chunks);
           c.inFlight--;
@@ -504,7 +513,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
         res.writeStatus(statusLine(r.status)).writeHeader('Content-Type', 'application/json').end(r.body, true);
         return;
       }
-      const conn: Conn = { model: engine.info.name, engine, inFlight: 0, parked: [], closed: false };
+      const conn: Conn = { model: engine.options.name, engine, inFlight: 0, parked: [], closed: false };
       res.upgrade(conn, key, protocol, extensions, context as Parameters<HttpResponse['upgrade']>[4]);
     },
     open: (ws: WebSocket<Conn>) => {
