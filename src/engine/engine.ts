@@ -248,8 +248,14 @@ export class ParmEngine implements Engine {
     return this.readyFlag && !this.closing;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  private closePromise: Promise<void> | null = null;
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
     this.closing = true;
     if (this.backgroundTimer) clearTimeout(this.backgroundTimer);
     this.flushBatch();

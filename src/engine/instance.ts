@@ -13,6 +13,9 @@ import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance }
  */
 export const WORKER_URL = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
+/** An instance that has not loaded its model after this long is replaced (counts as a failed start). */
+export const START_TIMEOUT_MS = 60_000;
+
 export interface InstanceConfig {
   id: string;
   role: 'deployed' | 'parity';
@@ -130,8 +133,11 @@ export class Instance {
   /** Called periodically by the engine: a silent instance is declared hung and replaced. */
   checkAlive(now: number): void {
     if (this.closing || this.state === 'down' || this.state === 'restarting' && this.worker === null) return;
-    if (now - this.lastSeen > this.cfg.hangTimeoutMs) {
-      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (hang timeout ${this.cfg.hangTimeoutMs} ms)`);
+    // Loading a model (and, under tests, a TypeScript loader) legitimately takes longer than a run.
+    const starting = this.state === 'starting' || this.state === 'restarting';
+    const limit = starting ? Math.max(this.cfg.hangTimeoutMs, START_TIMEOUT_MS) : this.cfg.hangTimeoutMs;
+    if (now - this.lastSeen > limit) {
+      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (${starting ? 'start' : 'hang'} timeout ${limit} ms)`);
     }
   }
 

@@ -161,10 +161,8 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     return { path, coefficients: c.slice() };
   });
   const mode = oneOf('mode', o.mode, ['none', 'equal-resources', 'hedged', 'parm'] as const, parityModels.length > 0 ? 'parm' : 'none');
-  if ((mode === 'parm' || mode === 'equal-resources' || mode === 'hedged') && parityModels.length === 0) {
-    // equal-resources and hedged size themselves to parm's instance count, so they need r too.
-    if (mode === 'parm') bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
-  }
+  // equal-resources and hedged size themselves as parm would (m + r x parityInstances, r >= 1).
+  if (mode === 'parm' && parityModels.length === 0) bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
   if (encoder === 'concat' && parityModels.length > 1) bad('parityModels', 'the concat encoder supports r = 1 only', parityModels.length);
   const instances = int('instances', o.instances, DEFAULTS.instances, 1, 256);
   let batching: BatchingOptions | false = false;

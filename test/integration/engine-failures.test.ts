@@ -104,3 +104,45 @@ t.test('property: random delay/crash schedules give exactly one correct answer p
   t.ok(checked > 0, `${checked} answers checked`);
   t.equal(e.metrics().errors, 0);
 });
+
+t.test('process isolation: a hung child process is killed and replaced; setFaults clears it', async (t) => {
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1, isolation: 'process', hangTimeoutMs: 300, heartbeatMs: 50,
+  });
+  t.teardown(() => e.close());
+  const [x, y] = images(2, 71) as [Float32Array, Float32Array];
+  t.equal((await e.infer(x)).reconstructed, false);
+  e.setFaults([{ kind: 'hang', instance: 'deployed-0' }]);
+  const pending = e.infer(y);
+  await new Promise((r) => setTimeout(r, 100));
+  e.setFaults([]); // the restarted process starts without the fault
+  const r = await pending;
+  t.ok(r.latencyMs >= 290 && r.latencyMs < 3000, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
+  t.equal(maxAbsDiff(r.output, await direct(MLP, y)), 0);
+  const m = e.metrics();
+  t.equal(m.restarts, 1);
+  t.equal(m.retries, 1);
+  t.same(m.instances.map((i) => [i.id, i.restarts]), [['deployed-0', 1]]);
+});
+
+t.test('contention and background load slow the instance they hit', async (t) => {
+  const xs = images(10, 81);
+  const meanLatency = async (opts: Partial<Parameters<typeof createEngine>[0]>): Promise<number> => {
+    const e = await createEngine({ name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1, ...opts });
+    let sum = 0;
+    for (const x of xs) {
+      sum += (await e.infer(x)).latencyMs;
+      await new Promise((r) => setTimeout(r, 13)); // arrivals at varying phases of the busy cycle
+    }
+    await e.close();
+    return sum / xs.length;
+  };
+  const base = await meanLatency({});
+  // Busy 40 of every 50 ms: a query arriving in the busy part waits for it to end.
+  const contended = await meanLatency({ faults: [{ kind: 'contention', instance: 'deployed-0', busyMs: 40, periodMs: 50 }] });
+  // The only target, disturbed for the whole of every period: +25 ms per run.
+  const background = await meanLatency({ background: { seed: 1, kind: 'delay', width: 1, periodMs: 50, duty: 1, intensity: 25, targets: 'deployed' } });
+  t.ok(base < 5, `undisturbed mean ${base.toFixed(2)} ms`);
+  t.ok(contended > base + 5, `contention mean ${contended.toFixed(2)} ms`);
+  t.ok(background >= 25, `background delay mean ${background.toFixed(2)} ms`);
+});
