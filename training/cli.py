@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from .data import DEFAULT_DATASET_DIR
     p = _Parser(prog='parm train', description='Train deployed models and parity models (parm).')
-    sub = p.add_subparsers(dest='cmd', metavar='{deployed,parity,golden,manifest}', parser_class=_Parser)
+    sub = p.add_subparsers(dest='cmd', metavar='{deployed,parity,bundle,golden,manifest}', parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument('--dataset', default=DEFAULT_DATASET_DIR,
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser('golden', help='write the golden encoder fixtures (test/fixtures/golden)')
     g.add_argument('--out', default='test/fixtures/golden')
 
+    b = sub.add_parser('bundle', help='retrain every bundled Fashion-MNIST model from scratch, then the manifest')
+    b.add_argument('--models', default='models')
+    b.add_argument('--only', default=None, help='only outputs matching this glob, e.g. "*/mlp/*"')
+    b.add_argument('--dry-run', action='store_true', help='print the commands only')
+
     m = sub.add_parser('manifest', help='write models/manifest.json from the model cards in a folder')
     m.add_argument('--models', default='models')
     m.add_argument('--default', default='fashion-mnist-mlp')
@@ -70,10 +75,14 @@ def _parser() -> argparse.ArgumentParser:
 def _run(argv: List[str]) -> None:
     args = _parser().parse_args(argv)
     if args.cmd is None:
-        raise TrainError('name a job: deployed, parity, golden or manifest (see --help)')
+        raise TrainError('name a job: deployed, parity, bundle, golden or manifest (see --help)')
     if args.cmd == 'golden':
         from .golden import write_golden
         write_golden(args.out)
+        return
+    if args.cmd == 'bundle':
+        from .bundle import run_bundle
+        run_bundle(args.models, args.only, args.dry_run)
         return
     if args.cmd == 'manifest':
         from .manifest import write_manifest

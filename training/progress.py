@@ -19,8 +19,10 @@ class Progress:
         self.n = 0
         self.postfix: Dict[str, Any] = {}
         self.t0 = time.monotonic()
-        self._bar = _tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                          leave=True) if enabled and _tqdm is not None else None
+        # Redirected to a log file: redraw every 10 s instead of 10 times a second.
+        interval = 0.1 if sys.stderr.isatty() else 10.0
+        self._bar = _tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True,
+                          mininterval=interval) if enabled and _tqdm is not None else None
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         self.n += n

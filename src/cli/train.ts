@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { ParmError } from '../errors.js';
 import { packageRoot } from '../eval/manifest.js';
 
-export const TRAIN_JOBS = ['deployed', 'parity', 'golden', 'manifest'] as const;
+export const TRAIN_JOBS = ['deployed', 'parity', 'bundle', 'golden', 'manifest'] as const;
 export const ENCODERS = ['sum', 'concat'] as const;
 
 const HELP = `usage: parm train <job> [options]   (runs python3 -m training <job> ...)
@@ -17,6 +17,7 @@ jobs:
   deployed  --model mlp|cnn --out PATH.onnx [--dataset DIR] [--epochs N] [--hidden 512,256] [--channels 16,32]
   parity    --deployed PATH.onnx --k 2..8 --encoder sum|concat --out PATH.onnx [--dataset DIR] [--epochs N]
             [--model mlp|cnn --hidden W,W] [--ce-weight X] [--schedule none|cosine] [--train-limit N]
+  bundle    [--models models] [--only GLOB] [--dry-run]   retrain every bundled model, then the manifest
   golden    [--out test/fixtures/golden]    write the golden encoder fixtures
   manifest  [--models models]               write models/manifest.json from the model cards
 
