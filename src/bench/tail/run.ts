@@ -73,7 +73,9 @@ export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfi
   }
   if (run.spec.mode === 'hedged' && opts.hedgeDelayMs !== undefined) deployment['hedgeDelayMs'] = opts.hedgeDelayMs;
   if (opts.background) deployment['background'] = { ...opts.background, seed: run.seed };
-  return { host: '127.0.0.1', port: 0, deployments: [deployment] };
+  // The generator pipelines every query on one connection; the server's per-connection cap
+  // (sized for ordinary clients) must not turn a tail stall into error answers.
+  return { host: '127.0.0.1', port: 0, limits: { maxInFlightPerConnection: 100_000 }, deployments: [deployment] };
 }
 
 export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, workDir: string): Promise<Target> {

@@ -36,6 +36,8 @@ export interface StartServerOptions {
   workDir: string;
   name: string;
   readyTimeoutMs?: number;
+  /** Module run with node instead of `parm serve` (tests, experiments); gets the same arguments. */
+  entry?: string;
 }
 
 /** Finds the listening port in a line the server printed (plain text or a pino JSON log line). */
@@ -84,7 +86,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const configPath = join(opts.workDir, `${opts.name}.json`);
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
   const log = createWriteStream(join(opts.workDir, `${opts.name}.log`));
-  const child = spawn(process.execPath, [...process.execArgv, CHILD, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, [...process.execArgv, opts.entry ?? CHILD, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     cwd: PACKAGE_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
