@@ -208,6 +208,21 @@ Napi::Value CudaDecode(const Napi::CallbackInfo& info) {
   }, uses);
 }
 
+Napi::Value CudaCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Uses uses;
+  DeviceBuffer* src = DeviceBuffer::FromValue(info[0], "src");
+  DeviceBuffer* dst = DeviceBuffer::FromValue(info[1], "dst");
+  if (parm::cuda::buffer_size(src->get()) != parm::cuda::buffer_size(dst->get()))
+    ThrowRange(env, "dst has length " + std::to_string(parm::cuda::buffer_size(dst->get())) + ", expected " +
+                        std::to_string(parm::cuda::buffer_size(src->get())));
+  uses.Add(src, info[0].As<Napi::Object>());
+  uses.Add(dst, info[1].As<Napi::Object>());
+  const parm::cuda::buffer* s = src->get();
+  parm::cuda::buffer* d = dst->get();
+  return Launch(env, [s, d] { return parm::cuda::copy_f32_cuda(s, d); }, uses);
+}
+
 }  // namespace
 
 void InitDeviceBuffer(Napi::Env env, Napi::Object exports) {
@@ -217,6 +232,7 @@ void InitDeviceBuffer(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaEncodeSum", Napi::Function::New(env, CudaEncodeSum, "cudaEncodeSum"));
   exports.Set("cudaEncodeConcat", Napi::Function::New(env, CudaEncodeConcat, "cudaEncodeConcat"));
   exports.Set("cudaDecode", Napi::Function::New(env, CudaDecode, "cudaDecode"));
+  exports.Set("cudaCopy", Napi::Function::New(env, CudaCopy, "cudaCopy"));
 }
 
 }  // namespace parm_bind

@@ -31,6 +31,9 @@
 //                    out: DeviceBuffer): Promise<void>
 //   cudaDecode(parity: DeviceBuffer[], data: (DeviceBuffer|null)[], coefficients: F32|null,
 //              outs: DeviceBuffer[]): Promise<void>
+//   cudaCopy(src: DeviceBuffer, dst: DeviceBuffer): Promise<void>   device-to-device copy
+//   All cuda* calls reject with PARM_ERR_CODEC_UNSUPPORTED (no CUDA build), _NO_DEVICE or _CUDA
+//   (message "file:line: call: cudaErrorName: text"); a disposed buffer is a TypeError.
 #include <napi.h>
 
 #include <string>

@@ -439,6 +439,15 @@ int main() {
   for (const json& c : table["encode_concat"].arr) run_concat(c);
   for (const json& c : table["decode"].arr) run_decode(table, c);
   for (const json& c : table["errors"].arr) run_error(table, c);
+  // copy_f32 on every ISA (the benchmark's yardstick) copies exactly.
+  for (parm::isa i : isas()) {
+    parm::set_isa(i);
+    rng r{99};
+    view src(1000003, 1, &r), dst(1000003, 3, nullptr);
+    parm::copy_f32(src.p, 1000003, dst.p);
+    std::size_t where = 0;
+    EXPECT(same_bits(src.p, dst.p, 1000003, &where) && std::isnan(dst.storage[3 + 1000003]), "copy_f32 isa=%s", parm::isa_name(i));
+  }
   // Forcing an ISA the CPU lacks is refused and leaves the active ISA alone.
   for (parm::isa i : {parm::isa::avx2, parm::isa::avx512}) {
     if (parm::isa_supported(i)) continue;

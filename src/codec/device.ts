@@ -57,6 +57,11 @@ export async function encodeConcatDevice(images: readonly DeviceBuffer[],
     shape.layout ?? 'nchw', rows, cols, out.native);
 }
 
+/** dst = src on the device (device-to-device copy). */
+export async function copyDevice(src: DeviceBuffer, dst: DeviceBuffer): Promise<void> {
+  await native().cudaCopy(src.native, dst.native);
+}
+
 /** Reconstructs the missing data outputs into `outs` (one per null, increasing index order). */
 export async function decodeDevice(parityOutputs: readonly DeviceBuffer[], dataOutputs: readonly (DeviceBuffer | null)[],
                                    outs: readonly DeviceBuffer[],

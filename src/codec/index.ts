@@ -5,7 +5,7 @@ import type { Layout, NativeBinding, NativeCapabilities } from '../native/bindin
 import { loadBinding } from '../native/loader.js';
 
 export type { Layout } from '../native/binding.js';
-export { DeviceBuffer, encodeSumDevice, encodeConcatDevice, decodeDevice } from './device.js';
+export { DeviceBuffer, copyDevice, encodeSumDevice, encodeConcatDevice, decodeDevice } from './device.js';
 
 export interface SumOptions {
   /** One real coefficient per input (rounded to float32); default all ones. */
@@ -31,6 +31,8 @@ export interface ConcatOptions {
 export interface DecodeOptions {
   /** r x k coefficient matrix used to encode the r parity outputs; default one row of ones. */
   coefficients?: readonly (readonly number[])[];
+  /** Output arrays, one per missing data output (increasing index order); allocated when omitted. */
+  outs?: readonly Float32Array[];
 }
 
 export interface Capabilities {
@@ -202,6 +204,10 @@ function planDecode(parityOutputs: readonly Float32Array[], dataOutputs: readonl
     throw rangeError(`coefficients are required with ${r} parity outputs`);
   }
   const missing = dataOutputs.filter((d) => d === null).length;
+  if (opts?.outs !== undefined) {
+    if (!Array.isArray(opts.outs)) throw typeError(`outs must be an array of Float32Array (got ${describe(opts.outs)})`);
+    return { coeff, outs: [...opts.outs] };  // the addon checks count, dtype and lengths
+  }
   const outs = Array.from({ length: missing }, () => new Float32Array(n));
   return { coeff, outs };
 }

@@ -65,6 +65,8 @@ export interface NativeBinding {
   cudaEncodeSum(inputs: readonly NativeDeviceBuffer[], weights: Float32Array | null, out: NativeDeviceBuffer): Promise<void>;
   cudaEncodeConcat(images: readonly NativeDeviceBuffer[], channels: number, height: number, width: number,
                    layout: Layout, rows: number, cols: number, out: NativeDeviceBuffer): Promise<void>;
+  /** dst = src on the device (the GPU benchmark's yardstick). */
+  cudaCopy(src: NativeDeviceBuffer, dst: NativeDeviceBuffer): Promise<void>;
   cudaDecode(parity: readonly NativeDeviceBuffer[], data: readonly (NativeDeviceBuffer | null)[],
              coefficients: Float32Array | null, outs: readonly NativeDeviceBuffer[]): Promise<void>;
 }

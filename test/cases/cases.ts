@@ -1,6 +1,8 @@
 // Loader and helpers for the one kernel case table (codec-cases.json), shared by test/native,
 // test/gpu and bench/codec.bench.ts; native/test reads the same JSON from C++.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface SumCase { n: number; k: number; weights: string; offset: number }
 export interface BatchedCase { batch: number; elements: number; k: number; weights: string; offset: number }
@@ -23,7 +25,16 @@ export interface CaseTable {
   bench: { sizes: BenchSize[]; k: number[]; ops: string[] };
 }
 
-export const caseTablePath = new URL('./codec-cases.json', import.meta.url);
+/** The JSON next to this file, or (when compiled into dist/) the one in the source tree. */
+export const caseTablePath: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    for (const p of [join(dir, 'codec-cases.json'), join(dir, 'test', 'cases', 'codec-cases.json')]) if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('codec-cases.json not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+})();
 
 export function loadCases(): CaseTable {
   return JSON.parse(readFileSync(caseTablePath, 'utf8')) as CaseTable;

@@ -74,7 +74,7 @@ status plan_decode(std::size_t r, const bool* present, std::size_t k, const floa
                    std::size_t n_outs, decode_plan* plan);
 
 // Plain copy of n floats (the same-run bandwidth yardstick of the benchmark), threaded like the
-// kernels above.
+// kernels above: libc memcpy under the ref ISA, a STREAM-style vector loop under avx2/avx512.
 status copy_f32(const float* src, std::size_t n, float* dst);
 
 // ---------------------------------------------------------------------------------------------
@@ -93,7 +93,10 @@ void decode_sub_f32_avx2(const float* p, const float* const* f, const float* w, 
                          float d, std::size_t n, float* out);
 void decode_sub_f32_avx512(const float* p, const float* const* f, const float* w, std::size_t m,
                            float d, std::size_t n, float* out);
-void copy_f32_ref(const float* src, std::size_t n, float* dst);
+void copy_f32_ref(const float* src, std::size_t n, float* dst);  // libc memcpy
+// STREAM-style copy loops (vector loads and ordinary stores).
+void copy_f32_avx2(const float* src, std::size_t n, float* dst);
+void copy_f32_avx512(const float* src, std::size_t n, float* dst);
 // Tiles image `index` of k into out (one tile; other tiles untouched).
 void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
                                 grid g, float* out);

@@ -35,6 +35,8 @@ status encode_sum_f32_cuda(const buffer* const* inputs, const float* weights, st
                            buffer* out);
 status encode_concat_f32_cuda(const buffer* const* images, std::size_t k,
                               const image_shape& shape, grid g, buffer* out);
+// dst = src on the device (the GPU benchmark's bandwidth yardstick); equal lengths.
+status copy_f32_cuda(const buffer* src, buffer* dst);
 status decode_f32_cuda(const buffer* const* parity, std::size_t r, const buffer* const* data,
                        std::size_t k, const float* coeff, buffer* const* outs,
                        std::size_t n_outs);

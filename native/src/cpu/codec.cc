@@ -141,7 +141,12 @@ status encode_concat_f32(const float* const* images, std::size_t k, const image_
 status copy_f32(const float* src, std::size_t n, float* dst) {
   if (n == 0) return status::success();
   if (!src || !dst) return bad("copy: null pointer");
-  split(n, 2 * n, [&](std::size_t b, std::size_t e) { copy_f32_ref(src + b, e - b, dst + b); });
+  void (*fn)(const float*, std::size_t, float*) = copy_f32_ref;
+#if defined(PARM_HAVE_X86_SIMD)
+  if (active_isa() == isa::avx512) fn = copy_f32_avx512;
+  if (active_isa() == isa::avx2) fn = copy_f32_avx2;
+#endif
+  split(n, 2 * n, [&](std::size_t b, std::size_t e) { fn(src + b, e - b, dst + b); });
   return status::success();
 }
 

@@ -302,6 +302,16 @@ status encode_concat_f32_cuda(const buffer* const* images, std::size_t k, const 
   return finish(s, __FILE__, __LINE__);
 }
 
+status copy_f32_cuda(const buffer* src, buffer* dst) {
+  if (!src || !dst || src->n != dst->n) return bad("copy: src and dst must have the same length");
+  cudaStream_t s;
+  status st = stream(&s);
+  if (!st.ok()) return st;
+  PARM_CUDA_TRY(cudaMemcpyAsync(dst->dev, src->dev, src->n * sizeof(float), cudaMemcpyDeviceToDevice, s));
+  PARM_CUDA_TRY(cudaStreamSynchronize(s));
+  return status::success();
+}
+
 status decode_f32_cuda(const buffer* const* parity, std::size_t r, const buffer* const* data, std::size_t k,
                        const float* coeff, buffer* const* outs, std::size_t n_outs) {
   if (r == 0 || !parity[0]) return bad("at least one parity output is required");
