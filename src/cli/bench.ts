@@ -131,6 +131,12 @@ async function tail(f: TailFlags, command: Command): Promise<void> {
       runTotal = p.total;
       bar?.update(doneQueries + p.sent);
     },
+    onRunFailed: (run, err) => {
+      const msg = `parm bench tail: ${run.spec.label} skipped, its server did not start: ${err.message.split('\n')[0]}\n`;
+      if (bar) bar.stop();
+      process.stderr.write(msg);
+      if (bar) bar.start(totalQueries, doneQueries);
+    },
     onRunEnd: (_run, rec) => {
       doneQueries += runTotal;
       bar?.update(doneQueries);

@@ -92,6 +92,28 @@ t.test('pipeline: fake servers with known tails -> records, ratios, verdict, tab
   }
 });
 
+t.test('a mode whose server cannot start is skipped and reported; the others run', async (t) => {
+  const opts = { ...defaultOptions(true), modes: parseModes('none,parm:3'), rates: [50], trials: 2, durationMs: 800, warmupMs: 100 };
+  let attempts = 0;
+  const outcome = await runTailBenchmark(opts, {
+    startTarget: async (run) => {
+      if (run.spec.mode === 'parm') {
+        attempts++;
+        throw new Error('no parity model for k=3');
+      }
+      const server = await startFakeServer();
+      return { wsUrl: server.url, instances: null, stop: () => server.close() };
+    },
+  });
+  t.equal(attempts, 1, 'not retried in later trials');
+  t.same(outcome.records.map((r) => r.label), ['none', 'none']);
+  t.match(outcome.errorSamples.join('\n'), /parm k=3: server did not start, mode skipped: no parity model for k=3/);
+  await t.rejects(
+    runTailBenchmark({ ...opts, modes: parseModes('parm:3') }, { startTarget: async () => Promise.reject(new Error('nope')) }),
+    { code: 'PARM_ERR_CLI_USAGE', message: /no run completed/ },
+  );
+});
+
 t.test('serve configs: same seed for every mode, the engine sizes the baselines', async (t) => {
   const opts = { ...defaultOptions(false), instances: 4, modes: parseModes('none,equal-resources,hedged,parm:2,parm:3'), rates: [100], trials: 2 };
   const runs = plan(opts);

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ParmError } from '../../errors.js';
 import { runGenerators } from './generators.js';
 import type { LoadResult, Progress } from './loadgen.js';
 import type { ModeSpec, TailBenchOptions } from './options.js';
@@ -34,6 +35,7 @@ export interface RunHooks {
   onRunStart?: (run: RunSpec, runs: number) => void;
   onProgress?: (run: RunSpec, p: Progress) => void;
   onRunEnd?: (run: RunSpec, record: TrialRecord) => void;
+  onRunFailed?: (run: RunSpec, err: Error) => void;
 }
 
 export interface RunOutcome {
@@ -143,9 +145,21 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
   const errorSamples: string[] = [];
   let ok = false;
   try {
+    // A mode whose server cannot start (e.g. no parity model for that k) is reported and
+    // skipped; the other modes still run.
+    const failed = new Set<string>();
     for (const run of runs) {
+      if (failed.has(run.spec.label)) continue;
       hooks.onRunStart?.(run, runs.length);
-      const target = await start(run, opts, workDir);
+      let target: Target;
+      try {
+        target = await start(run, opts, workDir);
+      } catch (err) {
+        failed.add(run.spec.label);
+        errorSamples.push(`${run.spec.label}: server did not start, mode skipped: ${(err as Error).message}`);
+        hooks.onRunFailed?.(run, err as Error);
+        continue;
+      }
       let result: LoadResult;
       try {
         result = await runGenerators(
@@ -169,9 +183,10 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
       const record = recordOf(run, result, target.instances ?? run.instances);
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
-      for (const e of result.errorSamples) if (errorSamples.length < 10) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);
+      for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);
       hooks.onRunEnd?.(run, record);
     }
+    if (records.length === 0) throw new ParmError('PARM_ERR_CLI_USAGE', `parm bench tail: no run completed:\n  ${errorSamples.join('\n  ')}`);
     ok = true;
   } finally {
     // Keep the configs and server logs of a failed benchmark for diagnosis.
