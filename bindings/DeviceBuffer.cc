@@ -87,11 +87,12 @@ Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
 
 namespace {
 
+// The buffers an op uses; they are marked in use only when the op is queued (after every check
+// passed), and released when it settles.
 struct Uses {
   std::vector<DeviceBuffer*> list;
   std::vector<Napi::Object> keep;
   void Add(DeviceBuffer* b, Napi::Object o) {
-    b->Acquire();
     list.push_back(b);
     keep.push_back(o);
   }
@@ -124,6 +125,7 @@ std::vector<parm::cuda::buffer*> BufferList(Napi::Value v, const std::string& la
 
 template <class Fn>
 Napi::Value Launch(Napi::Env env, Fn fn, Uses& uses) {
+  for (DeviceBuffer* b : uses.list) b->Acquire();
   auto* list = new std::vector<DeviceBuffer*>(uses.list);
   return RunAsync(env, std::move(fn), std::move(uses.keep), ReleaseAll, list);
 }

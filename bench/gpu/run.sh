@@ -52,8 +52,8 @@ node -e "const c=require(process.env.PARM_ADDON).capabilities(); console.log(JSO
 available=$(node -e "process.stdout.write(String(require(process.env.PARM_ADDON).capabilities().cuda.available))")
 
 say "ctest (CPU cases + CUDA cases when a device is present)"
-ctest --test-dir build-cuda-test --output-on-failure >"$OUT/ctest.log" 2>&1; ctest_rc=$?
-grep -E 'cuda|checks|tests passed' "$OUT/ctest.log" || true
+ctest --test-dir build-cuda-test -V >"$OUT/ctest.log" 2>&1; ctest_rc=$?
+grep -E "^[0-9]+: (cuda|[0-9]+ checks)|tests passed" "$OUT/ctest.log" || true
 [ $ctest_rc -eq 0 ] || { tail -n 40 "$OUT/ctest.log"; fail "ctest"; }
 
 if [ "$available" != "true" ]; then
