@@ -46,7 +46,7 @@ function rec(over: Partial<TrialRecord>): TrialRecord {
   return {
     mode: 'parm', k: 2, label: 'parm k=2', rate: 100, trial: 0, seed: 1, instances: { deployed: 4, parity: 2 }, queries: 1000, scheduled: 1000,
     errors: 0, lost: 0, p50_ms: 1, p90_ms: 2, p99_ms: 3, p999_ms: 5, max_ms: 6, mean_ms: 1.2, gap_ms: 4, gap_ratio_vs_equal_resources: null,
-    p50_ratio_vs_equal_resources: null, reconstructed_fraction: 0.01, accuracy: 0.88, offered_rate: 100, send_lag_p99_ms: 0.5, ...over,
+    p50_ratio_vs_equal_resources: null, reconstructed_fraction: 0.01, accuracy: 0.88, offered_rate: 100, send_lag_p99_ms: 0.5, generator_cpu_pct: 3, ...over,
   };
 }
 

@@ -87,5 +87,6 @@ export function mergeResults(results: LoadResult[]): LoadResult {
     },
     windowMs: results[0]!.windowMs,
     offeredRate: sum((r) => r.offeredRate),
+    cpuMs: sum((r) => r.cpuMs),
   };
 }

@@ -44,6 +44,8 @@ export interface LoadResult {
   /** Measured-window span (ms) and the rate actually offered over it. */
   windowMs: number;
   offeredRate: number;
+  /** CPU time (user + system, ms) the generator process used during the run: its share of the machine. */
+  cpuMs: number;
 }
 
 export interface Progress {
@@ -153,6 +155,7 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
     return opts.framing === 'binary' ? binaryRequest(id, image, shape) : jsonRequest(id, image, shape);
   };
 
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now() + 20;
   let next = 0;
   let nextPayload = total > 0 ? build(0) : null;
@@ -215,5 +218,9 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
     },
     windowMs,
     offeredRate: firstMeasured < 0 ? 0 : (measuredScheduled * 1000) / windowMs,
+    cpuMs: (() => {
+      const c = process.cpuUsage(cpu0);
+      return (c.user + c.system) / 1000;
+    })(),
   };
 }

@@ -173,6 +173,11 @@ export function formatTable(report: TailReport): string {
       ]);
     }
     lines.push(pad(table));
+    const recs = report.results.filter((r) => r.rate === rate);
+    lines.push(
+      `load generator: send lag p99 up to ${num(Math.max(...recs.map((r) => r.send_lag_p99_ms)))} ms after schedule, ` +
+        `CPU up to ${num(Math.max(...recs.map((r) => r.generator_cpu_pct)), 1)} % of a core`,
+    );
   }
   if (report.verdict.length > 0) {
     lines.push('');

@@ -90,7 +90,7 @@ export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, work
   };
 }
 
-export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }): TrialRecord {
+export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }, durationMs: number): TrialRecord {
   const s = summarize(result.latenciesMs);
   const answered = result.latenciesMs.length;
   return {
@@ -118,6 +118,7 @@ export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed
     accuracy: answered ? result.correct / answered : 0,
     offered_rate: result.offeredRate,
     send_lag_p99_ms: result.sendLagMs.p99,
+    generator_cpu_pct: (100 * result.cpuMs) / durationMs,
   };
 }
 
@@ -180,7 +181,7 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
       } finally {
         await target.stop();
       }
-      const record = recordOf(run, result, target.instances ?? run.instances);
+      const record = recordOf(run, result, target.instances ?? run.instances, opts.durationMs);
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
       for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);

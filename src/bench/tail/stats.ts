@@ -63,7 +63,9 @@ export interface TrialRecord {
   reconstructed_fraction: number;
   accuracy: number;
   offered_rate: number;
+  /** How late the generator sent (p99, ms after the scheduled time) and its CPU use (% of one core). */
   send_lag_p99_ms: number;
+  generator_cpu_pct: number;
 }
 
 /** Fills the two ratio fields of every record against its equal-resources partner. */
