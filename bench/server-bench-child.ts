@@ -1,0 +1,79 @@
+// One server process for bench/server.bench.ts: either the parm server (mode none or parm) on the
+// benchmark's deployment, or a bare uWebSockets.js app on the same routes that answers every
+// request with a fixed payload of the size parm's answer has (the transport's ceiling).
+// Prints one JSON line {"port": N} on stdout once ready; exits on SIGTERM.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createEngine } from '../src/engine/engine.js';
+import { bundledManifestPath, deploymentFromManifest, readManifest } from '../src/engine/manifest.js';
+import type { EngineOptions, Mode } from '../src/engine/types.js';
+import { startServer } from '../src/server/server.js';
+import { loadUws } from '../src/server/uws.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+
+/** The bundled default deployment when models/manifest.json exists, else the fixture MLP. */
+function benchDeployment(): EngineOptions {
+  const manifest = bundledManifestPath();
+  if (existsSync(manifest)) return deploymentFromManifest(manifest, readManifest(manifest).default, { k: 2, encoder: 'sum' });
+  const fixtures = join(dirname(dirname(manifest)), 'test', 'fixtures', 'models');
+  return {
+    name: 'fixture-mlp',
+    deployedModel: join(fixtures, 'mlp.onnx'),
+    parityModels: [{ path: join(fixtures, 'mlp-parity-a.onnx') }],
+    k: 2,
+    encoder: 'sum',
+  };
+}
+
+async function main(): Promise<void> {
+  const system = args.get('system') ?? 'parm';
+  if (system === 'echo') {
+    const sizes = JSON.parse(args.get('sizes') ?? '{}') as Record<string, number>;
+    const fill = (n: number, ch: string) => Buffer.alloc(n ?? 64, ch);
+    const wsBin = fill(sizes.wsBinary!, 'b');
+    const wsText = fill(sizes.wsJson!, 'j').toString();
+    const httpBin = fill(sizes.httpBinary!, 'b');
+    const httpJson = fill(sizes.httpJson!, 'j');
+    const uws = loadUws();
+    const app = uws.App();
+    app.ws('/v2/models/:model/infer/stream', {
+      maxPayloadLength: 16 * 1024 * 1024,
+      idleTimeout: 120,
+      message: (ws, _msg, isBinary) => {
+        if (isBinary) ws.send(wsBin, true);
+        else ws.send(wsText, false);
+      },
+    });
+    app.post('/v2/models/:model/infer', (res, req) => {
+      const binary = req.getHeader('inference-header-content-length') !== '';
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      res.onData((_chunk, isLast) => {
+        if (!isLast || aborted) return;
+        res.cork(() => {
+          res.writeStatus('200 OK').writeHeader('Content-Type', binary ? 'application/octet-stream' : 'application/json');
+          res.end(binary ? httpBin : httpJson);
+        });
+      });
+    });
+    app.listen('127.0.0.1', 0, (ls) => {
+      if (!ls) throw new Error('echo: cannot listen');
+      process.stdout.write(JSON.stringify({ port: uws.us_socket_local_port(ls as never) }) + '\n');
+    });
+    process.on('SIGTERM', () => process.exit(0));
+    return;
+  }
+  const mode = system as Mode;
+  const engine = await createEngine({ ...benchDeployment(), mode, instances: Number(args.get('instances') ?? 2), threadsPerSession: 1 });
+  const server = await startServer({ engines: [engine], port: 0, limits: { maxInFlightPerConnection: 100_000 } });
+  process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name }) + '\n');
+  process.on('SIGTERM', () => {
+    server.close().then(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`server-bench-child: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
