@@ -74,7 +74,9 @@ export class Instance {
   }
 
   health(): InstanceHealth {
-    return { id: this.id, role: this.cfg.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
+    const h: InstanceHealth = { id: this.id, role: this.cfg.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
+    if (this.worker && !(this.worker instanceof Worker) && this.worker.pid !== undefined) h.pid = this.worker.pid;
+    return h;
   }
 
   start(): void {

@@ -126,6 +126,8 @@ export interface InstanceHealth {
   state: 'starting' | 'ready' | 'busy' | 'down' | 'restarting';
   restarts: number;
   inFlight: number;
+  /** OS process id of the instance (isolation `process` only). */
+  pid?: number;
 }
 
 export interface LatencySummary {

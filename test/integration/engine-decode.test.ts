@@ -40,6 +40,19 @@ t.test('k = 2, r = 1: a late original is replaced by Fp(X1 + X2) - F(X1)', async
   const [, w2] = await Promise.all([e.infer(z1), e.infer(z2, { decode: { kind: 'deadline', waitMs: 2000 } })]);
   t.equal(w2!.reconstructed, false, 'deadline beyond the delay: the original answers');
   t.ok(maxAbsDiff(w2!.output, await direct(MLP, z2)) === 0);
+
+  // Partial group, policy replicate (default): a lone query, every deployed instance slow. Both
+  // slots hold x: P = 2x, Fp(P) = 2 F(x) so F(x) = Fp(2x) / 2.
+  await new Promise((r) => setTimeout(r, 400));
+  e.setFaults([{ kind: 'delay', instance: '*', ms: 400 }]);
+  const before = e.metrics().partialGroups;
+  const [x] = images(1, 31) as [Float32Array];
+  const r = await e.infer(x);
+  t.equal(e.metrics().partialGroups, before + 1, 'replicate: one partial group');
+  t.equal(r.reconstructed, true);
+  const fp2 = await direct(PARITY_A, axpby(x, 1, x, 1));
+  const half = fp2.map((v) => Math.fround(v / 2));
+  t.ok(maxAbsDiff(r.output, half) <= 1e-6, `reconstruction = Fp(2x) / 2 (diff ${maxAbsDiff(r.output, half)})`);
 });
 
 t.test('r = 2: two missing outputs of a group are both reconstructed', async (t) => {
@@ -62,29 +75,20 @@ t.test('r = 2: two missing outputs of a group are both reconstructed', async (t)
   t.equal(r1!.instance, 'parity-0+parity-1');
 });
 
-t.test('partial groups: replicate pads with copies, unprotected sends no parity', async (t) => {
-  for (const policy of ['replicate', 'unprotected'] as const) {
-    const e = await createEngine({
-      name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 1, parityInstances: 1,
-      groupWaitMs: 5, partialGroup: policy, faults: [{ kind: 'delay', instance: 'deployed-0', ms: 300 }],
-    });
-    const [x] = images(1, 31) as [Float32Array];
-    const r = await e.infer(x);
-    const m = e.metrics();
-    await e.close();
-    t.equal(m.partialGroups, 1, `${policy}: one partial group`);
-    if (policy === 'replicate') {
-      t.equal(r.reconstructed, true);
-      // Both slots hold x: P = 2x, Fp(P) = 2 F(x) so F(x) = Fp(2x) / 2.
-      const fp = await direct(PARITY_A, axpby(x, 1, x, 1));
-      const expected = fp.map((v) => Math.fround(v / 2));
-      t.ok(maxAbsDiff(r.output, expected) <= 1e-6, `reconstruction = Fp(2x) / 2 (diff ${maxAbsDiff(r.output, expected)})`);
-    } else {
-      t.equal(r.reconstructed, false);
-      t.ok(r.latencyMs >= 290, 'waits for its original');
-      t.equal(m.unprotected, 1);
-    }
-  }
+t.test('partial groups, policy unprotected: no parity, the query waits for its original', async (t) => {
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 1, parityInstances: 1,
+    groupWaitMs: 5, partialGroup: 'unprotected', faults: [{ kind: 'delay', instance: 'deployed-0', ms: 300 }],
+  });
+  t.teardown(() => e.close());
+  const [x] = images(1, 31) as [Float32Array];
+  const r = await e.infer(x);
+  const m = e.metrics();
+  t.equal(m.partialGroups, 1);
+  t.equal(m.unprotected, 1);
+  t.equal(m.groups, 0);
+  t.equal(r.reconstructed, false);
+  t.ok(r.latencyMs >= 290, 'waits for its original');
 });
 
 t.test('batching: parity over batches, group i = sample i of each batch', async (t) => {
