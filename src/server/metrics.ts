@@ -61,6 +61,12 @@ export class ServerMetrics {
     mirror('parm_engine_late_originals_total', 'Originals that arrived after a reconstruction had answered (discarded)', (m) => m.lateOriginalsDiscarded);
     mirror('parm_engine_errors_total', 'Queries that failed in the engine', (m) => m.errors);
     mirror('parm_engine_restarts_total', 'Instance restarts', (m) => m.restarts);
+    mirror('parm_engine_rejected_total', 'Queries refused before acceptance (invalid, overloaded, closed, not ready)', (m) => m.rejected);
+    mirror('parm_engine_hedges_total', 'Hedged mode: duplicate tasks issued', (m) => m.hedges);
+    mirror('parm_engine_groups_total', 'Coding groups formed', (m) => m.groups);
+    mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
+    mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
+    mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
       name: 'parm_engine_queue_depth',
