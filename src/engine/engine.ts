@@ -445,22 +445,37 @@ export class ParmEngine implements Engine {
     if (groups.length === 0) return;
     const E = this.elements;
     const uniform = batches.length === k && batches.every((b) => b.length === maxLen) && groups.length === maxLen;
-    this.o.parityModels.forEach((p, row) => {
-      const input = allocF32(groups.length * E);
-      if (uniform && this.o.encoder === 'sum' && maxLen > 1) {
-        codec.encodeSumBatched(batchInputs, maxLen, { weights: p.coefficients, out: input });
-      } else {
-        groups.forEach((g, gi) => {
-          const out = input.subarray(gi * E, (gi + 1) * E);
-          const slots = Array.from({ length: k }, (_, s) => g.members[s % g.members.length]!.input);
-          if (this.o.encoder === 'sum') {
-            codec.encodeSum(slots, { weights: p.coefficients, out });
-          } else {
-            const [channels, height, width] = this.sampleShape as [number, number, number];
-            codec.encodeConcat(slots, { channels, height, width }, { out });
-          }
-        });
+    const inputs: Float32Array[] = [];
+    try {
+      for (const p of this.o.parityModels) {
+        const input = allocF32(groups.length * E);
+        if (uniform && this.o.encoder === 'sum' && maxLen > 1) {
+          codec.encodeSumBatched(batchInputs, maxLen, { weights: p.coefficients, out: input });
+        } else {
+          groups.forEach((g, gi) => {
+            const out = input.subarray(gi * E, (gi + 1) * E);
+            const slots = Array.from({ length: k }, (_, s) => g.members[s % g.members.length]!.input);
+            if (this.o.encoder === 'sum') {
+              codec.encodeSum(slots, { weights: p.coefficients, out });
+            } else {
+              const [channels, height, width] = this.sampleShape as [number, number, number];
+              codec.encodeConcat(slots, { channels, height, width }, { out });
+            }
+          });
+        }
+        inputs.push(input);
       }
+    } catch (e) {
+      // The originals are already on their way: losing the parity only loses the protection.
+      this.log?.error({ err: (e as Error).message }, 'encoding a parity query failed; group left unprotected');
+      for (const g of groups) {
+        for (const m of g.members) m.group = null;
+        this.counters.unprotected += g.members.length;
+      }
+      return;
+    }
+    this.o.parityModels.forEach((_, row) => {
+      const input = inputs[row]!;
       const t: Task = {
         id: this.nextTask++,
         role: 'parity',
@@ -563,12 +578,16 @@ export class ParmEngine implements Engine {
         if (!t) return;
         this.finishTask(t);
         const O = this.outElements;
-        if (output.length !== t.batch * O) {
-          this.taskFailed(t, inst, `output has ${output.length} floats for shape [${shape}], expected ${t.batch * O}`, 'PARM_ERR_ENGINE_MODEL');
-        } else if (t.role === 'deployed') {
-          t.units.forEach((u, i) => this.onOriginal(u, output.subarray(i * O, (i + 1) * O), inst.id));
-        } else {
-          t.groups.forEach((g, i) => this.onParity(g, t.row, output.subarray(i * O, (i + 1) * O), inst.id));
+        try {
+          if (output.length !== t.batch * O) {
+            this.taskFailed(t, inst, `output has ${output.length} floats for shape [${shape}], expected ${t.batch * O}`, 'PARM_ERR_ENGINE_MODEL');
+          } else if (t.role === 'deployed') {
+            t.units.forEach((u, i) => this.onOriginal(u, output.subarray(i * O, (i + 1) * O), inst.id));
+          } else {
+            t.groups.forEach((g, i) => this.onParity(g, t.row, output.subarray(i * O, (i + 1) * O), inst.id));
+          }
+        } catch (e) {
+          this.internalError(t, e);
         }
         this.pump();
       },
@@ -607,6 +626,18 @@ export class ParmEngine implements Engine {
         }
       },
     };
+  }
+
+  /**
+   * A bug or an unexpected codec error while handling a result: answer the task's own queries with
+   * an error rather than leave them waiting (parity outputs are only lost, the originals still come).
+   */
+  private internalError(t: Task, e: unknown): void {
+    this.log?.error({ err: (e as Error)?.message, task: t.id, role: t.role }, 'internal error handling a result');
+    if (t.role !== 'deployed') return;
+    for (const u of t.units) {
+      if (u.output === null) this.failQuery(u.query, err('PARM_ERR_ENGINE_MODEL', `internal error: ${(e as Error)?.message ?? String(e)}`));
+    }
   }
 
   private finishTask(t: Task): void {

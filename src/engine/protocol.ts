@@ -1,5 +1,6 @@
 // Messages between the engine (main thread) and one instance (worker thread or child process).
-// One task runs at a time per instance; the engine sends the next only after a result or error.
+// One task runs at a time per instance; the engine sends the next only after a result or error,
+// and stops an instance by terminating it (thread) or killing it (process).
 
 /** A fault as one instance applies it (the engine resolves FaultSpec.instance before sending). */
 export type InstanceFault =
@@ -21,8 +22,7 @@ export type ToInstance =
   /** `input` is `batch * elements` floats, possibly a view on a SharedArrayBuffer (read only). */
   | { t: 'run'; taskId: number; input: Float32Array; shape: number[] }
   | { t: 'faults'; faults: InstanceFault[] }
-  | { t: 'disturb'; disturbance: Disturbance }
-  | { t: 'close' };
+  | { t: 'disturb'; disturbance: Disturbance };
 
 export interface TensorMeta {
   name: string;

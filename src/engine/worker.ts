@@ -168,11 +168,5 @@ port.onMessage((msg) => {
       disturbance = { ...msg.disturbance, until: performance.now() + msg.disturbance.forMs };
       applyContention();
       break;
-    case 'close':
-      if (heartbeat) clearInterval(heartbeat);
-      if (contentionTimer) clearInterval(contentionTimer);
-      void session?.release().finally(() => process.exit(0));
-      if (!session) process.exit(0);
-      break;
   }
 });
