@@ -245,9 +245,14 @@ t.test('bad input, floods and a client that does not read harm no one else', asy
   const longId = 'y'.repeat(16 * 1024);
   const badReq = JSON.stringify({ id: longId, inputs: [{ ...ok, datatype: 'INT8', data: [] }] });
   for (let i = 0; i < 1500; i++) deaf.send(badReq);
-  await new Promise((r) => setTimeout(r, 500));
+  // Everything handed to the kernel, then a moment for the server to read and answer it all.
+  while (deaf.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
   sock.resume();
-  const [dc, dr] = await deafClosed;
+  const [dc, dr] = await Promise.race([
+    deafClosed,
+    new Promise<[number, string]>((r) => setTimeout(() => r([0, 'not closed within 20 s']), 20_000)),
+  ]);
   t.equal(dc, 1008, 'non-reading client closed with 1008');
   t.match(dr, /backpressure limit exceeded/);
 

@@ -375,9 +375,13 @@ t.test('backpressure: a client that does not read stops getting work started, th
   const longId = 'x'.repeat(32 * 1024);
   const badReq = JSON.stringify({ id: longId, inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'INT8', data: [] }] });
   for (let i = 0; i < 800; i++) flood.send(badReq);
-  await new Promise((r) => setTimeout(r, 800));
+  while (flood.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 300));
   (flood as unknown as { _socket: { resume(): void } })._socket.resume();
-  const c = await fclosed;
+  const c = await Promise.race([
+    fclosed,
+    new Promise<{ code: number; reason: string }>((r) => setTimeout(() => r({ code: 0, reason: 'not closed within 20 s' }), 20_000)),
+  ]);
   t.equal(c.code, 1008);
   t.match(c.reason, /backpressure limit exceeded/);
 });
@@ -400,14 +404,14 @@ t.test('readiness: not ready until the engine is, and infer answers 503 meanwhil
 });
 
 t.test('graceful close: answers what is in flight, then closes sockets and engines', async (t) => {
-  const e = new FakeEngine({ name: 'slow', delayMs: 150 });
+  const e = new FakeEngine({ name: 'slow', delayMs: 1000 });
   const s = await startServer({ engines: [e], port: 0 });
   const ws = await open(`${s.url.replace('http', 'ws')}/v2/models/slow/infer/stream`);
   const box = inbox(ws);
   const wsClosed = closed(ws);
   ws.send(binReq('w', image(60)));
   const http = inferHttp(s.url, 'slow', image(61));
-  await new Promise((r) => setTimeout(r, 40));
+  for (let i = 0; i < 100 && e.pending < 2; i++) await new Promise((r) => setTimeout(r, 5));
   t.equal(e.pending, 2, 'both requests are in the engine');
   const closing = s.close();
   const a = await http;
