@@ -2,7 +2,7 @@
 // (`--json`, and report.json in --out), and the terminal table of medians and spread.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus, freemem, loadavg, totalmem, release, platform, arch } from 'node:os';
+import { arch, cpus, freemem, getPriority, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TailBenchOptions } from './options.js';
 import { PACKAGE_ROOT } from './server.js';
@@ -16,6 +16,8 @@ export interface MachineInfo {
   os: string;
   node: string;
   load_average: number[];
+  /** Scheduling priority (nice) the benchmark ran at; its servers and generators inherit it. */
+  nice: number;
   packages: Record<string, string>;
   commit: string | null;
 }
@@ -51,6 +53,7 @@ export function machineInfo(): MachineInfo {
     os: `${platform()} ${release()} ${arch()}`,
     node: process.version,
     load_average: loadavg().map((x) => Math.round(x * 100) / 100),
+    nice: getPriority(),
     packages: {
       parm,
       'onnxruntime-node': packageVersion('onnxruntime-node'),
@@ -140,7 +143,10 @@ function pad(rows: string[][]): string {
 export function formatTable(report: TailReport): string {
   const lines: string[] = [];
   const m = report.machine;
-  lines.push(`parm bench tail: ${m.cpu}, ${m.cores} cores, Node ${m.node}, load average ${m.load_average.join(' ')} -> ${report.load_average_end.join(' ')}`);
+  lines.push(
+    `parm bench tail: ${m.cpu}, ${m.cores} cores, Node ${m.node}, load average ${m.load_average.join(' ')} -> ${report.load_average_end.join(' ')}` +
+      (m.nice !== 0 ? `, nice ${m.nice}` : ''),
+  );
   const bg = report.options.background;
   lines.push(
     `background: ${bg ? `${bg.kind} width ${bg.width}, every ${bg.periodMs} ms for ${bg.duty * 100}% of it, intensity ${bg.intensity}${bg.kind === 'delay' ? ' ms' : ''}, targets ${bg.targets ?? 'all'}` : 'off'}; ` +
