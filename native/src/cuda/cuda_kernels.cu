@@ -150,7 +150,8 @@ status finish(cudaStream_t s, const char* file, int line) {
 
 }  // namespace
 
-info query() {
+namespace {
+info query_uncached() {
   info i;
   i.compiled = true;
   int count = 0;
@@ -181,6 +182,13 @@ info query() {
   i.device_name = prop.name;
   i.available = true;
   return i;
+}
+}  // namespace
+
+// Devices do not come and go while the process runs: ask the runtime once.
+info query() {
+  static const info cached = query_uncached();
+  return cached;
 }
 
 status buffer_alloc(std::size_t n, buffer** out) {
