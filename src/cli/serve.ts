@@ -102,7 +102,15 @@ export function register(program: Command): void {
     .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, int('--max-message-bytes', 1024))
     .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, int('--max-batch', 1))
     .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, int('--max-in-flight', 1))
-    .option('--idle-timeout <s>', `seconds of WebSocket silence before closing; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec}, 0 = off)`, int('--idle-timeout', 0, 960))
+    .option(
+      '--idle-timeout <s>',
+      `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
+      (v: string) => {
+        const n = int('--idle-timeout', 0, 960)(v);
+        if (n > 0 && n < 8) usage(`--idle-timeout must be 0 (off) or in [8, 960], got '${v}'`);
+        return n;
+      },
+    )
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

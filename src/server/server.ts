@@ -111,10 +111,28 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Rejects limits uWebSockets.js would abort the process on (it does not throw for these), or that
+ * make no sense.
+ */
+export function checkLimits(l: ServerLimits): ServerLimits {
+  const bad = (m: string): never => {
+    throw new ParmError('PARM_ERR_SERVER_CONFIG', `limits.${m}`);
+  };
+  for (const [k, v] of Object.entries(l)) if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`${k} must be a number >= 0, got ${JSON.stringify(v)}`);
+  if (l.idleTimeoutSec !== 0 && (l.idleTimeoutSec < 8 || l.idleTimeoutSec > 960)) bad(`idleTimeoutSec must be 0 (off) or in [8, 960], got ${l.idleTimeoutSec}`);
+  if (l.maxMessageBytes < 1024 || l.maxMessageBytes > 1 << 30) bad(`maxMessageBytes must be in [1024, 2^30], got ${l.maxMessageBytes}`);
+  if (l.maxBodyBytes < 1024) bad(`maxBodyBytes must be >= 1024, got ${l.maxBodyBytes}`);
+  if (l.maxInFlightPerConnection < 1) bad(`maxInFlightPerConnection must be >= 1`);
+  if (l.maxBatch < 1) bad(`maxBatch must be >= 1`);
+  if (l.wsMaxBackpressureBytes < l.wsBackpressureBytes) bad(`wsMaxBackpressureBytes must be >= wsBackpressureBytes`);
+  return l;
+}
+
 export async function startServer(options: ServerOptions): Promise<ParmServer> {
   if (endianness() !== 'LE') throw new Error('the binary tensor format is little-endian; this host is big-endian');
   const uws = loadUws();
-  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
   const log = options.logger ?? pino({ level: 'silent' });
   const engines = new Map<string, Engine>();
   for (const e of options.engines) {

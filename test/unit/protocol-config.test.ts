@@ -7,6 +7,7 @@ import t from 'tap';
 import { ParmError } from '../../src/errors.js';
 import { loadServeConfig, parseFaultSpec, parseLimits } from '../../src/server/config.js';
 import { loadUws, uwsBinaryPath } from '../../src/server/uws.js';
+import { DEFAULT_LIMITS, checkLimits } from '../../src/server/server.js';
 
 function message(fn: () => unknown): string {
   try {
@@ -95,4 +96,12 @@ t.test('the native uWebSockets.js binary is what loads, never the JS fallback', 
   t.match(path, new RegExp(`binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}\\.node$`));
   const require = createRequire(import.meta.url);
   t.equal(loadUws().App, (require(path) as { App: unknown }).App, 'the same native App function');
+});
+
+t.test('limits uWebSockets.js would abort on are refused first', async (t) => {
+  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 4 })), /idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/);
+  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 961 })), /idleTimeoutSec/);
+  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, maxMessageBytes: 10 })), /maxMessageBytes must be in \[1024, 2\^30\]/);
+  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, wsBackpressureBytes: 10, wsMaxBackpressureBytes: 5 })), /wsMaxBackpressureBytes must be >= wsBackpressureBytes/);
+  t.equal(checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 0 }).idleTimeoutSec, 0);
 });
