@@ -7,7 +7,7 @@ import cliProgress from 'cli-progress';
 import { ParmError } from '../errors.js';
 import { writeCharts } from '../bench/tail/charts.js';
 import { DEFAULT_MODES, defaultOptions, parseModes, parseRates, type TailBenchOptions } from '../bench/tail/options.js';
-import { buildReport, formatTable, machineInfo } from '../bench/tail/report.js';
+import { buildReport, formatMarkdown, formatTable, machineInfo } from '../bench/tail/report.js';
 import { plan, runTailBenchmark } from '../bench/tail/run.js';
 
 function usage(msg: string): ParmError {
@@ -161,6 +161,7 @@ async function tail(f: TailFlags, command: Command): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   if (opts.charts) report.charts = await writeCharts(report, outcome.latencies, outDir);
   writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(outDir, 'summary.md'), `${formatMarkdown(report)}\n`);
   if (f.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${formatTable(report)}\nreport: ${join(outDir, 'report.json')}\n`);
   void command;

@@ -10,7 +10,7 @@ import { register } from '../../src/cli/bench.js';
 import { optionsFromFlags } from '../../src/cli/bench.js';
 import { writeCharts } from '../../src/bench/tail/charts.js';
 import { defaultOptions, parseModes } from '../../src/bench/tail/options.js';
-import { buildReport, formatTable, machineInfo } from '../../src/bench/tail/report.js';
+import { buildReport, formatMarkdown, formatTable, machineInfo } from '../../src/bench/tail/report.js';
 import { runTailBenchmark, serveConfigFor, plan } from '../../src/bench/tail/run.js';
 import { startFakeServer } from './bench-tail-fixture.js';
 
@@ -76,6 +76,9 @@ t.test('pipeline: fake servers with known tails -> records, ratios, verdict, tab
   t.match(table, /offered load 80 queries\/s, 2 trials/);
   t.match(table, /parm k=2/);
   t.match(table, /done-when/);
+  const md = formatMarkdown(report);
+  t.match(md, /\| parm k=2 \| 4\+2 \| \d+ \|/, 'markdown rows');
+  t.equal(md.split('\n').filter((l) => l.startsWith('|---')).length, 2, 'a markdown table per load');
 
   const dir = mkdtempSync(join(tmpdir(), 'bench-tail-charts-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

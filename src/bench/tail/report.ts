@@ -139,6 +139,46 @@ function pad(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
 }
 
+/** Rows of one offered load's block: a header, then a row per mode. */
+function blockRows(report: TailReport, rate: number): { rows: string[][]; trials: number } {
+  const aggs = report.summary.filter((a) => a.rate === rate);
+  const trials = Math.max(...aggs.map((r) => r.trials));
+  const rows: string[][] = [['mode', 'inst', 'queries', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'gap p99.9-p50', 'gap ER/mode', 'recon %', 'acc %', 'err']];
+  for (const a of aggs) {
+    const rec = report.results.find((r) => r.label === a.label && r.rate === rate)!;
+    rows.push([
+      a.label,
+      `${rec.instances.deployed}+${rec.instances.parity}`,
+      String(a.queries),
+      withSpread(a.p50_ms, trials),
+      num(a.p90_ms.median),
+      num(a.p99_ms.median),
+      withSpread(a.p999_ms, trials),
+      num(a.max_ms.median),
+      num(a.mean_ms.median),
+      withSpread(a.gap_ms, trials),
+      Number.isFinite(a.gap_ratio_vs_equal_resources.median) ? `${num(a.gap_ratio_vs_equal_resources.median)}x` : '-',
+      num(a.reconstructed_fraction.median * 100, 1),
+      num(a.accuracy.median * 100, 1),
+      String(a.errors),
+    ]);
+  }
+  return { rows, trials };
+}
+
+/** The summary as Markdown tables (for docs): one per offered load. */
+export function formatMarkdown(report: TailReport): string {
+  const out: string[] = [];
+  for (const rate of [...new Set(report.summary.map((a) => a.rate))].sort((a, b) => a - b)) {
+    const { rows, trials } = blockRows(report, rate);
+    out.push(`Offered load ${rate} queries/s, ${trials} trial${trials > 1 ? 's' : ''}${trials > 1 ? ' (median [min-max])' : ''}, latency in ms:`, '');
+    out.push(`| ${rows[0]!.join(' | ')} |`, `|${rows[0]!.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+    for (const r of rows.slice(1)) out.push(`| ${r.join(' | ')} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
 /** The terminal table: one block per offered load, latencies in ms, median [min-max] across trials. */
 export function formatTable(report: TailReport): string {
   const lines: string[] = [];
@@ -154,30 +194,9 @@ export function formatTable(report: TailReport): string {
   );
   const rates = [...new Set(report.summary.map((a) => a.rate))].sort((a, b) => a - b);
   for (const rate of rates) {
-    const rows = report.summary.filter((a) => a.rate === rate);
-    const trials = Math.max(...rows.map((r) => r.trials));
+    const { rows: table, trials } = blockRows(report, rate);
     lines.push('');
     lines.push(`offered load ${rate} queries/s, ${trials} trial${trials > 1 ? 's' : ''}${trials > 1 ? ' (median [min-max])' : ''}, latency ms`);
-    const table: string[][] = [['mode', 'inst', 'queries', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'gap p99.9-p50', 'gap ER/mode', 'recon %', 'acc %', 'err']];
-    for (const a of rows) {
-      const rec = report.results.find((r) => r.label === a.label && r.rate === rate)!;
-      table.push([
-        a.label,
-        `${rec.instances.deployed}+${rec.instances.parity}`,
-        String(a.queries),
-        withSpread(a.p50_ms, trials),
-        num(a.p90_ms.median),
-        num(a.p99_ms.median),
-        withSpread(a.p999_ms, trials),
-        num(a.max_ms.median),
-        num(a.mean_ms.median),
-        withSpread(a.gap_ms, trials),
-        Number.isFinite(a.gap_ratio_vs_equal_resources.median) ? `${num(a.gap_ratio_vs_equal_resources.median)}x` : '-',
-        num(a.reconstructed_fraction.median * 100, 1),
-        num(a.accuracy.median * 100, 1),
-        String(a.errors),
-      ]);
-    }
     lines.push(pad(table));
     const recs = report.results.filter((r) => r.rate === rate);
     lines.push(
