@@ -487,24 +487,24 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
           wsSend(ws, c, framing, enc.header, enc.chunks);
           c.inFlight--;
           end('ws');
-          releaseParked(ws);
+          releaseParked(ws, c);
         },
         (err) => {
           wsError(ws, c, framing, parsed.id!, err);
           c.inFlight--;
           end('ws');
-          releaseParked(ws);
+          releaseParked(ws, c);
         },
       );
     };
     // FIFO: a request waits behind parked ones; it starts now only if the client is keeping up.
     c.parked.push(start);
-    releaseParked(ws);
+    releaseParked(ws, c);
   };
 
   /** Starts parked requests while the client's backlog is under the soft limit (on message, drain, answer). */
-  function releaseParked(ws: WebSocket<Conn>): void {
-    const c = ws.getUserData();
+  function releaseParked(ws: WebSocket<Conn>, c: Conn = ws.getUserData()): void {
+    // `c.closed` first: a uWS WebSocket must not be touched after its close event.
     while (!c.closed && c.parked.length > 0 && ws.getBufferedAmount() <= limits.wsBackpressureBytes) c.parked.shift()!();
   }
 
