@@ -13,6 +13,27 @@ import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance }
  */
 export const WORKER_URL = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
+/**
+ * The parent's node flags that instances inherit: loaders (`--import`, `--loader`, `--require`)
+ * and runtime options pass; flags that only make sense for the parent's own entry (`--eval`,
+ * `--print`, `--input-type`, `--test`, `--watch`, `--inspect*` with its port) are dropped.
+ */
+export function instanceExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  const withValue = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.split('=')[0]!;
+    if (withValue.has(name)) {
+      if (!a.includes('=')) i++;
+      continue;
+    }
+    if (/^--(test|watch|inspect)/.test(name)) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** An instance that has not loaded its model after this long is replaced (counts as a failed start). */
 export const START_TIMEOUT_MS = 60_000;
 
@@ -94,7 +115,7 @@ export class Instance {
       const child = fork(fileURLToPath(WORKER_URL), [], {
         serialization: 'advanced',
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        execArgv: process.execArgv,
+        execArgv: instanceExecArgv(),
       });
       child.on('message', (m) => onMessage(m as FromInstance));
       child.on('exit', (code) => onExit(code));
@@ -103,7 +124,7 @@ export class Instance {
       });
       this.worker = child;
     } else {
-      const w = new Worker(WORKER_URL, { stdout: false, stderr: false });
+      const w = new Worker(WORKER_URL, { execArgv: instanceExecArgv() });
       w.on('message', onMessage);
       w.on('exit', onExit);
       w.on('error', (e) => {

@@ -70,3 +70,11 @@ t.test('background schedule is seeded and distinct-pair', async (t) => {
   t.same(new Set(p1.flat()), new Set(targets), 'every target gets disturbed');
   t.same(backgroundTargets({ ...spec, targets: 'deployed' }, ['deployed-0'], ['parity-0']), ['deployed-0']);
 });
+
+t.test('instanceExecArgv keeps loaders, drops entry-only flags', async (t) => {
+  const { instanceExecArgv } = await import('../../src/engine/instance.js');
+  t.same(
+    instanceExecArgv(['--import=file:///x/loader.mjs', '--input-type=module', '-e', 'code', '--eval=more', '--enable-source-maps', '--inspect=9229', '--require', 'r.cjs', '--watch']),
+    ['--import=file:///x/loader.mjs', '--enable-source-maps', '--require', 'r.cjs'],
+  );
+});
