@@ -458,3 +458,20 @@ t.test('client reconnects after the connection drops', async (t) => {
   t.equal(c.reconnects, 1);
   await c.close();
 });
+
+t.test('an answer that arrives after its client left is dropped, and the server carries on', async (t) => {
+  const e = new FakeEngine({ name: 'gone', delayMs: 200 });
+  const s = await startServer({ engines: [e], port: 0 });
+  t.teardown(() => s.close());
+  const ws = await open(`${s.url.replace('http', 'ws')}/v2/models/gone/infer/stream`);
+  for (let i = 0; i < 5; i++) ws.send(binReq(i, image(80)));
+  for (let i = 0; i < 100 && e.pending < 5; i++) await new Promise((r) => setTimeout(r, 5));
+  ws.terminate();
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(e.pending, 0, 'the engine answered');
+  const a = await inferHttp(s.url, 'gone', image(81));
+  t.same(Array.from(a.output), Array.from(fakeLogits(image(81))));
+  const m = await (await fetch(`${s.url}/metrics`)).text();
+  t.match(m, /parm_requests_in_flight\{transport="ws"\} 0/);
+  t.match(m, /parm_ws_connections 0/);
+});
