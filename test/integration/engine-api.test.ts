@@ -1,10 +1,10 @@
 // The library surface: input validation, overload, the baselines, batching, balancing, background
 // load, close, and a calling thread that stays responsive while instances compute.
 import t from 'tap';
-import { ParmError, createEngine, type InferResult } from '../../src/index.js';
+import { existsSync } from 'node:fs';
+import { bundledManifestPath, createDefaultEngine, createEngine, type InferResult } from '../../src/index.js';
 import { E, MLP, PARITY_A, SLOW, direct, images, maxAbsDiff } from './engine-helpers.js';
 
-const code = (c: string) => (err: unknown) => err instanceof ParmError && err.code === c;
 
 t.test('invalid inputs are rejected before reaching an instance; the engine keeps serving', async (t) => {
   // mode none: a lone query's replicated parity could otherwise win the race with its original.
@@ -131,4 +131,16 @@ t.test('the calling thread stays responsive during heavy inference', async (t) =
   t.ok(busyMs > 100, `instances computed for ${busyMs.toFixed(0)} ms`);
   t.ok(turns >= busyMs / 10, `${turns} event-loop turns in ${busyMs.toFixed(0)} ms`);
   t.ok(maxGap < 50, `longest event-loop gap ${maxGap.toFixed(1)} ms`);
+});
+
+t.test('createDefaultEngine serves the bundled default deployment', { skip: existsSync(bundledManifestPath()) ? false : 'models/manifest.json is not there yet' }, async (t) => {
+  const e = await createDefaultEngine({ instances: 1, parityInstances: 1 });
+  t.teardown(() => e.close());
+  t.same(e.info.inputs[0]!.shape, [-1, 1, 28, 28]);
+  const [x] = images(1, 121) as [Float32Array];
+  const r = await e.infer(x);
+  t.same(r.shape, [10]);
+  t.equal(e.options.k, 2);
+  t.equal(e.options.encoder, 'sum');
+  t.ok(r.output.every((v) => Number.isFinite(v)));
 });
