@@ -158,10 +158,20 @@ async function main(): Promise<void> {
 
   // 1. Per-query overhead, one query in flight; trials interleave the three so that machine
   // noise hits them alike.
-  const lat: Record<'direct' | 'none' | 'parm', { p50: number[]; p99: number[] }> = {
-    direct: { p50: [], p99: [] },
-    none: { p50: [], p99: [] },
-    parm: { p50: [], p99: [] },
+  // `parm-deadline-1ms`: decode policy deadline, waitMs 1, so that a reconstruction only answers
+  // when the original is more than 1 ms late (no faults here: every reconstruction under `first`
+  // is a tie race between an original and its group's parity).
+  const seqModes = {
+    none: engineOptions('none'),
+    parm: engineOptions('parm'),
+    'parm-deadline-1ms': engineOptions('parm', { decode: { kind: 'deadline', waitMs: 1 } }),
+  };
+  type SeqMode = keyof typeof seqModes;
+  const lat: Record<'direct' | SeqMode, { p50: number[]; p99: number[]; reconstructed: number[] }> = {
+    direct: { p50: [], p99: [], reconstructed: [] },
+    none: { p50: [], p99: [], reconstructed: [] },
+    parm: { p50: [], p99: [], reconstructed: [] },
+    'parm-deadline-1ms': { p50: [], p99: [], reconstructed: [] },
   };
   for (let trial = 0; trial < TRIALS; trial++) {
     const d = await directWorker();
@@ -169,21 +179,24 @@ async function main(): Promise<void> {
     await d.close();
     lat.direct.p50.push(sd.p50);
     lat.direct.p99.push(sd.p99);
-    for (const mode of ['none', 'parm'] as const) {
-      const e = await createEngine(engineOptions(mode));
+    for (const [mode, opts] of Object.entries(seqModes) as [SeqMode, EngineOptions][]) {
+      const e = await createEngine(opts);
       const se = summary(await sequential((x) => e.infer(x), OVERHEAD_QUERIES));
+      const m = e.metrics();
       await e.close();
       lat[mode].p50.push(se.p50);
       lat[mode].p99.push(se.p99);
+      lat[mode].reconstructed.push(m.reconstructions / m.answered);
     }
   }
   const overhead: Record<string, unknown> = { direct: { p50: spread(lat.direct.p50), p99: spread(lat.direct.p99) } };
-  for (const mode of ['none', 'parm'] as const) {
+  for (const mode of Object.keys(seqModes) as SeqMode[]) {
     overhead[mode] = {
       p50: spread(lat[mode].p50),
       p99: spread(lat[mode].p99),
       overheadP50: spread(lat[mode].p50.map((v, i) => v - lat.direct.p50[i]!)),
       overheadP99: spread(lat[mode].p99.map((v, i) => v - lat.direct.p99[i]!)),
+      fractionReconstructed: spread(lat[mode].reconstructed),
     };
   }
   report['overheadMs'] = overhead;
