@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument('--ce-weight', type=float, default=0.0,
                    help='weight of a cross-entropy term on the decoded reconstructions (0: plain MSE)')
     q.add_argument('--schedule', default='none', help='learning-rate schedule: none or cosine')
+    q.add_argument('--init', default='random', help='initial weights: random, or deployed (warm start from the deployed model)')
 
     g = sub.add_parser('golden', help='write the golden encoder fixtures (test/fixtures/golden)')
     g.add_argument('--out', default='test/fixtures/golden')
@@ -125,7 +126,7 @@ def _run(argv: List[str]) -> None:
                            weight_decay=args.weight_decay if args.weight_decay is not None else 1e-5,
                            seed=args.seed, heldout=args.heldout, train_limit=args.train_limit,
                            ce_weight=args.ce_weight, schedule=args.schedule,
-                           progress=not args.no_progress, command=command)
+                           progress=not args.no_progress, command=command, init=args.init)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -178,7 +178,7 @@ def load_deployed(path: str, ds: Dataset) -> Tuple[torch.nn.Module, Dict[str, An
 def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Optional[Dict[str, Any]],
                  out: str, *, epochs: int, batch: Optional[int], lr: float, weight_decay: float, seed: int,
                  heldout: int, train_limit: Optional[int], ce_weight: float, schedule: str,
-                 progress: bool, command: str) -> Dict[str, Any]:
+                 progress: bool, command: str, init: str = 'random') -> Dict[str, Any]:
     if k < 2 or k > 8:
         raise TrainError(f'k must be between 2 and 8, got {k}')
     if encoder not in encoders.ENCODERS:
@@ -188,6 +188,8 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
                          f'{ds.input_shape}: use --encoder sum')
     if schedule not in ('none', 'cosine'):
         raise TrainError(f"unknown --schedule '{schedule}': use none or cosine")
+    if init not in ('random', 'deployed'):
+        raise TrainError(f"unknown --init '{init}': use random or deployed")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     deployed, dcard = load_deployed(deployed_path, ds)
@@ -204,6 +206,12 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     p_ho = encoders.encode(encoder, ds.train.inputs[ho_groups]) if len(ho_groups) else None
 
     model = models.build(arch, ds.input_shape, len(ds.classes))
+    if init == 'deployed':
+        # Warm start: the deployed model is its own (poor) parity model, a better start than noise.
+        if arch != dcard['architecture']:
+            raise TrainError('--init deployed needs the parity architecture to equal the deployed one; '
+                             'drop --model/--hidden/--channels or use --init random')
+        model.load_state_dict(deployed.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     groups_per_epoch = len(tr) // k
     steps = math.ceil(groups_per_epoch / batch)
@@ -265,7 +273,7 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
                      'method': 'test images in groups of k consecutive; every member reconstructed by the subtraction decoder; argmax vs true label'},
         'training': {'command': command, 'seed': seed, 'epochs': epochs, 'best_epoch': best[1] + 1,
                      'batch_groups': batch, 'optimizer': 'Adam', 'lr': lr, 'weight_decay': weight_decay,
-                     'schedule': schedule, 'loss': 'MSE to the summed deployed logits' +
+                     'schedule': schedule, 'init': init, 'loss': 'MSE to the summed deployed logits' +
                      (f' + {ce_weight} x cross-entropy of the reconstructions' if ce_weight > 0 else ''),
                      'seconds': round(time.monotonic() - t0, 1), 'threads': torch.get_num_threads()},
         'curve': os.path.basename(curve_path(out)), 'versions': versions(),
