@@ -90,6 +90,11 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
   t.equal((await fetch(`${base}/v2/health/ready`)).status, 200, 'ready once every instance loaded');
   t.match(out, new RegExp(`cli-model \\(mode parm, k=2, sum\\): POST ${base}/v2/models/cli-model/infer   WebSocket ws://127\\.0\\.0\\.1:${port}/v2/models/cli-model/infer/stream`), 'prints where to connect');
 
+  // --fault delay:deployed-0:300 makes some answers reconstructions under the `first` policy.
+  const y = images(8, 22);
+  const firsts = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => inferHttp(base, 'cli-model', y.subarray(i * 784, (i + 1) * 784), { decode: { kind: 'first' } })));
+  t.ok(firsts.some((a) => a.reconstructed), `${firsts.filter((a) => a.reconstructed).length} of 8 reconstructed under --fault`);
+
   const x = images(4, 21);
   const want = await direct(d.deployedModel, x);
   // deployed-0 is delayed 300 ms: wait for originals, then SIGTERM while they are in flight.
