@@ -112,13 +112,13 @@ export function buildBinaryFrame(header: string, chunks: readonly Uint8Array[]):
   return out;
 }
 
-/** Reads an optional request id: a non-empty string or a finite number. */
+/** Reads an optional request id: a string or a finite number (null counts as absent). */
 export function readId(header: unknown): RequestId | undefined {
   if (!isObject(header) || !('id' in header) || header.id === undefined || header.id === null) return undefined;
   const id = header.id;
-  if (typeof id === 'string' && id.length > 0) return id;
+  if (typeof id === 'string') return id;
   if (typeof id === 'number' && Number.isFinite(id)) return id;
-  throw bad(`'id' must be a non-empty string or a finite number, got ${JSON.stringify(id)}`);
+  throw bad(`'id' must be a string or a finite number, got ${JSON.stringify(id)}`);
 }
 
 /** Like readId but never throws: the best id to echo in an error answer (null when unusable). */

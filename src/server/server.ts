@@ -312,6 +312,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
     const model = req.getParameter(0) ?? '';
     const version = versioned ? req.getParameter(1) : undefined;
     const headerLength = req.getHeader('inference-header-content-length');
+    const encoding = req.getHeader('content-encoding');
     let engine: Engine | undefined;
     let label = '';
     const fail = (err: unknown, closeConnection = false) => {
@@ -323,6 +324,9 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       if (draining) throw new ParmError('PARM_ERR_ENGINE_CLOSED', 'server is shutting down');
       engine = lookup(model, version);
       label = model;
+      if (encoding !== '' && encoding !== 'identity') {
+        throw new ParmError('PARM_ERR_SERVER_BAD_REQUEST', `Content-Encoding '${encoding}' is not supported; send the body uncompressed`);
+      }
     } catch (err) {
       // Answer now and close: the unread body must not be parsed as the next request.
       fail(err, true);
@@ -457,7 +461,8 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
     const id = echoableId(header);
     let parsed: ParsedInferRequest;
     try {
-      if (typeof header === 'object' && header !== null && !Array.isArray(header) && (header as { id?: unknown }).id === undefined) {
+      const rawId = typeof header === 'object' && header !== null && !Array.isArray(header) ? (header as { id?: unknown }).id : 0;
+      if (rawId === undefined || rawId === null || rawId === '') {
         throw new ParmError('PARM_ERR_SERVER_BAD_REQUEST', "missing 'id': every stream request needs an id to match its answer");
       }
       if (c.inFlight >= limits.maxInFlightPerConnection) {
@@ -471,7 +476,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
         allowBinaryOutputs: isBinary,
         limits: protocolLimits,
       });
-      if (parsed.id === undefined) throw new ParmError('PARM_ERR_SERVER_BAD_REQUEST', "missing 'id': every stream request needs an id to match its answer");
+      if (parsed.id === undefined || parsed.id === '') throw new ParmError('PARM_ERR_SERVER_BAD_REQUEST', "missing 'id': every stream request needs an id to match its answer");
     } catch (err) {
       wsError(ws, c, framing, id, err);
       return;

@@ -170,6 +170,12 @@ t.test('HTTP errors have OIP bodies and the right status', async (t) => {
   r = await post('/v2/models/fake/infer', Buffer.concat([h, Buffer.from(img.buffer).subarray(0, 3000)]), { 'Inference-Header-Content-Length': String(h.length) });
   t.equal(r.status, 400);
   t.match(((await r.json()) as any).error, /binary_data_size 3136 but 3000 bytes/);
+  r = await post('/v2/models/fake/infer', Buffer.from([0x1f, 0x8b, 8, 0]), { 'Content-Encoding': 'gzip' });
+  t.equal(r.status, 400);
+  t.match(((await r.json()) as any).error, /Content-Encoding 'gzip' is not supported/);
+  r = await post('/v2/models/fake/infer', JSON.stringify({ id: '', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));
+  t.equal(r.status, 200, 'an empty id is fine over HTTP');
+  t.equal(((await r.json()) as any).id, '');
   // Still serving after all that.
   const ok = await inferHttp(server.url, 'fake', img);
   t.same(Array.from(ok.output), Array.from(fakeLogits(img)));
@@ -218,6 +224,8 @@ t.test('WebSocket: bad input gets an error answer and the connection stays open'
   t.match(await errOf(), { id: null, error: /^malformed JSON in text frame/ });
   ws.send(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));
   t.match(await errOf(), { id: null, error: /missing 'id'/ });
+  ws.send(JSON.stringify({ id: '', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));
+  t.match(await errOf(), { id: '', error: /missing 'id'/ });
   ws.send(JSON.stringify({ id: 'dt', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP64', data: Array.from(img) }] }));
   t.match(await errOf(), { id: 'dt', error: /datatype "FP64"; the model expects FP32/ });
   ws.send(JSON.stringify({ id: 'sh', inputs: [{ name: 'input', shape: [1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));

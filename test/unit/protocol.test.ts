@@ -72,7 +72,7 @@ t.test('every malformed request gets a precise 400-class error', async (t) => {
     ['string in data', req([...img.slice(1), 'x']), none, /data\[783\] must be a number/],
     ['bad nesting', req([[1, 2]]), none, /nested data\[0\] must be an array of length 1/],
     ['negative shape', req(img, {}, [-1, 1, 28, 28]), none, /shape\[0\] must be a non-negative integer/],
-    ['bad id', { ...req(img), id: {} }, none, /'id' must be a non-empty string or a finite number/],
+    ['bad id', { ...req(img), id: {} }, none, /'id' must be a string or a finite number/],
     ['bad decode', req(img, { parameters: { parm_decode: 'never' } }), none, /parm_decode must be "first" or "deadline"/],
     ['deadline without ms', req(img, { parameters: { parm_decode: 'deadline' } }), none, /needs parm_deadline_ms/],
     ['bad binary_data_output', req(img, { parameters: { binary_data_output: 'yes' } }), none, /binary_data_output must be a boolean/],
