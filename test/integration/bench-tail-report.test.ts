@@ -153,7 +153,7 @@ t.test('`parm bench tail --help` documents every flag; bad flags are refused', a
   t.throws(() => optionsFromFlags({ ...base, background: 'noise' }), /--background/);
   t.equal(optionsFromFlags({ ...base, background: false }).background, null);
   const q = optionsFromFlags({ ...base, quick: true, backgroundIntensity: 50, backgroundWidth: 2 });
-  t.match(q, { trials: 1, rates: [100], background: { kind: 'delay', intensity: 50, width: 2 } });
+  t.match(q, { trials: 1, rates: [200], framing: 'binary', background: { kind: 'delay', intensity: 50, width: 2 } });
   t.equal(q.modes.length, 6, '--quick still covers every mode');
   t.ok(existsSync('/usr/share/datasets/fashion-mnist'), 'dataset present');
 });

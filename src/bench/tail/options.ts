@@ -123,18 +123,19 @@ export function parseBackground(text: string, base: BackgroundOptions | null): B
 }
 
 /**
- * Default background: every 100 ms one random instance is slowed for a quarter of the period,
- * each query it runs meanwhile taking 30 ms longer (delays rather than CPU burn: on a 2-core
- * machine a burning thread slows every instance at once, which no redundancy can route around).
+ * Default background: every 200 ms one random instance (deployed or parity) is slowed for a
+ * quarter of the period, each query it starts meanwhile taking 50 ms longer. Delays rather than
+ * CPU burn: on a 2-core machine a burning thread slows every instance at once (there are more
+ * instances than cores), which no redundancy can route around.
  */
-export const DEFAULT_BACKGROUND: BackgroundOptions = { kind: 'delay', width: 1, periodMs: 100, duty: 0.25, intensity: 30, targets: 'all' };
+export const DEFAULT_BACKGROUND: BackgroundOptions = { kind: 'delay', width: 1, periodMs: 200, duty: 0.25, intensity: 50, targets: 'all' };
 
 export const DEFAULT_MODES = 'none,equal-resources,hedged,parm:2,parm:3,parm:4';
 
 export function defaultOptions(quick: boolean): TailBenchOptions {
   return {
     modes: parseModes(DEFAULT_MODES),
-    rates: quick ? [100] : [100, 200, 300],
+    rates: quick ? [200] : [200, 400, 800],
     trials: quick ? 1 : 3,
     durationMs: quick ? 4000 : 10_000,
     warmupMs: quick ? 1000 : 1500,
@@ -145,7 +146,7 @@ export function defaultOptions(quick: boolean): TailBenchOptions {
     hedgeDelayMs: undefined,
     engine: {},
     background: { ...DEFAULT_BACKGROUND },
-    framing: 'json',
+    framing: 'binary',
     connections: 1,
     generators: 1,
     drainTimeoutMs: 10_000,
