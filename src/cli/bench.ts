@@ -45,6 +45,7 @@ interface TailFlags {
   threads?: number;
   hedgeDelay?: number;
   groupWait?: number;
+  decodeDeadline?: number;
   background: string | false;
   backgroundWidth?: number;
   backgroundPeriod?: number;
@@ -74,6 +75,7 @@ export function optionsFromFlags(f: TailFlags): TailBenchOptions {
   if (f.threads !== undefined) o.threadsPerSession = f.threads;
   if (f.hedgeDelay !== undefined) o.hedgeDelayMs = f.hedgeDelay;
   if (f.groupWait !== undefined) o.engine = { ...o.engine, groupWaitMs: f.groupWait };
+  if (f.decodeDeadline !== undefined) o.engine = { ...o.engine, decode: { kind: 'deadline', waitMs: f.decodeDeadline } };
   if (f.background === false || f.background === 'off') o.background = null;
   else {
     const bg = { ...o.background! };
@@ -190,6 +192,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime threads per instance (default 1)', int('--threads', 1, 64))
     .option('--hedge-delay <ms>', 'hedged mode: re-issue after this many ms (default: the engine\'s)', positive('--hedge-delay', true))
     .option('--group-wait <ms>', 'parm mode: how long a coding group may wait to fill (default: the engine\'s)', positive('--group-wait', true))
+    .option('--decode-deadline <ms>', 'parm mode: wait this long for the original before answering with a reconstruction (default: first of the two)', positive('--decode-deadline', true))
     .option('--background <kind>', 'background load: delay (added ms per query on the disturbed instances), contention (CPU busy fraction), or off (default delay)')
     .option('--no-background', 'no background load')
     .option('--background-width <n>', 'instances disturbed at a time: 1 (one random instance) or 2 (a random pair) (default 1)', int('--background-width', 1, 2))
