@@ -158,6 +158,8 @@ function decodeFrame(buf: Buffer): { header: ResponseHeader; tail: Uint8Array } 
 }
 
 interface Pending {
+  /** The connection the request was sent on: only its close fails the request. */
+  ws: WebSocket;
   resolve: (a: InferAnswer) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout | undefined;
@@ -199,7 +201,9 @@ export class ParmClient {
     this.connecting ??= new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(this.url, { perMessageDeflate: false });
       ws.binaryType = 'nodebuffer';
+      let opened = false;
       ws.once('open', () => {
+        opened = true;
         this.ws = ws;
         this.failures = 0;
         this.connecting = undefined;
@@ -210,14 +214,16 @@ export class ParmClient {
         /* surfaced through 'close' */
       });
       ws.once('close', (code, reason) => {
-        const wasOpen = this.ws === ws;
-        if (wasOpen) this.ws = undefined;
-        this.failAll(new ParmConnectionError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`, code));
-        if (!wasOpen) {
+        const current = this.ws === ws;
+        if (current) this.ws = undefined;
+        if (opened) {
+          this.failAll(ws, new ParmConnectionError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`, code));
+        } else {
           this.connecting = undefined;
           reject(new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code));
         }
-        if (!this.closedByUser && (this.opts.reconnect ?? true) && (wasOpen || this.reconnects > 0 || this.failures > 0)) this.scheduleReconnect();
+        const retry = this.opts.reconnect ?? true;
+        if (!this.closedByUser && retry && ((opened && current) || (!opened && this.failures > 0))) this.scheduleReconnect();
       });
     });
     return this.connecting;
@@ -249,12 +255,13 @@ export class ParmClient {
     this.connecting = p;
   }
 
-  private failAll(err: Error): void {
-    for (const [, p] of this.pending) {
+  private failAll(ws: WebSocket, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.ws !== ws) continue;
       if (p.timer) clearTimeout(p.timer);
+      this.pending.delete(id);
       p.reject(err);
     }
-    this.pending.clear();
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -299,7 +306,7 @@ export class ParmClient {
               reject(new ParmConnectionError(`no answer to request ${id} within ${timeoutMs} ms`));
             }, timeoutMs)
           : undefined;
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { ws, resolve, reject, timer });
       if (binary) ws.send(encodeFrame(header, data), { binary: true });
       else ws.send(JSON.stringify(header), { binary: false });
     });
