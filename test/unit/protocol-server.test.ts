@@ -134,6 +134,22 @@ t.test('HTTP JSON and binary inference', async (t) => {
   t.same(body.outputs[0].data, want);
   t.equal(body.parameters.parm_reconstructed, false);
 
+  // JSON input, one output asked as binary (Triton style): binary response with the header length.
+  const mixed = await fetch(`${server.url}/v2/models/fake/infer`, {
+    method: 'POST',
+    body: JSON.stringify({
+      inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }],
+      outputs: [{ name: 'logits', parameters: { binary_data: true } }],
+    }),
+  });
+  t.equal(mixed.headers.get('content-type'), 'application/octet-stream');
+  const hl = Number(mixed.headers.get('inference-header-content-length'));
+  const raw = Buffer.from(await mixed.arrayBuffer());
+  t.equal(raw.length, hl + 40);
+  const mh = JSON.parse(raw.subarray(0, hl).toString());
+  t.same(mh.outputs[0].parameters, { binary_data_size: 40, parm_reconstructed: false });
+  t.same(Array.from(new Float32Array(Uint8Array.from(raw.subarray(hl)).buffer)), want);
+
   const ans = await inferHttp(server.url, 'fake', img, { binary: true, id: 'b' });
   t.same(Array.from(ans.output), want);
   t.same(ans.shape, [1, 10]);
