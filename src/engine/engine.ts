@@ -6,7 +6,7 @@ import { BackgroundSchedule, backgroundTargets } from './background.js';
 import { checkInput } from './input.js';
 import { Instance, type InstanceEvents } from './instance.js';
 import { Counters, Latencies } from './metrics.js';
-import { resolveOptions, validateDecode, validateFaults, type ResolvedOptions } from './options.js';
+import { deployedInstanceCount, resolveOptions, validateDecode, validateFaults, type ResolvedOptions } from './options.js';
 import type { InstanceFault, TensorMeta } from './protocol.js';
 import { TaskQueue } from './queue.js';
 import type { DecodePolicy, Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, InferResult, ModelInfo, TensorInput } from './types.js';
@@ -140,9 +140,7 @@ export class ParmEngine implements Engine {
     this.log = runtime.logger;
     this.faultSpecs = this.o.faults;
     const o = this.o;
-    const r = o.parityModels.length;
-    const deployedCount =
-      o.mode === 'equal-resources' || o.mode === 'hedged' ? o.instances + Math.max(1, r) * o.parityInstances : o.instances;
+    const deployedCount = deployedInstanceCount(o);
     const events = this.instanceEvents();
     const mk = (id: string, role: 'deployed' | 'parity', row: number, modelPath: string): Instance =>
       new Instance(

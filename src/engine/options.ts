@@ -198,3 +198,9 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
   };
 }
+
+/** Deployed-model instances a mode runs: the baselines with redundancy get parm's total count. */
+export function deployedInstanceCount(o: Pick<ResolvedOptions, 'mode' | 'instances' | 'parityInstances' | 'parityModels'>): number {
+  const r = Math.max(1, o.parityModels.length);
+  return o.mode === 'equal-resources' || o.mode === 'hedged' ? o.instances + r * o.parityInstances : o.instances;
+}

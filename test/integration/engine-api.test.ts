@@ -6,10 +6,13 @@ import { bundledManifestPath, createDefaultEngine, createEngine, type InferResul
 import { E, MLP, PARITY_A, SLOW, direct, images, maxAbsDiff } from './engine-helpers.js';
 
 
+// One single-instance engine for the input and the overload/close tests (mode none: a lone
+// query's replicated parity could otherwise win the race with its original).
+const single = await createEngine({ name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1, maxPending: 2 });
+t.teardown(() => single.close());
+
 t.test('invalid inputs are rejected before reaching an instance; the engine keeps serving', async (t) => {
-  // mode none: a lone query's replicated parity could otherwise win the race with its original.
-  const e = await createEngine({ name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1 });
-  t.teardown(() => e.close());
+  const e = single;
   const [x] = images(1, 71) as [Float32Array];
   const nan = x.slice();
   nan[100] = NaN;
@@ -55,7 +58,8 @@ t.test('configuration errors name the field', async (t) => {
 });
 
 t.test('maxPending: overload is refused, per-query timeout, close answers in-flight work', async (t) => {
-  const e = await createEngine({ name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1, maxPending: 2, faults: [{ kind: 'delay', instance: '0', ms: 200 }] });
+  const e = single;
+  e.setFaults([{ kind: 'delay', instance: '0', ms: 200 }]);
   const xs = images(3, 81);
   const a = e.infer(xs[0]!);
   const b = e.infer(xs[1]!, { timeoutMs: 50 });
@@ -68,15 +72,13 @@ t.test('maxPending: overload is refused, per-query timeout, close answers in-fli
   t.equal(e.isReady(), false);
 });
 
-t.test('baselines: equal-resources and hedged use parm\'s instance count; hedging beats a slow instance', async (t) => {
-  const eq = await createEngine({ name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], mode: 'equal-resources', k: 2, instances: 1 });
-  t.same(eq.metrics().instances.map((i) => i.id), ['deployed-0', 'deployed-1'], 'm + ceil(m/k) deployed replicas, no parity');
-  await eq.close();
+t.test('hedged uses parm\'s instance count and beats a slow instance', async (t) => {
   const h = await createEngine({
     name: 'mlp', deployedModel: MLP, mode: 'hedged', instances: 1, parityInstances: 1, hedgeDelayMs: 20,
     faults: [{ kind: 'delay', instance: 'deployed-0', ms: 300 }],
   });
   t.teardown(() => h.close());
+  t.same(h.metrics().instances.map((i) => i.id), ['deployed-0', 'deployed-1'], 'm + parityInstances deployed replicas, no parity');
   const [x] = images(1, 91) as [Float32Array];
   const r = await h.infer(x);
   t.ok(r.latencyMs < 200, `hedge answered at ${r.latencyMs.toFixed(0)} ms`);
@@ -106,7 +108,7 @@ t.test('batching with parity over batches, round-robin balancing, background loa
 });
 
 t.test('the calling thread stays responsive during heavy inference', async (t) => {
-  const e = await createEngine({ name: 'slow', deployedModel: SLOW, mode: 'none', instances: 2 });
+  const e = await createEngine({ name: 'slow', deployedModel: SLOW, mode: 'none', instances: 1 });
   t.teardown(() => e.close());
   const n = 64;
   const data = new Float32Array(n * E);

@@ -53,7 +53,7 @@ t.test('none: one instance hung, every query answers within hang timeout + resta
 t.test('process isolation: an instance killed mid-load loses no query', async (t) => {
   const e = await createEngine({
     name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
-    isolation: 'process', maxRetries: 6, faults: [{ kind: 'crash', instance: '*', afterQueries: 4 }, { kind: 'delay', instance: '*', ms: 2 }],
+    isolation: 'process', maxRetries: 6, faults: [{ kind: 'crash', instance: 'deployed-0', afterQueries: 6 }, { kind: 'delay', instance: '*', ms: 2 }],
   });
   t.teardown(() => e.close());
   const xs = images(60, 51);

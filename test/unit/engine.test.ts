@@ -2,7 +2,7 @@
 import t from 'tap';
 import { backgroundPlan, backgroundTargets } from '../../src/engine/background.js';
 import { checkInput, firstNonFinite } from '../../src/engine/input.js';
-import { resolveOptions } from '../../src/engine/options.js';
+import { deployedInstanceCount, resolveOptions } from '../../src/engine/options.js';
 import { TaskQueue } from '../../src/engine/queue.js';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +43,13 @@ t.test('resolveOptions', async (t) => {
   for (const [patch, msg] of bad) {
     t.throws(() => resolveOptions({ name: 'm', deployedModel: MLP, ...patch }), { code: 'PARM_ERR_ENGINE_CONFIG', message: msg }, JSON.stringify(patch));
   }
+});
+
+t.test('every mode with redundancy runs as many instances as parm', async (t) => {
+  const base = { name: 'm', deployedModel: MLP, parityModels: [{ path: MLP }, { path: MLP, coefficients: [1, 2] }], k: 2, instances: 4 };
+  const count = (mode: 'none' | 'equal-resources' | 'hedged' | 'parm'): number => deployedInstanceCount(resolveOptions({ ...base, mode }));
+  // parm: 4 deployed + 2 rows x ceil(4 / 2) parity = 8 instances.
+  t.same([count('none'), count('parm'), count('equal-resources'), count('hedged')], [4, 4, 8, 8]);
 });
 
 t.test('TaskQueue: FIFO, front insertion, O(1) cancellation', async (t) => {
