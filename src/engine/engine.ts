@@ -243,7 +243,7 @@ export class ParmEngine implements Engine {
   }
 
   isReady(): boolean {
-    return this.readyFlag && !this.closing;
+    return this.readyFlag && !this.closing && !this.deployed.every((i) => i.gaveUp);
   }
 
   private closePromise: Promise<void> | null = null;
@@ -280,6 +280,7 @@ export class ParmEngine implements Engine {
     try {
       if (this.closing) throw err('PARM_ERR_ENGINE_CLOSED', 'the engine is closing');
       if (!this.readyFlag) throw err('PARM_ERR_ENGINE_NOT_READY', 'the engine is still loading its models');
+      if (this.deployed.every((i) => i.gaveUp)) throw err('PARM_ERR_ENGINE_MODEL', 'every deployed-model instance failed to restart');
       if (this.pending >= this.o.maxPending) {
         throw err('PARM_ERR_ENGINE_OVERLOADED', `${this.pending} queries pending (maxPending ${this.o.maxPending})`);
       }
@@ -440,6 +441,12 @@ export class ParmEngine implements Engine {
       for (const m of members) m.group = g;
       groups.push(g);
     }
+    const rowsUp = this.o.parityModels.map((_, row) => !this.parity[row]!.every((i) => i.gaveUp));
+    if (groups.length > 0 && !rowsUp.some(Boolean)) {
+      for (const g of groups) for (const m of g.members) m.group = null;
+      this.counters.unprotected += groups.reduce((a, g) => a + g.members.length, 0);
+      return;
+    }
     if (groups.length === 0) return;
     const E = this.elements;
     const uniform = batches.length === k && batches.every((b) => b.length === maxLen) && groups.length === maxLen;
@@ -473,6 +480,7 @@ export class ParmEngine implements Engine {
       return;
     }
     this.o.parityModels.forEach((_, row) => {
+      if (!rowsUp[row]) return; // its instances stopped restarting: no parity from this row
       const input = inputs[row]!;
       const t: Task = {
         id: this.nextTask++,
@@ -619,7 +627,7 @@ export class ParmEngine implements Engine {
         }
         this.log?.error({ instance: inst.id, reason }, 'instance gave up');
         const pool = inst.cfg.role === 'deployed' ? this.deployed : this.parity[inst.cfg.row]!;
-        if (inst.cfg.role === 'deployed' && pool.every((i) => i.state === 'down')) {
+        if (inst.cfg.role === 'deployed' && pool.every((i) => i.gaveUp)) {
           for (const q of [...this.pendingQueries]) this.failQuery(q, e);
         }
       },

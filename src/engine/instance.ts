@@ -66,6 +66,8 @@ export class Instance {
   readonly cfg: InstanceConfig;
   state: InstanceHealth['state'] = 'starting';
   restarts = 0;
+  /** True once the instance stopped restarting (its model kept failing to start). */
+  gaveUp = false;
   /** Task id being run, or null when idle. */
   current: number | null = null;
   faults: InstanceFault[] = [];
@@ -238,6 +240,7 @@ export class Instance {
     this.state = 'down';
     this.events.onDown(this, task, reason);
     if (this.startFailures >= this.cfg.maxStartFailures) {
+      this.gaveUp = true;
       this.events.onGaveUp(this, reason);
       return;
     }
