@@ -204,6 +204,8 @@ export class Instance {
         this.events.onReady(this, m.inputs, m.outputs);
         break;
       case 'fatal':
+        // A model that fails to load on the very first start is a configuration error: no retries.
+        if (this.restarts === 0 && this.state === 'starting') this.startFailures = this.cfg.maxStartFailures - 1;
         this.fail(`model failed to load: ${m.message}`);
         break;
       case 'result':

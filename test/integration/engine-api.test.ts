@@ -1,7 +1,9 @@
 // The library surface: input validation, overload, the baselines, batching, balancing, background
 // load, close, and a calling thread that stays responsive while instances compute.
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bundledManifestPath, createDefaultEngine, createEngine, type InferResult } from '../../src/index.js';
 import { E, MLP, PARITY_A, SLOW, direct, images, maxAbsDiff } from './engine-helpers.js';
 
@@ -55,6 +57,18 @@ t.test('configuration errors name the field', async (t) => {
     code: 'PARM_ERR_ENGINE_CONFIG', message: /parityModels\[0\]\.coefficients: expected 2/,
   });
   await t.rejects(createEngine({ name: 'x', deployedModel: MLP, instances: 0 }), { code: 'PARM_ERR_ENGINE_CONFIG', message: /^instances:/ });
+});
+
+t.test('a model that fails to load rejects createEngine at once with the cause', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parm-bad-model-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.onnx');
+  writeFileSync(bad, 'not an onnx file');
+  const t0 = performance.now();
+  await t.rejects(createEngine({ name: 'bad', deployedModel: bad, mode: 'none', instances: 1 }), {
+    code: 'PARM_ERR_ENGINE_MODEL', message: /deployed-0 could not start: model failed to load/,
+  });
+  t.ok(performance.now() - t0 < 15_000, 'no restart loop');
 });
 
 t.test('maxPending: overload is refused, per-query timeout, close answers in-flight work', async (t) => {
