@@ -756,6 +756,12 @@ export class ParmEngine implements Engine {
 
   private onDeadline(q: Query): void {
     if (q.answered) return;
+    // Timers run on a millisecond clock and may fire a fraction of a millisecond early.
+    const left = q.deadlineAt - performance.now();
+    if (left > 0) {
+      q.timers.push(setTimeout(() => this.onDeadline(q), Math.ceil(left)));
+      return;
+    }
     for (const u of q.units) if (u.output === null && u.recon) this.answerUnit(u, u.recon, true, u.reconBy);
   }
 

@@ -56,9 +56,9 @@ t.test('k = 2, r = 1: a late original is replaced by Fp(X1 + X2) - F(X1)', async
 });
 
 t.test('r = 2: two missing outputs of a group are both reconstructed', async (t) => {
-  // Coefficient rows [1, 1] and [1, 2]; both deployed instances are slow, both parities fast.
+  // Coefficient rows [1, 1] and [1, 2]; the one deployed instance is slow, both parities fast.
   const e = await createEngine({
-    name: 'mlp', deployedModel: MLP, k: 2, instances: 2, parityInstances: 1, groupWaitMs: 50,
+    name: 'mlp', deployedModel: MLP, k: 2, instances: 1, parityInstances: 1, groupWaitMs: 50,
     parityModels: [{ path: PARITY_A }, { path: PARITY_B, coefficients: [1, 2] }],
     faults: [{ kind: 'delay', instance: '*', ms: 400 }],
   });
