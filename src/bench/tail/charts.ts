@@ -94,7 +94,7 @@ export function tailCdfSpec(report: TailReport, latencies: Map<string, Float64Ar
         scale: { domain: [Math.log10(2), Math.max(3, ...values.map((v) => v.nines))] },
         axis: { values: [Math.log10(2), 1, 2, 3, 4, 5], labelExpr: "datum.value < 0.5 ? 'p50' : datum.value < 1.5 ? 'p90' : datum.value < 2.5 ? 'p99' : datum.value < 3.5 ? 'p99.9' : datum.value < 4.5 ? 'p99.99' : 'p99.999'" },
       },
-      y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' },
+      y: { field: 'ms', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'latency (ms)' },
       color: { field: 'mode', type: 'nominal', scale: colorScale(labels), sort: labels, title: 'mode' },
     },
     config: CONFIG,
