@@ -68,6 +68,11 @@ export interface ParmClientOptions {
   reconnectRetries?: number;
   /** Default client-side timeout per request in ms (default 30000; 0 = none). */
   requestTimeoutMs?: number;
+  /**
+   * Requests sent and not answered at once; more wait in the client (FIFO) for a free slot.
+   * Default 64, the server's default per-connection limit (above it the server answers with errors).
+   */
+  maxInFlight?: number;
 }
 
 const DEFAULT_QUERY = 784;
@@ -178,6 +183,8 @@ export class ParmClient {
   private closedByUser = false;
   private connecting: Promise<void> | undefined;
   private failures = 0;
+  private readonly slotWaiters: Array<() => void> = [];
+  private active = 0;
   readonly url: string;
   /** Times the client has reconnected after an unexpected close. */
   reconnects = 0;
@@ -255,12 +262,29 @@ export class ParmClient {
     this.connecting = p;
   }
 
+  /** Takes one of maxInFlight slots (synchronously when free, else in FIFO order). */
+  private slot(): Promise<void> | undefined {
+    if (this.active < (this.opts.maxInFlight ?? 64)) {
+      this.active++;
+      return undefined;
+    }
+    return new Promise<void>((r) => this.slotWaiters.push(r));
+  }
+
+  /** Gives a slot back: to the next waiter if there is one. */
+  private freed(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.active--;
+  }
+
   private failAll(ws: WebSocket, err: Error): void {
     for (const [id, p] of this.pending) {
       if (p.ws !== ws) continue;
       if (p.timer) clearTimeout(p.timer);
       this.pending.delete(id);
       p.reject(err);
+      this.freed();
     }
   }
 
@@ -277,6 +301,7 @@ export class ParmClient {
     const p = key === undefined ? undefined : this.pending.get(key);
     if (!p || key === undefined) return;
     this.pending.delete(key);
+    this.freed();
     if (p.timer) clearTimeout(p.timer);
     if (typeof header.error === 'string') p.reject(new ParmRequestError(header.error, header.id));
     else {
@@ -291,18 +316,29 @@ export class ParmClient {
   /** Sends one request; resolves with its answer. `data` is row-major FP32, batch dimension first. */
   async infer(data: Float32Array, opts: InferCallOptions = {}): Promise<InferAnswer> {
     if (this.closedByUser) throw new ParmConnectionError('client closed');
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await (this.connecting ?? this.open());
-    const ws = this.ws;
-    if (!ws) throw new ParmConnectionError('not connected');
+    // Build the request first: a bad argument throws before a slot is taken.
     const id = String(this.nextId++);
     const binary = this.opts.binary ?? true;
     const header = requestHeader(id, data, opts, binary);
+    await this.slot();
+    try {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await (this.connecting ?? this.open());
+    } catch (err) {
+      this.freed();
+      throw err;
+    }
+    const ws = this.ws;
+    if (!ws) {
+      this.freed();
+      throw new ParmConnectionError('not connected');
+    }
     const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000;
     return new Promise<InferAnswer>((resolve, reject) => {
       const timer =
         timeoutMs > 0
           ? setTimeout(() => {
               this.pending.delete(id);
+              this.freed();
               reject(new ParmConnectionError(`no answer to request ${id} within ${timeoutMs} ms`));
             }, timeoutMs)
           : undefined;

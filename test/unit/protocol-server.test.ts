@@ -343,7 +343,15 @@ t.test('typed client: promise per request, JSON framing, errors, reconnect', asy
   const answers = await Promise.all(imgs.map((i) => c.infer(i)));
   answers.forEach((a, k) => t.same(Array.from(a.output), Array.from(fakeLogits(imgs[k]!))));
   await t.rejects(c.infer(image(1), { shape: [1, 784] }), ParmRequestError);
+  await t.rejects(c.infer(new Float32Array(5)), RangeError);
   await c.close();
+  // maxInFlight matching the server's limit (8 here): 40 calls at once all succeed, queued in the client.
+  const q = await ParmClient.connect({ url: server.url, model: 'fake', maxInFlight: 8 });
+  const many = Array.from({ length: 40 }, (_, i) => image(100 + i));
+  const got = await Promise.all(many.map((x) => q.infer(x)));
+  got.forEach((a, i) => t.same(Array.from(a.output), Array.from(fakeLogits(many[i]!))));
+  t.equal(engine.maxSeenPending <= 8, true, 'never more than 8 in flight');
+  await q.close();
 });
 
 t.test('backpressure: a client that does not read stops getting work started, then is closed past the hard limit', async (t) => {
