@@ -79,7 +79,7 @@ t.test('process isolation: an instance killed mid-load loses no query', async (t
   }
 });
 
-t.test('property: random delay/crash schedules give exactly one correct answer per query', async (t) => {
+t.test('property: random delay/crash schedules and decode policies give exactly one correct answer per query', async (t) => {
   const e = parm;
   const errorsBefore = e.metrics().errors;
   const inst = fc.constantFrom('deployed-0', 'deployed-1', 'parity-0', '*');
@@ -94,7 +94,14 @@ t.test('property: random delay/crash schedules give exactly one correct answer p
   await fc.assert(
     fc.asyncProperty(
       fc.array(fault, { maxLength: 3 }),
-      fc.array(fc.record({ img: fc.integer({ min: 0, max: pool.length - 1 }), gapMs: fc.integer({ min: 0, max: 4 }) }), { minLength: 1, maxLength: 24 }),
+      fc.array(
+        fc.record({
+          img: fc.integer({ min: 0, max: pool.length - 1 }),
+          gapMs: fc.integer({ min: 0, max: 4 }),
+          deadlineMs: fc.option(fc.integer({ min: 0, max: 20 }), { nil: undefined }),
+        }),
+        { minLength: 1, maxLength: 24 },
+      ),
       async (faults, arrivals) => {
         e.setFaults(faults);
         const before = e.metrics();
@@ -103,7 +110,7 @@ t.test('property: random delay/crash schedules give exactly one correct answer p
         const results: (InferResult | Error | null)[] = arrivals.map(() => null);
         for (const [i, a] of arrivals.entries()) {
           ps.push(
-            e.infer(pool[a.img]!).then(
+            e.infer(pool[a.img]!, a.deadlineMs === undefined ? {} : { decode: { kind: 'deadline', waitMs: a.deadlineMs } }).then(
               (r) => void ((settled[i]! += 1), (results[i] = r)),
               (err: Error) => void ((settled[i]! += 1), (results[i] = err)),
             ),
