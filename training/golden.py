@@ -73,7 +73,7 @@ def write_golden(folder: str) -> None:
             cases.append({'name': name, 'op': 'decode', 'k': k, 'elements': n, 'weights': w, 'missing': missing,
                           'parity': _write(folder, name + '.parity', parity), 'inputs': _write(folder, name + '.inputs', outs[:, 0]),
                           'output': _write(folder, name + '.output', rec)})
-    index = {'generator': 'python3 -m training golden --out ' + folder, 'seed': SEED,
+    index = {'generator': 'python3 -m training golden --out test/fixtures/golden', 'seed': SEED,
              'format': 'raw little-endian float32; inputs are the k members one after another, each in the case layout',
              'cases': cases}
     with open(os.path.join(folder, 'index.json'), 'w') as f:
