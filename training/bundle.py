@@ -14,23 +14,25 @@ from .errors import TrainError
 from .manifest import write_manifest
 
 # (output path under the models folder, arguments after `parm train`); order matters: a deployed
-# model before its parity models.
-PARITY_MLP = ['--schedule', 'cosine', '--ce-weight', '1']
-PARITY_CNN = ['--schedule', 'cosine', '--ce-weight', '1']
+# model before its parity models. Summation parity models have the deployed architecture;
+# concatenation parity models are `tiled` (the deployed network on each tile, warm-started from
+# the deployed model, outputs summed); docs/training.md has what each choice bought.
+SUM = ['--schedule', 'cosine', '--ce-weight', '1']
+CONCAT = ['--model', 'tiled', '--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
+DEPLOYED = {'mlp': ['--model', 'mlp', '--epochs', '20'], 'cnn': ['--model', 'cnn', '--epochs', '15']}
+EPOCHS = {('mlp', 'sum'): 30, ('cnn', 'sum'): 15, ('mlp', 'concat'): 10, ('cnn', 'concat'): 5}
 
 
 def recipes(models: str) -> List[Tuple[str, List[str]]]:
     out: List[Tuple[str, List[str]]] = []
-    for kind, deployed_args, parity_args, epochs in (
-            ('mlp', ['--model', 'mlp', '--epochs', '20'], PARITY_MLP, {2: 30, 3: 30, 4: 30}),
-            ('cnn', ['--model', 'cnn', '--epochs', '15'], PARITY_CNN, {2: 15, 3: 15, 4: 15})):
+    for kind in ('mlp', 'cnn'):
         base = f'{models}/fashion-mnist/{kind}'
-        out.append((f'{base}/deployed.onnx', ['deployed', *deployed_args, '--out', f'{base}/deployed.onnx']))
-        for encoder, ks in (('sum', (2, 3, 4)), ('concat', (2, 4))):
+        out.append((f'{base}/deployed.onnx', ['deployed', *DEPLOYED[kind], '--out', f'{base}/deployed.onnx']))
+        for encoder, ks, extra in (('sum', (2, 3, 4), SUM), ('concat', (2, 3, 4), CONCAT)):
             for k in ks:
                 path = f'{base}/parity-{encoder}-k{k}.onnx'
                 out.append((path, ['parity', '--deployed', f'{base}/deployed.onnx', '--k', str(k), '--encoder', encoder,
-                                   *parity_args, '--epochs', str(epochs[k]), '--out', path]))
+                                   *extra, '--epochs', str(EPOCHS[(kind, encoder)]), '--out', path]))
     return out
 
 

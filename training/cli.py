@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument('--deployed', required=True, help='deployed ONNX model (its card must sit next to it)')
     q.add_argument('--k', type=int, required=True, help='coding group size, 2..8')
     q.add_argument('--encoder', default='sum', help='sum or concat')
-    q.add_argument('--model', default=None, help='parity architecture (default: the deployed one)')
+    q.add_argument('--model', default=None,
+                   help='parity architecture: mlp, cnn, or tiled (concat only: the deployed network on each '
+                        'tile, outputs summed) (default: the deployed one)')
     q.add_argument('--hidden', default=None, help='parity hidden widths (default: the deployed ones)')
     q.add_argument('--channels', default=None, help='parity cnn channels (default: the deployed ones)')
     q.add_argument('--batch', type=int, default=None, help='groups per minibatch (default 64 for k=2, else 32)')

@@ -67,8 +67,35 @@ class CNN(nn.Module):
         return self.net(x)
 
 
+class Tiled(nn.Module):
+    """Parity architecture for the concatenation encoder: cuts the parity query into its k tiles
+    (the encoder's grid), resizes each back to the full input size (bilinear) and runs one shared
+    inner network on all of them, returning the sum of the k outputs. It mirrors the target
+    F(X_1) + ... + F(X_k) term by term, and the inner network can start from the deployed model."""
+
+    def __init__(self, input_shape: Sequence[int], classes: int, k: int, inner: Dict[str, Any]):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise TrainError(f'the tiled parity model needs image inputs [C, H, W], got {list(input_shape)}')
+        from .encoders import concat_grid
+        c, h, w = input_shape
+        rows, cols = concat_grid(k)
+        self.k, self.h, self.w, self.classes = k, h, w, classes
+        self.tiles = [((i // cols) * h // rows, (i // cols + 1) * h // rows,
+                       (i % cols) * w // cols, (i % cols + 1) * w // cols) for i in range(k)]
+        self.inner = build(inner, input_shape, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [nn.functional.interpolate(x[:, :, y0:y1, x0:x1], size=(self.h, self.w), mode='bilinear',
+                                           align_corners=False) for (y0, y1, x0, x1) in self.tiles]
+        out = self.inner(torch.cat(parts, 0))
+        return out.reshape(self.k, -1, self.classes).sum(0)
+
+
 def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.Module:
     kind = arch.get('kind')
+    if kind == 'tiled':
+        return Tiled(input_shape, classes, int(arch['k']), arch['inner'])
     if kind == 'mlp':
         return MLP(input_shape, classes, arch['hidden'])
     if kind == 'cnn':
@@ -77,6 +104,10 @@ def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.
 
 
 def make_arch(kind: str, hidden: str | None = None, channels: str | None = None) -> Dict[str, Any]:
+    if kind == 'tiled':
+        if hidden or channels:
+            raise TrainError('--model tiled reuses the deployed architecture inside; drop --hidden/--channels')
+        return {'kind': 'tiled'}  # completed with k and the deployed architecture by the trainer
     if kind not in DEFAULT_ARCH:
         raise TrainError(f"unknown model '{kind}': use one of {', '.join(ARCHS)}")
     arch = json.loads(json.dumps(DEFAULT_ARCH[kind]))

@@ -194,6 +194,10 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     rng = np.random.default_rng(seed)
     deployed, dcard = load_deployed(deployed_path, ds)
     arch = arch or dcard['architecture']
+    if arch['kind'] == 'tiled':
+        if encoder != 'concat':
+            raise TrainError('--model tiled matches the concat encoder\'s tiles: use --encoder concat')
+        arch = {'kind': 'tiled', 'k': k, 'inner': dcard['architecture']}
     batch = batch or (64 if k == 2 else 32)
     log(f'caching deployed-model logits for {len(ds.train.labels) + len(ds.test.labels)} inputs')
     logits_train = predict(deployed, ds.train.inputs)
@@ -207,11 +211,13 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
 
     model = models.build(arch, ds.input_shape, len(ds.classes))
     if init == 'deployed':
-        # Warm start: the deployed model is its own (poor) parity model, a better start than noise.
-        if arch != dcard['architecture']:
+        # Warm start: the deployed model is its own (poor) parity model, a better start than noise;
+        # in a tiled parity model it is the shared per-tile network.
+        target = model.inner if arch['kind'] == 'tiled' else model
+        if (arch['inner'] if arch['kind'] == 'tiled' else arch) != dcard['architecture']:
             raise TrainError('--init deployed needs the parity architecture to equal the deployed one; '
-                             'drop --model/--hidden/--channels or use --init random')
-        model.load_state_dict(deployed.state_dict())
+                             'drop --hidden/--channels or use --init random')
+        target.load_state_dict(deployed.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     groups_per_epoch = len(tr) // k
     steps = math.ceil(groups_per_epoch / batch)
