@@ -260,15 +260,24 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   );
 
   /** Reads a request body up to maxBodyBytes; calls back once with the whole body or not at all (413 sent). */
-  const readBody = (res: HttpResponse, req: HttpRequest, state: { done: boolean }, cb: (body: Uint8Array) => void) => {
+  const readBody = (
+    res: HttpResponse,
+    req: HttpRequest,
+    state: { done: boolean },
+    cb: (body: Uint8Array) => void,
+    onFail: (status: number) => void = () => {},
+  ) => {
     const declared = req.getHeader('content-length');
     const max = limits.maxBodyBytes;
-    const tooLarge = (n: number) =>
-      send(res, state, { status: 413, body: errorBody(`request body of ${n} bytes exceeds the limit of ${max} bytes`) }, true);
+    const refuse = (status: number, message: string) => {
+      if (!state.done) onFail(status);
+      send(res, state, { status, body: errorBody(message) }, true);
+    };
+    const tooLarge = (n: number) => refuse(413, `request body of ${n} bytes exceeds the limit of ${max} bytes`);
     if (declared !== '') {
       const n = Number(declared);
       if (!Number.isSafeInteger(n) || n < 0) {
-        send(res, state, { status: 400, body: errorBody(`invalid Content-Length '${declared}'`) }, true);
+        refuse(400, `invalid Content-Length '${declared}'`);
         return;
       }
       if (n > max) {
@@ -281,7 +290,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
         if (state.done) return;
         const c = new Uint8Array(chunk);
         if (off + c.length > n) {
-          send(res, state, { status: 400, body: errorBody('body longer than Content-Length') }, true);
+          refuse(400, 'body longer than Content-Length');
           return;
         }
         buf.set(c, off);
@@ -333,7 +342,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       return;
     }
     const e = engine;
-    readBody(res, req, state, (body) => {
+    const onBody = (body: Uint8Array) => {
       const t0 = performance.now();
       let parsed: ParsedInferRequest;
       try {
@@ -366,7 +375,8 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
           end('http');
         },
       );
-    });
+    };
+    readBody(res, req, state, onBody, (status) => metrics.failure(label, 'http', status));
   };
   app.post('/v2/models/:model/infer', httpInfer(false));
   app.post('/v2/models/:model/versions/:version/infer', httpInfer(true));

@@ -114,6 +114,16 @@ t.test('health, server and model metadata, repository index', async (t) => {
   t.match(((await nv.json()) as any).error, /unknown version '7' of model 'fake'/);
   const idx = (await (await fetch(`${server.url}/v2/repository/index`, { method: 'POST' })).json()) as any;
   t.same(idx.map((m: { name: string; state: string }) => [m.name, m.state]), [['fake', 'READY'], ['other', 'READY']]);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  for (const re of [
+    /parm_engine_queue_depth\{model="fake",role="deployed"\} \d+/,
+    /parm_instance_state\{model="fake",instance="deployed-0",role="deployed",state="ready"\} 1/,
+    /parm_instance_state\{model="fake",instance="deployed-0",role="deployed",state="down"\} 0/,
+    /parm_engine_latency_ms\{model="fake",kind="all",quantile="0.99"\} 1/,
+    /# TYPE parm_request_duration_seconds histogram/,
+  ]) {
+    t.match(metrics, re, `metrics: ${re.source}`);
+  }
   const r405 = await fetch(`${server.url}/v2/models/fake/infer`);
   t.equal(r405.status, 405);
   t.equal((await fetch(`${server.url}/nothing`)).status, 404);
@@ -192,6 +202,9 @@ t.test('HTTP errors have OIP bodies and the right status', async (t) => {
   r = await post('/v2/models/fake/infer', JSON.stringify({ id: '', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));
   t.equal(r.status, 200, 'an empty id is fine over HTTP');
   t.equal(((await r.json()) as any).id, '');
+  const m = await (await fetch(`${server.url}/metrics`)).text();
+  t.match(m, /parm_requests_total\{model="",transport="http",outcome="failure",status="404"\} 2/, 'unknown model or version counted under model=""');
+  t.match(m, /parm_requests_total\{model="fake",transport="http",outcome="failure",status="413"\} 1/);
   // Still serving after all that.
   const ok = await inferHttp(server.url, 'fake', img);
   t.same(Array.from(ok.output), Array.from(fakeLogits(img)));
