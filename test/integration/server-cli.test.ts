@@ -92,8 +92,12 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
 
   // --fault delay:deployed-0:300 makes some answers reconstructions under the `first` policy.
   const y = images(8, 22);
-  const firsts = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => inferHttp(base, 'cli-model', y.subarray(i * 784, (i + 1) * 784), { decode: { kind: 'first' } })));
-  t.ok(firsts.some((a) => a.reconstructed), `${firsts.filter((a) => a.reconstructed).length} of 8 reconstructed under --fault`);
+  let reconstructed = 0;
+  for (let round = 0; round < 5 && reconstructed === 0; round++) {
+    const firsts = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => inferHttp(base, 'cli-model', y.subarray(i * 784, (i + 1) * 784), { decode: { kind: 'first' } })));
+    reconstructed = firsts.filter((a) => a.reconstructed).length;
+  }
+  t.ok(reconstructed > 0, `${reconstructed} of 8 reconstructed under --fault`);
 
   const x = images(4, 21);
   const want = await direct(d.deployedModel, x);
