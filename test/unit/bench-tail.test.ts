@@ -4,7 +4,7 @@ import t from 'tap';
 import { makeRng, permutation, poissonSchedule } from '../../src/bench/tail/rng.js';
 import { addRatios, spread, summarize, verdicts, type TrialRecord } from '../../src/bench/tail/stats.js';
 import { argmax, binaryRequest, jsonRequest, parseAnswer } from '../../src/bench/tail/protocol.js';
-import { instancesFromMetrics, parsePort } from '../../src/bench/tail/server.js';
+import { instancesFromMetrics, parsePort, processCpuMs } from '../../src/bench/tail/server.js';
 import { parseBackground, parseModes } from '../../src/bench/tail/options.js';
 
 t.test('Poisson schedule: seeded, the right rate, exponential gaps', async (t) => {
@@ -46,7 +46,7 @@ function rec(over: Partial<TrialRecord>): TrialRecord {
   return {
     mode: 'parm', k: 2, label: 'parm k=2', rate: 100, trial: 0, seed: 1, instances: { deployed: 4, parity: 2 }, queries: 1000, scheduled: 1000,
     errors: 0, lost: 0, p50_ms: 1, p90_ms: 2, p99_ms: 3, p999_ms: 5, max_ms: 6, mean_ms: 1.2, gap_ms: 4, gap_ratio_vs_equal_resources: null,
-    p50_ratio_vs_equal_resources: null, reconstructed_fraction: 0.01, accuracy: 0.88, offered_rate: 100, send_lag_p99_ms: 0.5, generator_cpu_pct: 3, ...over,
+    p50_ratio_vs_equal_resources: null, reconstructed_fraction: 0.01, accuracy: 0.88, offered_rate: 100, send_lag_p99_ms: 0.5, generator_cpu_pct: 3, server_cpu_pct: 20, server_cpu_ms_per_query: 0.2, ...over,
   };
 }
 
@@ -107,6 +107,16 @@ t.test('server output: port and instances', async (t) => {
   t.equal(parsePort('loading 4 instances'), null);
   t.same(instancesFromMetrics('parm_instance_state{model="m",instance="deployed-0",role="deployed",state="ready"} 1\nparm_instance_state{model="m",instance="deployed-0",role="deployed",state="busy"} 0\nparm_instance_state{model="m",instance="deployed-1",role="deployed",state="ready"} 1\nparm_instance_state{model="m",instance="parity-0",role="parity",state="ready"} 1\n'), { deployed: 2, parity: 1 });
   t.equal(instancesFromMetrics('nothing'), null);
+});
+
+t.test('server CPU time from /proc', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, async (t) => {
+  const before = processCpuMs(process.pid)!;
+  const end = Date.now() + 200;
+  let x = 0;
+  while (Date.now() < end) x += Math.sqrt(x + 1);
+  const after = processCpuMs(process.pid)!;
+  t.ok(x > 0 && after - before >= 100, `a 200 ms busy loop shows up as ${after - before} ms of CPU`);
+  t.equal(processCpuMs(2 ** 30), null, 'no such process');
 });
 
 t.test('option parsing', async (t) => {

@@ -143,7 +143,7 @@ function pad(rows: string[][]): string {
 function blockRows(report: TailReport, rate: number): { rows: string[][]; trials: number } {
   const aggs = report.summary.filter((a) => a.rate === rate);
   const trials = Math.max(...aggs.map((r) => r.trials));
-  const rows: string[][] = [['mode', 'inst', 'queries', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'gap p99.9-p50', 'gap ER/mode', 'recon %', 'acc %', 'err']];
+  const rows: string[][] = [['mode', 'inst', 'queries', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'gap p99.9-p50', 'gap ER/mode', 'recon %', 'acc %', 'err', 'cpu ms/q']];
   for (const a of aggs) {
     const rec = report.results.find((r) => r.label === a.label && r.rate === rate)!;
     rows.push([
@@ -161,6 +161,7 @@ function blockRows(report: TailReport, rate: number): { rows: string[][]; trials
       num(a.reconstructed_fraction.median * 100, 1),
       num(a.accuracy.median * 100, 1),
       String(a.errors),
+      num(a.server_cpu_ms_per_query.median, 3),
     ]);
   }
   return { rows, trials };

@@ -26,6 +26,8 @@ export interface Target {
   wsUrl: string;
   /** Instance counts the server reports, when it does. */
   instances: { deployed: number; parity: number } | null;
+  /** The server's CPU time so far (ms, all its threads), when it can be read. */
+  cpuMs?: () => number | null;
   stop(): Promise<void>;
 }
 
@@ -86,11 +88,12 @@ export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, work
   return {
     wsUrl: `ws://127.0.0.1:${server.port}/v2/models/${encodeURIComponent(server.model)}/infer/stream`,
     instances: server.instances,
+    cpuMs: () => server.cpuMs(),
     stop: () => server.stop(),
   };
 }
 
-export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }, durationMs: number): TrialRecord {
+export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }, durationMs: number, serverCpuMs: number | null = null): TrialRecord {
   const s = summarize(result.latenciesMs);
   const answered = result.latenciesMs.length;
   return {
@@ -119,6 +122,8 @@ export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed
     offered_rate: result.offeredRate,
     send_lag_p99_ms: result.sendLagMs.p99,
     generator_cpu_pct: (100 * result.cpuMs) / durationMs,
+    server_cpu_pct: serverCpuMs === null ? null : (100 * serverCpuMs) / durationMs,
+    server_cpu_ms_per_query: serverCpuMs === null ? null : serverCpuMs / Math.max(1, (run.rate * durationMs) / 1000),
   };
 }
 
@@ -162,7 +167,9 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
         continue;
       }
       let result: LoadResult;
+      let serverCpuMs: number | null = null;
       try {
+        const cpu0 = target.cpuMs?.() ?? null;
         result = await runGenerators(
           {
             url: target.wsUrl,
@@ -178,10 +185,12 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
           },
           (p) => hooks.onProgress?.(run, p),
         );
+        const cpu1 = target.cpuMs?.() ?? null;
+        if (cpu0 !== null && cpu1 !== null) serverCpuMs = cpu1 - cpu0;
       } finally {
         await target.stop();
       }
-      const record = recordOf(run, result, target.instances ?? run.instances, opts.durationMs);
+      const record = recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs);
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
       for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);

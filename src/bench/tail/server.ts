@@ -1,8 +1,8 @@
 // Starts and stops one `parm serve` per benchmark run: writes its JSON config (Contract 4),
 // spawns it on port 0, reads the port it prints, waits for /v2/health/ready, and stops it with
 // SIGTERM (the server's graceful shutdown) at the end of the run.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParmError } from '../../errors.js';
@@ -26,6 +26,8 @@ export interface RunningServer {
   model: string;
   /** Deployed and parity instance counts, read from /metrics when the server exports them. */
   instances: { deployed: number; parity: number } | null;
+  /** CPU time (ms, all threads: engine, instances, network) the server has used so far; null off Linux. */
+  cpuMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,27 @@ export function instancesFromMetrics(text: string): { deployed: number; parity: 
   for (const id of ids) if (id.startsWith('deployed-')) deployed++;
   else parity++;
   return { deployed, parity };
+}
+
+let clockTicks: number | null = null;
+
+/** User + system CPU time (ms) of a process and all its threads, from /proc; null where there is none. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (clockTicks === null) {
+      try {
+        clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()) || 100;
+      } catch {
+        clockTicks = 100;
+      }
+    }
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return null;
+  }
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
@@ -149,6 +172,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     port,
     model: opts.model,
     instances,
+    cpuMs: () => (child.pid === undefined ? null : processCpuMs(child.pid)),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

@@ -66,6 +66,12 @@ export interface TrialRecord {
   /** How late the generator sent (p99, ms after the scheduled time) and its CPU use (% of one core). */
   send_lag_p99_ms: number;
   generator_cpu_pct: number;
+  /**
+   * CPU the server process used during the load (all threads: network, engine, instances), as %
+   * of one core and per offered query (ms); null where it cannot be read (not Linux).
+   */
+  server_cpu_pct: number | null;
+  server_cpu_ms_per_query: number | null;
 }
 
 /** Fills the two ratio fields of every record against its equal-resources partner. */
@@ -112,6 +118,7 @@ export interface Aggregate {
   p50_ratio_vs_equal_resources: Spread;
   reconstructed_fraction: Spread;
   accuracy: Spread;
+  server_cpu_ms_per_query: Spread;
 }
 
 export function aggregate(records: readonly TrialRecord[]): Aggregate[] {
@@ -145,6 +152,7 @@ export function aggregate(records: readonly TrialRecord[]): Aggregate[] {
       p50_ratio_vs_equal_resources: f((r) => r.p50_ratio_vs_equal_resources),
       reconstructed_fraction: f((r) => r.reconstructed_fraction),
       accuracy: f((r) => r.accuracy),
+      server_cpu_ms_per_query: f((r) => r.server_cpu_ms_per_query),
     });
   }
   return out;
