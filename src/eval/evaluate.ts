@@ -171,7 +171,8 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
   const total = ds.testLabels.length;
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) usage(`--limit must be a positive integer, got ${opts.limit}`);
   const n = Math.min(total, opts.limit ?? total);
-  const names = opts.deployments ?? Object.keys(manifest.deployments);
+  // The default deployment first, then the others in manifest order.
+  const names = opts.deployments ?? Object.keys(manifest.deployments).sort((a, b) => Number(b === manifest.default) - Number(a === manifest.default));
   const majority = majorityClass(ds.trainLabels);
   let majorityCorrect = 0;
   for (let i = 0; i < n; i++) if (ds.testLabels[i] === majority) majorityCorrect++;
