@@ -14,10 +14,11 @@ from .errors import TrainError
 from .manifest import write_manifest
 
 # (output path under the models folder, arguments after `parm train`); order matters: a deployed
-# model before its parity models. Summation parity models have the deployed architecture;
-# concatenation parity models are `tiled` (the deployed network on each tile, warm-started from
-# the deployed model, outputs summed); docs/training.md has what each choice bought.
-SUM = ['--schedule', 'cosine', '--ce-weight', '1']
+# model before its parity models. All parity models start from the deployed model's weights;
+# summation parity models have the deployed architecture, concatenation parity models are
+# `tiled` (the deployed network on each tile, outputs summed); docs/training.md has what each
+# choice bought.
+SUM = ['--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
 CONCAT = ['--model', 'tiled', '--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
 DEPLOYED = {'mlp': ['--model', 'mlp', '--epochs', '20'], 'cnn': ['--model', 'cnn', '--epochs', '15']}
 EPOCHS = {('mlp', 'sum'): 30, ('cnn', 'sum'): 15, ('mlp', 'concat'): 10, ('cnn', 'concat'): 5}
