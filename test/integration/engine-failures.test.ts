@@ -148,7 +148,9 @@ t.test('process isolation: a hung child process is killed and replaced; setFault
   await new Promise((r) => setTimeout(r, 100));
   e.setFaults([]); // the restarted process starts without the fault
   const r = await pending;
-  t.ok(r.latencyMs >= 290 && r.latencyMs < 3000, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
+  // The lower bound shows the hang was detected, not skipped; the upper one only that the query was
+  // not left waiting (a replacement process under tap's TypeScript loader can take seconds to start).
+  t.ok(r.latencyMs >= 290 && r.latencyMs < 20_000, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
   t.equal(maxAbsDiff(r.output, await direct(MLP, y)), 0);
   const m = e.metrics();
   t.equal(m.restarts, 1);
