@@ -153,6 +153,7 @@ export class ParmEngine implements Engine {
           isolation: o.isolation,
           heartbeatMs: o.heartbeatMs,
           hangTimeoutMs: o.hangTimeoutMs,
+          nice: role === 'parity' ? o.parityNice : 0,
           maxStartFailures: 5,
         },
         [],

@@ -48,6 +48,8 @@ export interface InstanceConfig {
   heartbeatMs: number;
   /** Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced. */
   hangTimeoutMs: number;
+  /** Nice value of the inference thread (0 = unchanged). */
+  nice: number;
   /** Consecutive failed starts after which the instance stays down. */
   maxStartFailures: number;
 }
@@ -134,7 +136,7 @@ export class Instance {
       });
       this.worker = w;
     }
-    this.post({ t: 'init', modelPath: this.cfg.modelPath, threads: this.cfg.threads, heartbeatMs: this.cfg.heartbeatMs, faults: this.faults });
+    this.post({ t: 'init', modelPath: this.cfg.modelPath, threads: this.cfg.threads, heartbeatMs: this.cfg.heartbeatMs, nice: this.cfg.nice, faults: this.faults });
   }
 
   /** Send one task. `input` may be a SharedArrayBuffer view: threads share it, processes get a copy. */

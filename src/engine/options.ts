@@ -30,6 +30,7 @@ export interface ResolvedOptions {
   heartbeatMs: number;
   maxRetries: number;
   closeTimeoutMs: number;
+  parityNice: number;
 }
 
 export const DEFAULTS = {
@@ -48,6 +49,7 @@ export const DEFAULTS = {
   heartbeatMs: 250,
   maxRetries: 3,
   closeTimeoutMs: 10_000,
+  parityNice: 10,
 };
 
 function bad(field: string, what: string, got: unknown): never {
@@ -196,6 +198,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1),
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
+    parityNice: int('parityNice', o.parityNice, DEFAULTS.parityNice, 0, 19),
   };
 }
 

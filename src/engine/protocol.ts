@@ -18,7 +18,7 @@ export interface Disturbance {
 }
 
 export type ToInstance =
-  | { t: 'init'; modelPath: string; threads: number; heartbeatMs: number; faults: InstanceFault[] }
+  | { t: 'init'; modelPath: string; threads: number; heartbeatMs: number; nice: number; faults: InstanceFault[] }
   /** `input` is `batch * elements` floats, possibly a view on a SharedArrayBuffer (read only). */
   | { t: 'run'; taskId: number; input: Float32Array; shape: number[] }
   | { t: 'faults'; faults: InstanceFault[] }

@@ -87,6 +87,12 @@ export interface EngineOptions {
   hedgeDelayMs?: number;
   faults?: FaultSpec[];
   background?: BackgroundLoadSpec;
+  /**
+   * Nice value (0..19) of parity instances' inference threads (default 10). Parity work is best
+   * effort: where instances share CPU cores, it should yield to the originals it protects rather
+   * than slow them. 0 runs parity at the same priority as the deployed model.
+   */
+  parityNice?: number;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
   /**

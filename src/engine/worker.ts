@@ -1,5 +1,6 @@
 // Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
 // Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './protocol.js';
@@ -137,6 +138,15 @@ port.onMessage((msg) => {
   switch (msg.t) {
     case 'init':
       faults = msg.faults;
+      if (msg.nice > 0) {
+        // setpriority(PRIO_PROCESS, 0) changes only the calling thread on Linux: this instance's
+        // inference thread (onnxruntime runs single-threaded sessions on the caller's thread).
+        try {
+          setPriority(msg.nice);
+        } catch {
+          // Not permitted or not supported here: the instance still serves, at normal priority.
+        }
+      }
       void (async () => {
         try {
           session = await ort.InferenceSession.create(msg.modelPath, {

@@ -1,0 +1,45 @@
+// Parity instances run their inference thread at a lower CPU priority (parityNice), so that on
+// hosts where instances share cores the parity work yields to the originals it protects.
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createEngine } from '../../src/index.js';
+import { MLP, PARITY_A, images } from './engine-helpers.js';
+
+/** Nice value of every thread of this process, from /proc (field 19 of stat). */
+function threadNices(): number[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; nice is field 19 overall, index 16 here.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+t.test('parity threads run at parityNice, deployed ones at normal priority', { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, async (t) => {
+  const before = threadNices().filter((n) => n === 7).length;
+  const niced = threadNices().filter((n) => n !== 0).length;
+  const e = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], mode: 'parm', k: 2, instances: 2, parityInstances: 2, parityNice: 7,
+  });
+  t.teardown(() => e.close());
+  const [x, y] = images(2, 5) as [Float32Array, Float32Array];
+  await Promise.all([e.infer(x), e.infer(y)]);
+  // Threads an instance starts after lowering its priority inherit it, so count at least one each.
+  t.ok(threadNices().filter((n) => n === 7).length - before >= 2, 'a thread at nice 7 per parity instance');
+  t.equal(e.metrics().instances.filter((i) => i.role === 'parity').length, 2);
+  await e.close();
+  // Terminated worker threads leave /proc/self/task shortly after close resolves.
+  for (let i = 0; i < 100 && threadNices().filter((n) => n !== 0).length > niced; i++) await new Promise((r) => setTimeout(r, 50));
+  const plain = await createEngine({
+    name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], mode: 'parm', k: 2, instances: 2, parityInstances: 2, parityNice: 0,
+  });
+  t.teardown(() => plain.close());
+  await Promise.all([plain.infer(x), plain.infer(y)]);
+  t.equal(threadNices().filter((n) => n !== 0).length, niced, 'parityNice 0 leaves every thread at normal priority');
+});
+
+t.test('parityNice is validated', async (t) => {
+  await t.rejects(createEngine({ name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], mode: 'parm', parityNice: 20 }), {
+    code: 'PARM_ERR_ENGINE_CONFIG',
+    message: /parityNice/,
+  });
+});
