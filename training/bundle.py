@@ -21,7 +21,8 @@ from .manifest import write_manifest
 SUM = ['--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
 CONCAT = ['--model', 'tiled', '--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
 DEPLOYED = {'mlp': ['--model', 'mlp', '--epochs', '20'], 'cnn': ['--model', 'cnn', '--epochs', '15']}
-EPOCHS = {('mlp', 'sum'): 30, ('cnn', 'sum'): 15, ('mlp', 'concat'): 10, ('cnn', 'concat'): 5}
+EPOCHS = {('mlp', 'sum'): 30, ('cnn', 'sum'): 15, ('mlp', 'concat'): 10, ('cnn', 'concat'): 5,
+          ('cnn', 'sum', 3): 30, ('cnn', 'sum', 4): 30}
 
 
 def recipes(models: str) -> List[Tuple[str, List[str]]]:
@@ -33,7 +34,7 @@ def recipes(models: str) -> List[Tuple[str, List[str]]]:
             for k in ks:
                 path = f'{base}/parity-{encoder}-k{k}.onnx'
                 out.append((path, ['parity', '--deployed', f'{base}/deployed.onnx', '--k', str(k), '--encoder', encoder,
-                                   *extra, '--epochs', str(EPOCHS[(kind, encoder)]), '--out', path]))
+                                   *extra, '--epochs', str(EPOCHS.get((kind, encoder, k), EPOCHS[(kind, encoder)])), '--out', path]))
     return out
 
 
