@@ -23,6 +23,8 @@
 //       coefficients r x k row-major (null: r == 1, all ones); outs one per null in data.
 //       Singular choices throw PARM_ERR_CODEC_SINGULAR.
 //   copy(src: F32, dst: F32): void                   sync; the benchmark's bandwidth yardstick
+//   firstNonFinite(x: F32): number                   sync; index of the first NaN/+-Inf, or -1
+//       (input validation; a wrong dtype or a detached buffer is a TypeError)
 //   class DeviceBuffer(length: number)               throws PARM_ERR_CODEC_UNSUPPORTED without
 //       .length, .disposed, upload(src: F32, offset?): void, download(dst: F32, offset?): void,
 //       dispose(): void (idempotent; the finalizer frees it too; throws if an op is pending)
@@ -280,6 +282,14 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32 x = AsF32(info[0], "x");
+  std::ptrdiff_t index = -1;
+  Check(env, parm::first_non_finite_f32(x.data, x.length, &index));
+  return Napi::Number::New(env, static_cast<double>(index));
+}
+
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -342,6 +352,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
   exports.Set("decodeAsync", Napi::Function::New(env, DecodeAsync, "decodeAsync"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
+  exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite, "firstNonFinite"));
   InitDeviceBuffer(env, exports);
   return exports;
 }

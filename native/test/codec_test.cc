@@ -1,6 +1,7 @@
 // ctest suite for the parm coding core: every case of test/cases/codec-cases.json on every ISA
 // this CPU has, with 1 and 3 threads, compared bit for bit with an oracle written directly from
 // Contract 2 (independent of the reference kernels), plus the error cases of the table.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -427,6 +428,64 @@ void run_cuda(const json& table) {
   std::printf("cuda: %d cases compared with the CPU reference\n", cases);
 }
 
+// first_non_finite_f32: every ISA's kernel and the dispatcher under every forced ISA, on odd
+// lengths and unaligned views, with NaN / +Inf / -Inf / negative NaN at the first, middle, last and
+// tail positions (and none: large finite values, denormals, -0 must not count).
+void run_first_non_finite() {
+  using kernel = std::ptrdiff_t (*)(const float*, std::size_t);
+  std::vector<std::pair<parm::isa, kernel>> kernels{{parm::isa::ref, parm::first_non_finite_f32_ref}};
+  if (parm::isa_supported(parm::isa::avx2)) kernels.emplace_back(parm::isa::avx2, parm::first_non_finite_f32_avx2);
+  if (parm::isa_supported(parm::isa::avx512)) kernels.emplace_back(parm::isa::avx512, parm::first_non_finite_f32_avx512);
+  const float bad_values[] = {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY};
+  const float finite_edges[] = {3.4028235e38f, -3.4028235e38f, 1e-45f, -0.0f};
+  const parm::isa before = parm::active_isa();
+  int cases = 0;
+  for (std::size_t n : {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 129, 784, 1000, 4099}) {
+    for (std::size_t off : {0, 1, 3}) {
+      rng r{n * 31 + off};
+      // The storage around the view holds NaN (view's poison): a kernel reading past n would see it.
+      view v(n, off, &r);
+      for (std::size_t e = 0; e < n && e < 4; ++e) v.p[(e * 37) % n] = finite_edges[e];
+      std::vector<std::ptrdiff_t> positions{-1};
+      if (n) {
+        positions.push_back(0);
+        positions.push_back(static_cast<std::ptrdiff_t>(n / 2));
+        positions.push_back(static_cast<std::ptrdiff_t>(n - 1));
+        positions.push_back(static_cast<std::ptrdiff_t>(n - 1 - (n - 1) % 3));  // in the last partial vector
+        if (n > 64) positions.push_back(static_cast<std::ptrdiff_t>(n - n % 16 + (n % 16 ? 0 : -1)));
+      }
+      for (std::ptrdiff_t pos : positions) {
+        for (float bad_value : bad_values) {
+          std::vector<float> saved(v.p, v.p + n);
+          if (pos >= 0) v.p[pos] = bad_value;
+          // A second non-finite value after the first must not change the answer.
+          if (pos >= 0 && static_cast<std::size_t>(pos) + 5 < n) v.p[pos + 5] = INFINITY;
+          for (auto& [i, fn] : kernels) {
+            const std::ptrdiff_t got = fn(v.p, n);
+            EXPECT(got == pos, "first_non_finite_f32_%s n=%zu offset=%zu value=%a at %td: got %td", parm::isa_name(i), n,
+                   off, bad_value, pos, got);
+            parm::set_isa(i);
+            std::ptrdiff_t via = -7;
+            parm::status s = parm::first_non_finite_f32(v.p, n, &via);
+            EXPECT(s.ok() && via == pos, "first_non_finite_f32 (dispatch, isa=%s) n=%zu offset=%zu at %td: got %td",
+                   parm::isa_name(i), n, off, pos, via);
+          }
+          std::copy(saved.begin(), saved.end(), v.p);
+          ++cases;
+          if (pos < 0) break;  // no value to place
+        }
+      }
+    }
+  }
+  parm::set_isa(before);
+  std::ptrdiff_t idx = 5;
+  EXPECT(parm::first_non_finite_f32(nullptr, 0, &idx).ok() && idx == -1, "first_non_finite_f32(null, 0) must give -1");
+  EXPECT(parm::first_non_finite_f32(nullptr, 3, &idx).code == parm::status_code::invalid_argument,
+         "first_non_finite_f32(null, 3) must be invalid_argument");
+  EXPECT(!parm::first_non_finite_f32(nullptr, 0, nullptr).ok(), "a null index must be refused");
+  std::printf("first_non_finite: %d cases on %zu ISAs\n", cases, kernels.size());
+}
+
 }  // namespace
 
 int main() {
@@ -439,6 +498,7 @@ int main() {
   for (const json& c : table["encode_concat"].arr) run_concat(c);
   for (const json& c : table["decode"].arr) run_decode(table, c);
   for (const json& c : table["errors"].arr) run_error(table, c);
+  run_first_non_finite();
   // copy_f32 on every ISA (the benchmark's yardstick) copies exactly.
   for (parm::isa i : isas()) {
     parm::set_isa(i);

@@ -251,3 +251,11 @@ export function setThreads(n: number): void {
 export function copy(src: Float32Array, dst: Float32Array): void {
   native().copy(src, dst);
 }
+
+/**
+ * Index of the first NaN or +-Infinity element of x, or -1 when every element is finite.
+ * Used to validate inputs (src/engine/input.ts). A wrong dtype or a detached buffer is a TypeError.
+ */
+export function firstNonFinite(x: Float32Array): number {
+  return native().firstNonFinite(x);
+}

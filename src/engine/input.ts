@@ -1,6 +1,7 @@
 // Checks one `infer` input against the model's input shape before anything reaches an instance.
 // NaN policy: non-finite values are rejected, because a NaN or Inf in one query would poison the
 // parity query and therefore the reconstruction of every other member of its coding group.
+import * as codec from '../codec/index.js';
 import { ParmError } from '../errors.js';
 import type { TensorInput } from './types.js';
 
@@ -18,11 +19,9 @@ function bad(message: string): never {
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-/** Index of the first NaN or +-Inf, or -1. */
+/** Index of the first NaN or +-Inf, or -1 (the addon's SIMD scan; no per-element loop here). */
 export function firstNonFinite(x: Float32Array): number {
-  // Validation scan (one pass, no arithmetic on the data); x - x is NaN exactly for NaN and Inf.
-  for (let i = 0; i < x.length; i++) if (x[i]! - x[i]! !== 0) return i;
-  return -1;
+  return codec.firstNonFinite(x);
 }
 
 /** `sample` is the per-sample shape (the model input shape without its batch dimension). */

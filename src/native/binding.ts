@@ -60,6 +60,8 @@ export interface NativeBinding {
               outs: readonly Float32Array[]): Promise<void>;
   /** dst = src (the benchmark's bandwidth yardstick). */
   copy(src: Float32Array, dst: Float32Array): void;
+  /** Index of the first NaN or +-Inf element of x, or -1 (input validation scan). */
+  firstNonFinite(x: Float32Array): number;
 
   DeviceBuffer: new (length: number) => NativeDeviceBuffer;
   cudaEncodeSum(inputs: readonly NativeDeviceBuffer[], weights: Float32Array | null, out: NativeDeviceBuffer): Promise<void>;

@@ -77,6 +77,11 @@ status plan_decode(std::size_t r, const bool* present, std::size_t k, const floa
 // kernels above: libc memcpy under the ref ISA, a STREAM-style vector loop under avx2/avx512.
 status copy_f32(const float* src, std::size_t n, float* dst);
 
+// Input validation scan: *index = the index of the first NaN or +-Inf among x[0..n), or -1 when
+// every element is finite (n == 0 included). Single-threaded (it stops at the first hit; inputs
+// checked this way are queries, small). x may be null only when n == 0.
+status first_non_finite_f32(const float* x, std::size_t n, std::ptrdiff_t* index);
+
 // ---------------------------------------------------------------------------------------------
 // Single-threaded kernels on one range, one per ISA (names <op>_<dtype>_<impl>). The dispatching
 // functions above call these; tests call them directly to compare ISAs with the reference.
@@ -97,6 +102,10 @@ void copy_f32_ref(const float* src, std::size_t n, float* dst);  // libc memcpy
 // STREAM-style copy loops (vector loads and ordinary stores).
 void copy_f32_avx2(const float* src, std::size_t n, float* dst);
 void copy_f32_avx512(const float* src, std::size_t n, float* dst);
+// Index of the first element whose exponent bits are all ones (NaN, +Inf, -Inf), or -1.
+std::ptrdiff_t first_non_finite_f32_ref(const float* x, std::size_t n);
+std::ptrdiff_t first_non_finite_f32_avx2(const float* x, std::size_t n);
+std::ptrdiff_t first_non_finite_f32_avx512(const float* x, std::size_t n);
 // Tiles image `index` of k into out (one tile; other tiles untouched).
 void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
                                 grid g, float* out);

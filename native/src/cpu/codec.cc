@@ -150,6 +150,20 @@ status copy_f32(const float* src, std::size_t n, float* dst) {
   return status::success();
 }
 
+status first_non_finite_f32(const float* x, std::size_t n, std::ptrdiff_t* index) {
+  if (!index) return bad("first_non_finite: index is null");
+  *index = -1;
+  if (n == 0) return status::success();
+  if (!x) return bad("first_non_finite: x is null");
+  std::ptrdiff_t (*fn)(const float*, std::size_t) = first_non_finite_f32_ref;
+#if defined(PARM_HAVE_X86_SIMD)
+  if (active_isa() == isa::avx512) fn = first_non_finite_f32_avx512;
+  if (active_isa() == isa::avx2) fn = first_non_finite_f32_avx2;
+#endif
+  *index = fn(x, n);
+  return status::success();
+}
+
 namespace {
 
 // Inverts the m x m matrix a (row-major, double) in place; false if singular.
