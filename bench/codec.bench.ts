@@ -264,8 +264,7 @@ if (flag('gpu')) {
         for (const op of ops) {
           if (op === 'encode_concat' && !concatOk) continue;
           const group: Result[] = [];
-          // The concatenation encoder has one (scalar, threaded) kernel: report it once, as ref.
-          const isaList = op === 'encode_concat' ? ['ref'] : threads === 1 ? isas : [bestIsa];
+          const isaList = threads === 1 ? isas : [bestIsa];
           for (const isa of isaList) {
             codec.setIsa(isa as 'ref');
             let fn: () => unknown;

@@ -177,15 +177,19 @@ void run_concat(const json& c) {
   oracle_concat(ptrs, C, H, W, nhwc, g.rows, g.cols, expect.p);
   std::vector<const float*> cptrs(ptrs.begin(), ptrs.end());
   parm::image_shape shape{C, H, W, nhwc ? parm::layout::nhwc : parm::layout::nchw};
-  for (unsigned threads : {1u, 3u}) {
-    parm::set_threads(threads);
-    view out(n, off, nullptr);
-    parm::grid pass = c["grid"].is_null() ? parm::grid{0, 0} : g;
-    parm::status s = parm::encode_concat_f32(cptrs.data(), k, shape, pass, out.p);
-    std::size_t where = 0;
-    EXPECT(s.ok(), "concat: %s", s.message.c_str());
-    EXPECT(same_bits(out.p, expect.p, n, &where), "concat %zux%zux%zu k=%zu %s grid %zux%zu threads=%u: element %zu is %a, oracle %a",
-           C, H, W, k, c["layout"].str.c_str(), g.rows, g.cols, threads, where, out.p[where], expect.p[where]);
+  for (parm::isa i : isas()) {
+    parm::set_isa(i);
+    for (unsigned threads : {1u, 3u}) {
+      parm::set_threads(threads);
+      view out(n, off, nullptr);
+      parm::grid pass = c["grid"].is_null() ? parm::grid{0, 0} : g;
+      parm::status s = parm::encode_concat_f32(cptrs.data(), k, shape, pass, out.p);
+      std::size_t where = 0;
+      EXPECT(s.ok(), "concat: %s", s.message.c_str());
+      EXPECT(same_bits(out.p, expect.p, n, &where) && std::isnan(out.storage[off + n]),
+             "concat %zux%zux%zu k=%zu %s grid %zux%zu isa=%s threads=%u: element %zu is %a, oracle %a", C, H, W, k,
+             c["layout"].str.c_str(), g.rows, g.cols, parm::isa_name(i), threads, where, out.p[where], expect.p[where]);
+    }
   }
 }
 

@@ -109,5 +109,11 @@ std::ptrdiff_t first_non_finite_f32_avx512(const float* x, std::size_t n);
 // Tiles image `index` of k into out (one tile; other tiles untouched).
 void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
                                 grid g, float* out);
+// SIMD versions for tiles that divide the image exactly (H % th == 0, W % tw == 0); any other
+// tile is passed to the reference. Bit-exact with it.
+void encode_concat_tile_f32_avx2(const float* image, std::size_t index, const image_shape& shape,
+                                 grid g, float* out);
+void encode_concat_tile_f32_avx512(const float* image, std::size_t index, const image_shape& shape,
+                                   grid g, float* out);
 
 }  // namespace parm

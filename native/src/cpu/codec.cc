@@ -115,9 +115,14 @@ status encode_concat_f32(const float* const* images, std::size_t k, const image_
   // Tiles with no image are zero; every other output element is written by exactly one tile.
   const std::size_t n = shape.channels * shape.height * shape.width;
   const bool threaded = n * (k + 1) >= kParallelMinFloats;
+  void (*tile)(const float*, std::size_t, const image_shape&, grid, float*) = encode_concat_tile_f32_ref;
+#if defined(PARM_HAVE_X86_SIMD)
+  if (active_isa() == isa::avx512) tile = encode_concat_tile_f32_avx512;
+  if (active_isa() == isa::avx2) tile = encode_concat_tile_f32_avx2;
+#endif
   auto body = [&](std::size_t t) {
     if (t < k) {
-      encode_concat_tile_f32_ref(images[t], t, shape, g, out);
+      tile(images[t], t, shape, g, out);
     } else {
       // Empty tile: zero its pixels (the tile function with an all-zero source would be slower).
       const std::size_t r = t / g.cols, c = t % g.cols;
