@@ -25,7 +25,13 @@ t.test('encodeSumAsync / decodeAsync / encodeConcatAsync do not block the event 
   const out = new Float32Array(n);
 
   const sync = await turnsDuring(() => { codec.encodeSum(inputs, { out }); });
-  const asyncRun = await turnsDuring(() => codec.encodeSumAsync(inputs, { out }));
+  // On a loaded machine the pool thread may finish while this thread waits for a core, so take
+  // the best of a few calls: one with several turns proves the loop ran while the call was in flight.
+  let asyncRun = { turns: -1, ms: 0 };
+  for (let attempt = 0; attempt < 5 && asyncRun.turns < 3; attempt++) {
+    const r = await turnsDuring(() => codec.encodeSumAsync(inputs, { out }));
+    if (r.turns > asyncRun.turns) asyncRun = r;
+  }
   t.comment(`sync: ${sync.turns} turns in ${sync.ms.toFixed(1)} ms; async: ${asyncRun.turns} turns in ${asyncRun.ms.toFixed(1)} ms`);
   t.equal(sync.turns, 0, 'the sync call holds the loop (no turns)');
   t.ok(asyncRun.turns >= 3, `the loop kept turning during encodeSumAsync (${asyncRun.turns} turns)`);
