@@ -61,15 +61,23 @@ t.test('ratios against equal-resources and the done-when verdict', async (t) => 
   t.equal(records[0]!.gap_ratio_vs_equal_resources, 1);
   let [v] = verdicts(records);
   t.match(v, { rate: 100, trials: 2, er_gap_ms: 38, parm_gap_ms: 9.5, gap_ratio_min: 4, pass: true });
-  // One trial short of 3.5x fails the whole verdict; so does a median 20 % off.
+  // One trial short of 3.5x fails the whole verdict; so does a median (across trials) 20 % off.
   records[3]!.gap_ms = 12;
   [v] = verdicts(records);
   t.equal(v!.pass, false);
   records[3]!.gap_ms = 9;
+  records[2]!.p50_ms = 1.2;
   records[3]!.p50_ms = 1.2;
   [v] = verdicts(records);
   t.equal(v!.pass, false);
-  t.ok(Math.abs(v!.p50_diff_max - 0.2) < 1e-12);
+  t.ok(Math.abs(v!.p50_diff_of_medians - 0.2) < 1e-12);
+  // One trial 15 % off with the other on par: the median across trials is 7.5 % off, which passes.
+  records[2]!.p50_ms = 1;
+  records[3]!.p50_ms = 1.15;
+  [v] = verdicts(records);
+  t.equal(v!.pass, true);
+  t.ok(Math.abs(v!.p50_diff_of_medians - 0.075) < 1e-12);
+  t.ok(Math.abs(v!.p50_diff_max - 0.15) < 1e-12);
 });
 
 t.test('framing: JSON pixels round-trip to the exact float32; binary frame layout; answers', async (t) => {

@@ -207,11 +207,11 @@ export function formatTable(report: TailReport): string {
   }
   if (report.verdict.length > 0) {
     lines.push('');
-    lines.push(`done-when (parm k=2 gap >= ${TARGET_GAP_RATIO}x smaller than equal-resources in every trial, p50 within ${MEDIAN_TOLERANCE * 100}%):`);
+    lines.push(`done-when (parm k=2 gap >= ${TARGET_GAP_RATIO}x smaller than equal-resources in every trial, median p50 across trials within ${MEDIAN_TOLERANCE * 100}%):`);
     for (const v of report.verdict) {
       lines.push(
         `  ${v.rate} q/s: gap ER ${num(v.er_gap_ms)} ms vs parm ${num(v.parm_gap_ms)} ms, ratio per trial ${v.gap_ratios.map((g) => `${num(g)}x`).join(' ')}, ` +
-          `p50 difference up to ${num(v.p50_diff_max * 100, 1)}%: ${v.pass ? 'PASS' : 'not met'}`,
+          `p50 of the trials' medians ${num(v.p50_diff_of_medians * 100, 1)}% apart (single trials up to ${num(v.p50_diff_max * 100, 1)}%): ${v.pass ? 'PASS' : 'not met'}`,
       );
     }
   }
