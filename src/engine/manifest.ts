@@ -6,7 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { ParmError } from '../errors.js';
 import type { EncoderKind, EngineOptions } from './types.js';
 
-interface ManifestParity {
+export interface ManifestTensor {
+  name: string;
+  shape: number[];
+  datatype: string;
+}
+
+export interface ManifestParity {
   k: number;
   encoder: EncoderKind;
   path: string;
@@ -14,17 +20,19 @@ interface ManifestParity {
   coefficients?: number[];
 }
 
-interface ManifestDeployment {
+export interface ManifestDeployment {
   dataset?: string;
   model?: string;
   deployed: string;
   card?: string;
+  input?: ManifestTensor;
+  output?: ManifestTensor;
   classes?: string[];
-  parity?: ManifestParity[];
+  parity: ManifestParity[];
 }
 
 export interface Manifest {
-  version: number;
+  version: 1;
   default: string;
   deployments: Record<string, ManifestDeployment>;
 }
@@ -33,6 +41,7 @@ function bad(message: string): never {
   throw new ParmError('PARM_ERR_ENGINE_CONFIG', message);
 }
 
+/** Reads and checks a manifest (Contract 3); PARM_ERR_ENGINE_CONFIG names the file and the fault. */
 export function readManifest(manifestPath: string): Manifest {
   let m: Manifest;
   try {
@@ -40,10 +49,26 @@ export function readManifest(manifestPath: string): Manifest {
   } catch (e) {
     return bad(`${manifestPath}: cannot read the model manifest: ${(e as Error).message}`);
   }
-  if (typeof m !== 'object' || m === null || typeof m.deployments !== 'object' || m.deployments === null) {
-    bad(`${manifestPath}: expected { version, default, deployments }`);
+  if (typeof m !== 'object' || m === null || m.version !== 1 || typeof m.deployments !== 'object' || m.deployments === null) {
+    bad(`${manifestPath}: expected a version 1 parm manifest { version: 1, default, deployments } (see docs/training.md)`);
+  }
+  for (const [name, d] of Object.entries(m.deployments)) {
+    if (typeof d?.deployed !== 'string' || !Array.isArray(d.parity)) {
+      bad(`${manifestPath}: deployment ${name} needs "deployed" and "parity" entries`);
+    }
   }
   return m;
+}
+
+/** The package root (the folder holding package.json), found upwards from src/ or dist/src/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new ParmError('PARM_ERR_ENGINE_CONFIG', 'cannot find the parm package root');
+    dir = up;
+  }
 }
 
 /**
@@ -61,9 +86,9 @@ export function deploymentFromManifest(
   const d = m.deployments[name];
   if (!d) bad(`bundled: no deployment '${name}' in ${manifestPath} (has: ${Object.keys(m.deployments).join(', ') || 'none'})`);
   const base = dirname(resolve(manifestPath));
-  const parity = (d.parity ?? []).filter((p) => p.k === k && p.encoder === encoder);
+  const parity = d.parity.filter((p) => p.k === k && p.encoder === encoder);
   if (parity.length === 0) {
-    const have = (d.parity ?? []).map((p) => `k=${p.k} ${p.encoder}`).join(', ') || 'none';
+    const have = d.parity.map((p) => `k=${p.k} ${p.encoder}`).join(', ') || 'none';
     bad(`bundled: deployment '${name}' has no parity model for k=${k}, encoder ${encoder} (has: ${have})`);
   }
   return {
@@ -76,14 +101,7 @@ export function deploymentFromManifest(
   };
 }
 
-/** models/manifest.json of this package (found upwards from this file: src/ or dist/src/). */
+/** models/manifest.json of this package. */
 export function bundledManifestPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const p = join(dir, 'models', 'manifest.json');
-    if (existsSync(p)) return p;
-    if (existsSync(join(dir, 'package.json'))) break;
-    dir = dirname(dir);
-  }
-  return join(dir, 'models', 'manifest.json');
+  return join(packageRoot(), 'models', 'manifest.json');
 }

@@ -9,12 +9,12 @@
 // This runs onnxruntime sessions on the main thread: `parm eval` serves nothing, so blocking
 // its event loop costs nothing.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as codec from '../codec/index.js';
 import { ParmError } from '../errors.js';
 import { type EvalDataset, loadEvalDataset } from './dataset.js';
-import { defaultModelsDir, loadManifest, type ManifestDeployment } from './manifest.js';
+import { packageRoot, readManifest, type ManifestDeployment } from '../engine/manifest.js';
 
 export const DEFAULT_FRACTIONS = [0.01, 0.05, 0.1] as const;
 
@@ -166,7 +166,12 @@ function majorityClass(labels: Int32Array): number {
 export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
   const progress = opts.onProgress ?? (() => {});
   const fractions = opts.fractions ?? DEFAULT_FRACTIONS;
-  const { dir, manifest } = loadManifest(opts.modelsDir ?? defaultModelsDir());
+  const dir = resolve(opts.modelsDir ?? join(packageRoot(), 'models'));
+  const manifestFile = join(dir, 'manifest.json');
+  if (!existsSync(manifestFile)) {
+    usage(`${manifestFile} does not exist; pass --models DIR with a manifest.json (write one with: python3 -m training manifest --models DIR)`);
+  }
+  const manifest = readManifest(manifestFile);
   const ds = loadEvalDataset(opts.datasetDir);
   const total = ds.testLabels.length;
   if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) usage(`--limit must be a positive integer, got ${opts.limit}`);
@@ -189,7 +194,8 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
     const deployed = await openModel(join(dir, d.deployed), ds);
     const deployedOut = await infer(deployed, ds.testInputs, n, ds.inputShape, classes);
     const deployedAcc = accuracy(deployedOut, ds.testLabels, n, classes);
-    report.deployments.push({ deployment: name, model: d.model, deployed_accuracy: deployedAcc, floor_majority_accuracy: floorMajority, test_inputs: n });
+    const model = d.model ?? name;
+    report.deployments.push({ deployment: name, model, deployed_accuracy: deployedAcc, floor_majority_accuracy: floorMajority, test_inputs: n });
     const parities = [...d.parity].sort((a, b) => (a.encoder === b.encoder ? a.k - b.k : a.encoder === 'sum' ? -1 : 1));
     for (const p of parities) {
       if (!Number.isInteger(p.k) || p.k < 2) usage(`${name}: parity model ${p.path} has k = ${p.k}; k must be at least 2`);
@@ -204,7 +210,7 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
       const degraded = degradedAccuracy(parityOut, deployedOut, ds.testLabels, groups, p.k, classes);
       const floorSelf = degradedAccuracy(selfOut, deployedOut, ds.testLabels, groups, p.k, classes);
       report.results.push({
-        deployment: name, model: d.model, dataset: d.dataset, k: p.k, encoder: p.encoder, parity_model: p.path,
+        deployment: name, model, dataset: d.dataset ?? ds.name, k: p.k, encoder: p.encoder, parity_model: p.path,
         deployed_accuracy: deployedAcc, degraded_accuracy: degraded, floor_self_parity_accuracy: floorSelf,
         floor_majority_accuracy: floorMajority,
         overall_at_f: Object.fromEntries(fractions.map((f) => [String(f), (1 - f) * deployedAcc + f * degraded])),

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { main } from '../../src/cli/main.js';
 import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
-import { defaultModelsDir, type Manifest } from '../../src/eval/manifest.js';
+import { bundledManifestPath, type Manifest } from '../../src/engine/manifest.js';
 
-const manifestFile = join(defaultModelsDir(), 'manifest.json');
+const manifestFile = bundledManifestPath();
 const skip = !existsSync(DEFAULT_DATASET_DIR) ? `no dataset at ${DEFAULT_DATASET_DIR} (apt-get install dataset-fashion-mnist)` : false;
 
 t.test('parm eval --json on the bundled models', { skip }, async (t) => {
