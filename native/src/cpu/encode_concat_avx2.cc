@@ -8,19 +8,16 @@
 #include <cstdint>
 
 #include "parm/codec.h"
+#include "concat_tile.h"
 
 namespace parm {
 
 void encode_concat_tile_f32_avx2(const float* image, std::size_t index, const image_shape& shape,
                                  grid g, float* out) {
   const std::size_t C = shape.channels, H = shape.height, W = shape.width;
-  const std::size_t r = index / g.cols, c = index % g.cols;
-  const std::size_t y0 = r * H / g.rows, y1 = (r + 1) * H / g.rows;
-  const std::size_t x0 = c * W / g.cols, x1 = (c + 1) * W / g.cols;
-  const std::size_t th = y1 - y0, tw = x1 - x0;
-  if (th == 0 || tw == 0) return;
-  const bool nhwc = shape.order == layout::nhwc;
-  const std::size_t sc = nhwc ? 1 : H * W, sy = nhwc ? W * C : W, sx = nhwc ? C : 1;
+  const concat_tile t = concat_tile_of(index, shape, g);
+  if (t.th == 0 || t.tw == 0) return;
+  const std::size_t y0 = t.y0, x0 = t.x0, th = t.th, tw = t.tw, sc = t.sc, sy = t.sy, sx = t.sx;
   if (H % th != 0 || W % tw != 0 || 8 * (W / tw) * sx >= (std::size_t{1} << 31))
     return encode_concat_tile_f32_ref(image, index, shape, g, out);
   const std::size_t fy = H / th, fx = W / tw;

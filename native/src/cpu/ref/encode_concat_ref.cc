@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "parm/codec.h"
+#include "../concat_tile.h"
 
 namespace parm {
 namespace {
@@ -33,16 +34,11 @@ std::vector<std::vector<tap>> taps_for(std::size_t len, std::size_t t) {
 void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
                                 grid g, float* out) {
   const std::size_t C = shape.channels, H = shape.height, W = shape.width;
-  const std::size_t r = index / g.cols, c = index % g.cols;
-  const std::size_t y0 = r * H / g.rows, y1 = (r + 1) * H / g.rows;
-  const std::size_t x0 = c * W / g.cols, x1 = (c + 1) * W / g.cols;
-  const std::size_t th = y1 - y0, tw = x1 - x0;
-  if (th == 0 || tw == 0) return;
+  const concat_tile t = concat_tile_of(index, shape, g);
+  if (t.th == 0 || t.tw == 0) return;
+  const std::size_t y0 = t.y0, x0 = t.x0, th = t.th, tw = t.tw, sc = t.sc, sy = t.sy, sx = t.sx;
   const auto ty = taps_for(H, th), tx = taps_for(W, tw);
   const float denom = static_cast<float>(H * W);
-  const bool nhwc = shape.order == layout::nhwc;
-  // Element strides: channel, row, column.
-  const std::size_t sc = nhwc ? 1 : H * W, sy = nhwc ? W * C : W, sx = nhwc ? C : 1;
   // Column taps flattened: output column ox uses entries [xb[ox], xb[ox + 1]).
   // Overlap lengths are kept as signed 64-bit so the int->float conversion is one instruction;
   // products are at most H*W, exact in float up to 2^24.
