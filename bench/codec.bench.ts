@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 
 import * as codec from '../src/codec/index.js';
-import { addonPath, packageRoot } from '../src/native/loader.js';
+import { addonPath } from '../src/addon/load.js';
+import { packageRoot } from '../src/package-root.js';
 import { loadCases, rng } from '../test/cases/cases.js';
 
 interface Result {

@@ -2,23 +2,15 @@
 // a session called in a worker directly, maximum throughput of each mode side by side, and the
 // effect of the partial-group policy. Uses the fixture MLP (test/fixtures/models/) so that the
 // figures are the engine's own cost, not the model's.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as codec from '../src/codec/index.js';
 import { createEngine, type Engine, type EngineOptions, type Mode } from '../src/index.js';
+import { packageRoot } from '../src/package-root.js';
 
 const require = createRequire(import.meta.url);
-/** The package root: the nearest directory above this file with a package.json (src or dist). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return `${dir}/`;
-}
-const repo = packageRoot();
+const repo = `${packageRoot()}/`;
 const MODELS = `${repo}test/fixtures/models/`;
 const MLP = `${MODELS}mlp.onnx`;
 const PARITY = `${MODELS}mlp-parity-a.onnx`;

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ParmError } from '../errors.js';
-import { packageRoot } from '../engine/manifest.js';
+import { packageRoot } from '../package-root.js';
 
 export const TRAIN_JOBS = ['deployed', 'parity', 'bundle', 'golden', 'manifest'] as const;
 export const ENCODERS = ['sum', 'concat'] as const;

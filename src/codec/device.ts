@@ -1,13 +1,8 @@
 // Device-buffer API: data that stays on the GPU between encode/decode steps. Needs the CUDA build
 // (npm run build:cuda, PARM_ADDON=build-cuda/Release/parm.node) and a device; otherwise the
 // DeviceBuffer constructor throws ParmError PARM_ERR_CODEC_UNSUPPORTED / _NO_DEVICE.
-import type { Layout, NativeBinding, NativeDeviceBuffer } from '../native/binding.js';
-import { loadBinding } from '../native/loader.js';
-
-let binding: NativeBinding | undefined;
-function native(): NativeBinding {
-  return (binding ??= loadBinding());
-}
+import type { Layout, NativeDeviceBuffer } from '../addon/binding.js';
+import { addon as native } from '../addon/load.js';
 
 /**
  * Device memory for `length` float32 values with pinned host staging. Owns the memory: call

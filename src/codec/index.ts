@@ -1,10 +1,10 @@
 // The typed codec API (Contract 1): summation / batched / concatenation encoders and the decoder,
 // computed by the native addon (Contract 2 arithmetic, float32). This layer fills in defaults,
 // allocates outputs and checks what it must know to do so; the addon checks everything else.
-import type { Layout, NativeBinding, NativeCapabilities } from '../native/binding.js';
-import { loadBinding } from '../native/loader.js';
+import type { Layout, NativeCapabilities } from '../addon/binding.js';
+import { addon as native } from '../addon/load.js';
 
-export type { Layout } from '../native/binding.js';
+export type { Layout } from '../addon/binding.js';
 export { DeviceBuffer, copyDevice, encodeSumDevice, encodeConcatDevice, decodeDevice } from './device.js';
 
 export interface SumOptions {
@@ -44,11 +44,6 @@ export interface Capabilities {
 }
 
 export type IsaName = 'auto' | 'ref' | 'avx2' | 'avx512';
-
-let binding: NativeBinding | undefined;
-function native(): NativeBinding {
-  return (binding ??= loadBinding());
-}
 
 function typeError(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: 'PARM_ERR_CODEC_ARGUMENT' });

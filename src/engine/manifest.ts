@@ -1,9 +1,9 @@
 // Builds EngineOptions from models/manifest.json (Contract 3/4): the serve config's `bundled`
 // shortcut and the one-call default deployment.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ParmError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import type { EncoderKind, EngineOptions } from './types.js';
 
 export interface ManifestTensor {
@@ -58,17 +58,6 @@ export function readManifest(manifestPath: string): Manifest {
     }
   }
   return m;
-}
-
-/** The package root (the folder holding package.json), found upwards from src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new ParmError('PARM_ERR_ENGINE_CONFIG', 'cannot find the parm package root');
-    dir = up;
-  }
 }
 
 /**

@@ -14,7 +14,8 @@ import * as ort from 'onnxruntime-node';
 import * as codec from '../codec/index.js';
 import { ParmError } from '../errors.js';
 import { type EvalDataset, loadEvalDataset } from './dataset.js';
-import { packageRoot, readManifest, type ManifestDeployment } from '../engine/manifest.js';
+import { readManifest, type ManifestDeployment } from '../engine/manifest.js';
+import { packageRoot } from '../package-root.js';
 
 export const DEFAULT_FRACTIONS = [0.01, 0.05, 0.1] as const;
 

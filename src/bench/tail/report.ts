@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { arch, cpus, freemem, getPriority, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TailBenchOptions } from './options.js';
-import { PACKAGE_ROOT } from './server.js';
+import { packageRoot } from '../../package-root.js';
 import { aggregate, verdicts, type Aggregate, type Spread, type TrialRecord, type Verdict, TARGET_GAP_RATIO, MEDIAN_TOLERANCE } from './stats.js';
 
 export interface MachineInfo {
@@ -24,7 +24,7 @@ export interface MachineInfo {
 
 function packageVersion(name: string): string {
   try {
-    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? '?';
   } catch {
     return 'absent';
@@ -34,13 +34,13 @@ function packageVersion(name: string): string {
 export function machineInfo(): MachineInfo {
   let commit: string | null = null;
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
     commit = null;
   }
   const parm = (() => {
     try {
-      return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+      return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
     } catch {
       return '?';
     }

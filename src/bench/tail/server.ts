@@ -6,10 +6,9 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParmError } from '../../errors.js';
+import { packageRoot } from '../../package-root.js';
 
 const CHILD = fileURLToPath(new URL(`./serve-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-/** Repository (package) root: models/manifest.json is resolved from here. */
-export const PACKAGE_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../../' : '../../../', import.meta.url));
 
 export interface ServeConfig {
   host?: string;
@@ -110,7 +109,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
   const log = createWriteStream(join(opts.workDir, `${opts.name}.log`));
   const child = spawn(process.execPath, [...process.execArgv, opts.entry ?? CHILD, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
-    cwd: PACKAGE_ROOT,
+    cwd: packageRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
   });

@@ -1,5 +1,5 @@
 // The one hand-written type of the native addon's surface; it mirrors the export list at the top
-// of bindings/addon.cc. Only src/codec/ and src/native/ use it directly.
+// of bindings/addon.cc. Only src/codec/ and src/addon/ use it directly.
 
 /** Thrown for every core status (registered through init()). */
 export type ErrorClass = new (code: never, message: string) => Error;

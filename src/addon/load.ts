@@ -1,25 +1,15 @@
-// Loads the native addon once. Which file: $PARM_ADDON if set (e.g. the CUDA build,
+// Loads the native addon (bindings/ + native/, built by cmake-js) once per process and hands the
+// same binding to every caller. Which file: $PARM_ADDON if set (e.g. the CUDA build,
 // build-cuda/Release/parm.node), else build/Release/parm.node under the package root.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
 import { ParmError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import type { ErrorClass, NativeBinding } from './binding.js';
 
 let cached: NativeBinding | undefined;
-
-/** The package root: the nearest directory above this file holding package.json. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'CMakeLists.txt'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('parm: cannot find the package root above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
 
 /** The path the loader will use. */
 export function addonPath(): string {
@@ -28,7 +18,8 @@ export function addonPath(): string {
   return join(packageRoot(), 'build', 'Release', 'parm.node');
 }
 
-export function loadBinding(): NativeBinding {
+/** The addon, loaded on first use; PARM_ERR_CODEC_UNSUPPORTED when it was not built. */
+export function addon(): NativeBinding {
   if (cached) return cached;
   const path = addonPath();
   if (!existsSync(path)) {
