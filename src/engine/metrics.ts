@@ -1,6 +1,6 @@
 // Engine counters and HdrHistogram latency per answer kind (original, reconstructed, all).
 import * as hdr from 'hdr-histogram-js';
-import type { LatencySummary } from './types.js';
+import type { EngineMetrics, InstanceHealth, LatencySummary } from './types.js';
 
 export type AnswerKind = 'original' | 'reconstructed';
 
@@ -9,21 +9,56 @@ function histogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
+/** The engine's monotonic counters; each is incremented by the module named beside it. */
 export class Counters {
+  /** QueryBook.accept */
   queries = 0;
+  /** QueryBook (resolved queries) */
   answered = 0;
   reconstructions = 0;
+  /** ResultRouter: originals that came after their unit was answered */
   lateOriginalsDiscarded = 0;
+  /** Scheduler: queued data tasks dropped */
   cancellations = 0;
+  /** Recovery */
   retries = 0;
+  /** QueryBook.fail */
   errors = 0;
+  /** ResultRouter.onDown */
   restarts = 0;
+  /** ParmEngine.infer (admission refused) */
   rejected = 0;
+  /** Scheduler (hedged mode) */
   hedges = 0;
+  /** CodingWindow and ParityCoding */
   groups = 0;
   partialGroups = 0;
   unprotected = 0;
+  /** Scheduler: queued parity tasks dropped */
   parityCancelled = 0;
+}
+
+/** The EngineMetrics snapshot of the counters, queue depths, instances and latencies. */
+export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], instances: InstanceHealth[], latency: Record<string, LatencySummary>): EngineMetrics {
+  return {
+    queries: c.queries,
+    answered: c.answered,
+    reconstructions: c.reconstructions,
+    lateOriginalsDiscarded: c.lateOriginalsDiscarded,
+    cancellations: c.cancellations,
+    retries: c.retries,
+    errors: c.errors,
+    restarts: c.restarts,
+    rejected: c.rejected,
+    hedges: c.hedges,
+    groups: c.groups,
+    partialGroups: c.partialGroups,
+    unprotected: c.unprotected,
+    parityCancelled: c.parityCancelled,
+    queueDepth,
+    instances,
+    latency,
+  };
 }
 
 export class Latencies {

@@ -1,9 +1,12 @@
 // Validates EngineOptions once, at the edge, and fills every default (one message format:
-// "<field>: <what is wrong> (got <value>)", code PARM_ERR_ENGINE_CONFIG).
+// "<field>: <what is wrong> (got <value>)", code PARM_ERR_ENGINE_CONFIG; unknown keys are errors
+// that name the closest known key).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ParmError } from '../errors.js';
+import { validateDecode } from './decode-policy.js';
+import { validateFaults } from './faults.js';
 import type { BackgroundLoadSpec, BatchingOptions, DecodePolicy, EncoderKind, EngineOptions, FaultSpec, Mode } from './types.js';
+import { bad, int, isRecord, num, oneOf, rejectUnknownKeys } from './validate.js';
 
 export interface ResolvedOptions {
   name: string;
@@ -52,35 +55,6 @@ export const DEFAULTS = {
   parityNice: 10,
 };
 
-function bad(field: string, what: string, got: unknown): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  throw new ParmError('PARM_ERR_ENGINE_CONFIG', `${field}: ${what} (got ${shown})`);
-}
-
-/** `def` NaN marks a required field. */
-function int(field: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined && !Number.isNaN(def)) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `expected an integer in [${min}, ${max}]`, v);
-  return v;
-}
-
-function num(field: string, v: unknown, def: number, min: number, max = Number.MAX_VALUE): number {
-  if (v === undefined && !Number.isNaN(def)) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(field, `expected a number in [${min}, ${max}]`, v);
-  return v;
-}
-
-function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[], def: T): T {
-  if (v === undefined) return def;
-  if (!allowed.includes(v as T)) bad(field, `expected one of ${allowed.join(', ')}`, v);
-  return v as T;
-}
-
 function modelPath(field: string, v: unknown, baseDir: string): string {
   if (typeof v !== 'string' || v.length === 0) bad(field, 'expected a path to an ONNX file', v);
   const p = resolve(baseDir, v);
@@ -88,52 +62,18 @@ function modelPath(field: string, v: unknown, baseDir: string): string {
   return p;
 }
 
-export function validateDecode(field: string, v: unknown, def: DecodePolicy): DecodePolicy {
-  if (v === undefined) return def;
-  const d = v as DecodePolicy;
-  if (d && d.kind === 'first') return { kind: 'first' };
-  if (d && d.kind === 'deadline') return { kind: 'deadline', waitMs: num(`${field}.waitMs`, d.waitMs, NaN, 0) };
-  return bad(field, "expected { kind: 'first' } or { kind: 'deadline', waitMs }", v);
-}
-
-/** Instance ids named by a fault: `deployed-<i>`, `parity-<i>`, a bare number (deployed), or `*`. */
-export function validateFaults(field: string, v: unknown): FaultSpec[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) bad(field, 'expected an array of faults', v);
-  return v.map((f: FaultSpec, i: number) => {
-    const at = `${field}[${i}]`;
-    if (typeof f !== 'object' || f === null) bad(at, 'expected a fault object', f);
-    const inst = typeof f.instance === 'number' ? String(f.instance) : f.instance;
-    if (typeof inst !== 'string' || !/^(\*|\d+|deployed-\d+|parity-\d+)$/.test(inst)) {
-      bad(`${at}.instance`, "expected 'deployed-<i>', 'parity-<i>', a number or '*'", f.instance);
-    }
-    switch (f.kind) {
-      case 'delay':
-        return {
-          kind: 'delay',
-          instance: inst,
-          ms: num(`${at}.ms`, f.ms, NaN, 0),
-          probability: num(`${at}.probability`, f.probability, 1, 0, 1),
-          distribution: oneOf(`${at}.distribution`, f.distribution, ['fixed', 'pareto'] as const, 'fixed'),
-        };
-      case 'contention': {
-        const periodMs = num(`${at}.periodMs`, f.periodMs, NaN, 1);
-        return { kind: 'contention', instance: inst, busyMs: num(`${at}.busyMs`, f.busyMs, NaN, 0, periodMs), periodMs };
-      }
-      case 'crash':
-        return { kind: 'crash', instance: inst, afterQueries: int(`${at}.afterQueries`, f.afterQueries, NaN, 0) };
-      case 'hang':
-        return { kind: 'hang', instance: inst };
-      default:
-        return bad(`${at}.kind`, 'expected delay, contention, crash or hang', (f as { kind?: unknown }).kind);
-    }
-  });
-}
+/** Every EngineOptions key, for the unknown-key check (a misspelt option is an error, not a default). */
+export const ENGINE_OPTION_KEYS: readonly (keyof EngineOptions)[] = [
+  'name', 'version', 'deployedModel', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
+  'threadsPerSession', 'balancing', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
+  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs',
+];
 
 function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
   if (v === undefined) return undefined;
   const b = v as BackgroundLoadSpec;
-  if (typeof b !== 'object' || b === null) bad('background', 'expected a BackgroundLoadSpec object', v);
+  if (!isRecord(b)) bad('background', 'expected a BackgroundLoadSpec object', v);
+  rejectUnknownKeys('background', b, ['seed', 'kind', 'width', 'periodMs', 'duty', 'intensity', 'targets']);
   const kind = oneOf('background.kind', b.kind, ['contention', 'delay'] as const, 'contention');
   return {
     seed: int('background.seed', b.seed, NaN, -(2 ** 31), 2 ** 31 - 1),
@@ -148,13 +88,16 @@ function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
 
 /** `baseDir` resolves relative model paths (the serve config's directory; cwd otherwise). */
 export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): ResolvedOptions {
-  if (typeof o !== 'object' || o === null) bad('options', 'expected an EngineOptions object', o);
+  if (!isRecord(o)) bad('options', 'expected an EngineOptions object', o);
+  rejectUnknownKeys('', o, ENGINE_OPTION_KEYS);
   if (typeof o.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(o.name)) bad('name', 'expected a non-empty name of [A-Za-z0-9_.-]', o.name);
   const k = int('k', o.k, DEFAULTS.k, 1, 64);
   const encoder = oneOf('encoder', o.encoder, ['sum', 'concat'] as const, DEFAULTS.encoder);
   if (o.parityModels !== undefined && !Array.isArray(o.parityModels)) bad('parityModels', 'expected an array', o.parityModels);
   const parityModels = (o.parityModels ?? []).map((p, i) => {
-    const path = modelPath(`parityModels[${i}].path`, p?.path, baseDir);
+    if (!isRecord(p)) bad(`parityModels[${i}]`, 'expected { path, coefficients? }', p);
+    rejectUnknownKeys(`parityModels[${i}]`, p, ['path', 'coefficients']);
+    const path = modelPath(`parityModels[${i}].path`, p.path, baseDir);
     const c = p.coefficients ?? new Array<number>(k).fill(1);
     if (!Array.isArray(c) || c.length !== k || !c.every((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0)) {
       bad(`parityModels[${i}].coefficients`, `expected ${k} finite non-zero numbers (one per group member)`, p.coefficients);
@@ -170,7 +113,8 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
   let batching: BatchingOptions | false = false;
   if (o.batching !== undefined && o.batching !== false) {
     const b = o.batching;
-    if (typeof b !== 'object' || b === null) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
+    if (!isRecord(b)) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
+    rejectUnknownKeys('batching', b, ['maxBatch', 'maxDelayMs']);
     batching = { maxBatch: int('batching.maxBatch', b.maxBatch, NaN, 1, 4096), maxDelayMs: num('batching.maxDelayMs', b.maxDelayMs, NaN, 0) };
   }
   return {

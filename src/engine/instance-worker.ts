@@ -3,7 +3,7 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './protocol.js';
+import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './instance-messages.js';
 
 type Port = { send(msg: FromInstance, transfer?: ArrayBuffer[]): void; onMessage(fn: (m: ToInstance) => void): void };
 
