@@ -138,8 +138,13 @@ export class ParmEngine implements Engine {
     return this.readyPromise;
   }
 
+  /**
+   * Ready for traffic (the health endpoints): loaded, not closing, and some deployed instance
+   * serving now (loaded, not down, not suspected hung). A query sent while this is false is
+   * still accepted once loaded: it waits for an instance to come back.
+   */
   isReady(): boolean {
-    return this.readyFlag && !this.closing && !this.pool.allDeployedGaveUp();
+    return this.readyFlag && !this.closing && this.pool.deployedServing();
   }
 
   infer(input: Float32Array | TensorInput, options: InferOptions = {}): Promise<InferResult> {

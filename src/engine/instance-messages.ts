@@ -32,7 +32,8 @@ export interface TensorMeta {
 }
 
 export type FromInstance =
-  | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[] }
+  /** `warmupMs`: the one run on zeros before reporting ready (0 when it could not run). */
+  | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[]; warmupMs: number }
   | { t: 'fatal'; message: string }
   /** `output` owns its buffer (transferred, not copied, from a worker thread). */
   | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number }

@@ -69,6 +69,11 @@ export class InstancePool {
     return !this.parity[row]!.every((i) => i.gaveUp);
   }
 
+  /** Some deployed instance can serve now: loaded, not down, not suspected hung. */
+  deployedServing(): boolean {
+    return this.deployed.some((i) => (i.state === 'ready' || i.state === 'busy') && !i.suspectedHung);
+  }
+
   allDeployedGaveUp(): boolean {
     return this.deployed.every((i) => i.gaveUp);
   }
@@ -83,7 +88,7 @@ export class InstancePool {
   }
 
   private startAliveChecks(): void {
-    const every = Math.max(10, Math.min(this.o.heartbeatMs, this.o.hangTimeoutMs / 4));
+    const every = Math.max(10, Math.min(this.o.heartbeatMs, (this.o.hangTimeoutMs ?? 1000) / 4));
     const tick = (): void => {
       if (this.closed) return;
       const now = this.clock.now();

@@ -114,16 +114,24 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
   }
 }
 
-/** One run on zeros before reporting ready, so that the first real query does not pay the setup. */
-async function warmUp(s: ort.InferenceSession): Promise<void> {
+/**
+ * One run on zeros before reporting ready, so that the first real query does not pay the setup;
+ * returns how long a second run took (the engine's first estimate of a run's time), 0 on failure.
+ */
+async function warmUp(s: ort.InferenceSession): Promise<number> {
   const m = s.inputMetadata[0];
-  if (!m || !m.isTensor || m.type !== 'float32') return;
+  if (!m || !m.isTensor || m.type !== 'float32') return 0;
   const dims = m.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
   const n = dims.reduce((a, b) => a * b, 1);
   try {
-    await s.run({ [inputName]: new ort.Tensor('float32', new Float32Array(n), dims) });
+    const feeds = { [inputName]: new ort.Tensor('float32', new Float32Array(n), dims) };
+    await s.run(feeds);
+    const t0 = performance.now();
+    await s.run(feeds);
+    return performance.now() - t0;
   } catch {
     // A model that cannot run on zeros still loads; its real queries report their own errors.
+    return 0;
   }
 }
 
@@ -156,10 +164,10 @@ port.onMessage((msg) => {
           });
           inputName = session.inputNames[0]!;
           outputName = session.outputNames[0]!;
-          await warmUp(session);
+          const warmupMs = await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
-          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs });
         } catch (e) {
           port.send({ t: 'fatal', message: (e as Error).message });
         }

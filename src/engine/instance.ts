@@ -21,8 +21,11 @@ export interface InstanceSpec {
   threads: number;
   isolation: 'thread' | 'process';
   heartbeatMs: number;
-  /** Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced. */
-  hangTimeoutMs: number;
+  /**
+   * Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced;
+   * undefined: relative to its observed run times (hang-detector.ts).
+   */
+  hangTimeoutMs: number | undefined;
   /** Nice value of the inference thread (0 = unchanged). */
   nice: number;
   /** Consecutive failed starts after which the instance stays down. */
@@ -64,6 +67,8 @@ export interface EngineInstance {
   readonly gaveUp: boolean;
   /** Tasks it can take now: 0 while starting, down, or running as many as it may. */
   readonly freeSlots: number;
+  /** A run has lasted far longer than its recent runs (kept current by checkAlive). */
+  readonly suspectedHung: boolean;
   /** Load the model; reports onReady (or onDown / onGaveUp). */
   start(): void;
   /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory: read only. */

@@ -6,6 +6,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from './clock.js';
+import { HangDetector } from './hang-detector.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from './instance.js';
 import type { Disturbance, FromInstance, InstanceFault, ToInstance } from './instance-messages.js';
 import type { InstanceHealth } from './types.js';
@@ -56,6 +57,12 @@ export class LocalInstance implements EngineInstance {
   private worker: Worker | ChildProcess | null = null;
   /** Clock time of the last message from the worker (or of the last start / run). */
   private lastSeen = 0;
+  /** Clock time the current task was sent. */
+  private runStartedAt = 0;
+  /** Recent run times: the adaptive hang limit and the suspicion threshold. */
+  private readonly runs: HangDetector;
+  /** The current run has lasted past the suspicion threshold (set by checkAlive). */
+  private suspected = false;
   private startFailures = 0;
   /** Failures (crash, hang, failed start) since the last successful task: drives the backoff. */
   private failuresSinceSuccess = 0;
@@ -71,6 +78,7 @@ export class LocalInstance implements EngineInstance {
     this.faults = spec.faults;
     this.events = events;
     this.clock = clock;
+    this.runs = new HangDetector(spec.hangTimeoutMs);
   }
 
   get id(): string {
@@ -85,13 +93,25 @@ export class LocalInstance implements EngineInstance {
     return this.spec.row;
   }
 
+  get suspectedHung(): boolean {
+    return this.suspected;
+  }
+
   /** One task at a time: a slot when ready and not running anything. */
   get freeSlots(): number {
     return this.state === 'ready' && this.current === null ? 1 : 0;
   }
 
   health(): InstanceHealth {
-    const h: InstanceHealth = { id: this.id, role: this.spec.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
+    const h: InstanceHealth = {
+      id: this.id,
+      role: this.spec.role,
+      state: this.state,
+      restarts: this.restarts,
+      inFlight: this.current === null ? 0 : 1,
+      suspectedHung: this.suspected,
+      recentRunMs: this.runs.medianMs,
+    };
     if (this.worker && !(this.worker instanceof Worker) && this.worker.pid !== undefined) h.pid = this.worker.pid;
     return h;
   }
@@ -135,7 +155,7 @@ export class LocalInstance implements EngineInstance {
   run(taskId: number, input: Float32Array, shape: number[]): void {
     this.current = taskId;
     this.state = 'busy';
-    this.lastSeen = this.clock.now();
+    this.lastSeen = this.runStartedAt = this.clock.now();
     const data = this.spec.isolation === 'process' && input.buffer instanceof SharedArrayBuffer ? input.slice() : input;
     this.post({ t: 'run', taskId, input: data, shape });
   }
@@ -152,14 +172,19 @@ export class LocalInstance implements EngineInstance {
     if (this.state === 'ready' || this.state === 'busy') this.post({ t: 'disturb', disturbance: d });
   }
 
-  /** Called periodically by the engine: a silent instance is declared hung and replaced. */
+  /**
+   * Called periodically with the engine clock: a run past the suspicion threshold is reported as
+   * suspected hung; silence or a run past the hang limit declares the instance hung and replaces it.
+   */
   checkAlive(now: number): void {
-    if (this.closing || this.state === 'down' || this.state === 'restarting' && this.worker === null) return;
+    if (this.closing || this.state === 'down' || (this.state === 'restarting' && this.worker === null)) return;
     // Loading a model (and, under tests, a TypeScript loader) legitimately takes longer than a run.
     const starting = this.state === 'starting' || this.state === 'restarting';
-    const limit = starting ? Math.max(this.spec.hangTimeoutMs, START_TIMEOUT_MS) : this.spec.hangTimeoutMs;
+    const hang = this.runs.hangLimitMs;
+    const limit = starting ? Math.max(hang, START_TIMEOUT_MS) : Math.max(hang, 4 * this.spec.heartbeatMs);
+    this.suspected = this.current !== null && now - this.runStartedAt > this.runs.suspectLimitMs;
     if (now - this.lastSeen > limit) {
-      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (${starting ? 'start' : 'hang'} timeout ${limit} ms)`);
+      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (${starting ? 'start' : 'hang'} timeout ${Math.round(limit)} ms)`);
     }
   }
 
@@ -198,6 +223,7 @@ export class LocalInstance implements EngineInstance {
       case 'ready':
         this.state = 'ready';
         this.startFailures = 0;
+        if (m.warmupMs > 0) this.runs.add(m.warmupMs);
         this.events.onReady(this, { inputs: m.inputs, outputs: m.outputs });
         break;
       case 'fatal':
@@ -209,6 +235,8 @@ export class LocalInstance implements EngineInstance {
         if (m.taskId === this.current) {
           this.current = null;
           this.state = 'ready';
+          this.suspected = false;
+          this.runs.add(this.clock.now() - this.runStartedAt);
           this.failuresSinceSuccess = 0;
           this.events.onResult(this, m.taskId, m.output, m.shape);
         }
@@ -217,6 +245,7 @@ export class LocalInstance implements EngineInstance {
         if (m.taskId === this.current) {
           this.current = null;
           this.state = 'ready';
+          this.suspected = false;
           this.events.onTaskError(this, m.taskId, m.message);
         }
         break;
@@ -231,6 +260,7 @@ export class LocalInstance implements EngineInstance {
     if (this.state === 'starting' || this.state === 'restarting') this.startFailures++;
     const task = this.current;
     this.current = null;
+    this.suspected = false;
     this.generation++;
     const w = this.worker;
     this.worker = null;

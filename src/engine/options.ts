@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { validateDecode } from './decode-policy.js';
 import { validateFaults } from './faults.js';
 import type { BackgroundLoadSpec, BatchingOptions, DecodePolicy, EncoderKind, EngineOptions, FaultSpec, Mode } from './types.js';
-import { bad, int, isRecord, num, oneOf, rejectUnknownKeys } from './validate.js';
+import { MAX_TIMER_MS, bad, int, isRecord, num, oneOf, rejectUnknownKeys } from './validate.js';
 
 export interface ResolvedOptions {
   name: string;
@@ -29,7 +29,8 @@ export interface ResolvedOptions {
   background: BackgroundLoadSpec | undefined;
   maxPending: number;
   partialGroup: 'replicate' | 'unprotected';
-  hangTimeoutMs: number;
+  /** undefined: adaptive (hang-detector.ts). */
+  hangTimeoutMs: number | undefined;
   heartbeatMs: number;
   maxRetries: number;
   closeTimeoutMs: number;
@@ -48,7 +49,6 @@ export const DEFAULTS = {
   hedgeDelayMs: 10,
   maxPending: 10_000,
   partialGroup: 'replicate' as const,
-  hangTimeoutMs: 10_000,
   heartbeatMs: 250,
   maxRetries: 3,
   closeTimeoutMs: 10_000,
@@ -138,7 +138,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     background: validateBackground(o.background),
     maxPending: int('maxPending', o.maxPending, DEFAULTS.maxPending, 1),
     partialGroup: oneOf('partialGroup', o.partialGroup, ['replicate', 'unprotected'] as const, DEFAULTS.partialGroup),
-    hangTimeoutMs: num('hangTimeoutMs', o.hangTimeoutMs, DEFAULTS.hangTimeoutMs, 10),
+    hangTimeoutMs: o.hangTimeoutMs === undefined ? undefined : num('hangTimeoutMs', o.hangTimeoutMs, NaN, 10, MAX_TIMER_MS),
     heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1),
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),

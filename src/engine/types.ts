@@ -101,7 +101,11 @@ export interface EngineOptions {
    * correspondingly summed coefficients; `unprotected` sends no parity for it.
    */
   partialGroup?: 'replicate' | 'unprotected';
-  /** An instance silent (no heartbeat, no result) this long is declared hung and restarted. */
+  /**
+   * An instance silent (no heartbeat, no result) this long is declared hung and restarted.
+   * Default: adaptive, 20 x the instance's worst recent run time and at least 1000 ms (a run
+   * past 4 x that worst time, and 100 ms, is reported as suspected hung first).
+   */
   hangTimeoutMs?: number;
   /** How often an idle instance reports that it is alive. */
   heartbeatMs?: number;
@@ -132,6 +136,12 @@ export interface InstanceHealth {
   state: 'starting' | 'ready' | 'busy' | 'down' | 'restarting';
   restarts: number;
   inFlight: number;
+  /** A run has taken far longer than this instance's recent runs: it may be hung (not yet declared). */
+  suspectedHung: boolean;
+  /** Median run time (ms) of its recent runs, 0 before any. */
+  recentRunMs: number;
+  /** Where it runs: the model server's URL for a remote instance; absent for local ones. */
+  backend?: string;
   /** OS process id of the instance (isolation `process` only). */
   pid?: number;
 }
@@ -176,6 +186,11 @@ export interface Engine {
   readonly options: Readonly<EngineOptions>;
   /** Resolves once every instance has loaded its model. */
   ready(): Promise<void>;
+  /**
+   * Ready for traffic: loaded, not closing, and some deployed instance serving now (loaded, not
+   * down, not suspected hung). `infer` does not require it: once loaded, a query waits for an
+   * instance to come back rather than being refused.
+   */
   isReady(): boolean;
   infer(input: Float32Array | TensorInput, options?: InferOptions): Promise<InferResult>;
   /** Replace the injected faults at run time. */

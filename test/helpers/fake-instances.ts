@@ -4,6 +4,7 @@
 import type { Clock, TimerHandle } from '../../src/engine/clock.js';
 import type { EngineInstance, InstanceEvents, InstanceFactory, InstanceSpec, InstanceState } from '../../src/engine/instance.js';
 import type { Disturbance, InstanceFault } from '../../src/engine/instance-messages.js';
+import { HangDetector } from '../../src/engine/hang-detector.js';
 import type { InstanceHealth } from '../../src/engine/types.js';
 
 /** Floats per sample in and out of the fake model. */
@@ -79,6 +80,9 @@ export class FakeInstance implements EngineInstance {
   private lastSeen = 0;
   private startFailures = 0;
   private hung = false;
+  private suspected = false;
+  /** The engine's hang rule, fed with this fake's run times like a real instance's. */
+  private readonly runs: HangDetector;
 
   constructor(
     readonly spec: InstanceSpec,
@@ -87,6 +91,7 @@ export class FakeInstance implements EngineInstance {
     private readonly fleet: FakeFleet,
   ) {
     this.faults = spec.faults;
+    this.runs = new HangDetector(spec.hangTimeoutMs);
   }
 
   get id(): string {
@@ -97,6 +102,9 @@ export class FakeInstance implements EngineInstance {
   }
   get row(): number {
     return this.spec.row;
+  }
+  get suspectedHung(): boolean {
+    return this.suspected;
   }
   get freeSlots(): number {
     return this.state === 'ready' && this.current === null ? 1 : 0;
@@ -143,6 +151,8 @@ export class FakeInstance implements EngineInstance {
       }
       this.current = null;
       this.state = 'ready';
+      this.suspected = false;
+      this.runs.add(this.clock.now() - this.lastSeen);
       this.lastSeen = this.clock.now();
       if (outcome.kind === 'error') {
         this.events.onTaskError(this, taskId, 'scripted model error');
@@ -166,11 +176,20 @@ export class FakeInstance implements EngineInstance {
   }
 
   checkAlive(now: number): void {
-    if (this.hung && now - this.lastSeen > this.spec.hangTimeoutMs) this.down(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms`);
+    this.suspected = this.current !== null && now - this.lastSeen > this.runs.suspectLimitMs;
+    if (this.hung && now - this.lastSeen > this.runs.hangLimitMs) this.down(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms`);
   }
 
   health(): InstanceHealth {
-    return { id: this.id, role: this.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
+    return {
+      id: this.id,
+      role: this.role,
+      state: this.state,
+      restarts: this.restarts,
+      inFlight: this.current === null ? 0 : 1,
+      suspectedHung: this.suspected,
+      recentRunMs: this.runs.medianMs,
+    };
   }
 
   async close(): Promise<void> {

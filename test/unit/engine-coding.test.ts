@@ -261,3 +261,25 @@ t.test('a deployment whose instance cannot load its model fails to start, naming
   await e.close();
 });
 
+
+t.test('adaptive hang detection: suspected at 4x its worst run (>= 100 ms), replaced at 20x (>= 1 s)', async (t) => {
+  const h = await startFake({ mode: 'none', instances: 1, heartbeatMs: 10 }, (id, run) => (run === 3 ? { kind: 'hang', ms: 0 } : ok(2)));
+  for (let i = 0; i < 3; i++) {
+    h.send(query(i));
+    await h.run();
+  }
+  h.send(query(9));
+  await h.clock.runUntil(() => false, 150);
+  const inst = h.engine.metrics().instances[0]!;
+  t.equal(inst.suspectedHung, true, 'suspected after 150 ms of a run whose predecessors took 2 ms');
+  t.equal(inst.recentRunMs, 2);
+  t.equal(h.engine.isReady(), false, 'not ready while its only deployed instance is suspected hung');
+  await h.clock.runUntil(() => h.engine.metrics().restarts > 0, 2000);
+  t.equal(h.engine.metrics().restarts, 1, 'declared hung and replaced');
+  await h.run();
+  const o = h.outcomes[3];
+  t.ok(o?.ok, 'the query is answered by the replacement');
+  t.ok(o!.at >= 1000 && o!.at < 1200, `answered at ${o!.at} ms: the 1 s floor, not a fixed 10 s`);
+  t.equal(h.engine.isReady(), true);
+  await h.close();
+});
