@@ -19,6 +19,8 @@ export class InstancePool {
   /** Instances whose first start is awaited by start(). */
   private readonly starting = new Map<EngineInstance, { resolve(): void; reject(e: Error): void }>();
   private aliveTimer: TimerHandle | null = null;
+  /** Deployed instances that gave up (onGaveUp). */
+  private deployedGaveUp = 0;
   private closed = false;
 
   constructor(
@@ -74,8 +76,9 @@ export class InstancePool {
     return this.deployed.some((i) => (i.state === 'ready' || i.state === 'busy') && !i.suspectedHung);
   }
 
+  /** Every deployed instance stopped restarting (counted as they give up: admission asks per query). */
   allDeployedGaveUp(): boolean {
-    return this.deployed.every((i) => i.gaveUp);
+    return this.deployedGaveUp === this.deployed.length;
   }
 
   /** Stops the alive checks and every instance; a start still awaited rejects. */
@@ -112,6 +115,7 @@ export class InstancePool {
       onTaskError: (inst, taskId, message) => h.onTaskError(inst, taskId, message),
       onDown: (inst, taskIds, reason) => h.onDown(inst, taskIds, reason),
       onGaveUp: (inst, reason) => {
+        if (inst.role === 'deployed') this.deployedGaveUp++;
         const s = this.starting.get(inst);
         if (s) {
           this.starting.delete(inst);

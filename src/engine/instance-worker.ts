@@ -95,10 +95,14 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
   const delay = extraDelay();
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   try {
-    const n = msg.input.length;
-    if (staging.length < n) staging = new Float32Array(Math.max(n, staging.length * 2));
-    const view = staging.subarray(0, n);
-    view.set(msg.input);
+    // A plain buffer arrived as this thread's own copy and is used as is; a shared one is staged.
+    let view = msg.input;
+    if (view.buffer instanceof SharedArrayBuffer) {
+      const n = view.length;
+      if (staging.length < n) staging = new Float32Array(Math.max(n, staging.length * 2));
+      view = staging.subarray(0, n);
+      view.set(msg.input);
+    }
     const t0 = performance.now();
     const out = await session!.run({ [inputName]: new ort.Tensor('float32', view, msg.shape) });
     const runMs = performance.now() - t0;

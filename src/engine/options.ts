@@ -37,6 +37,9 @@ export interface ResolvedOptions {
   parityNice: number;
 }
 
+/** Instances per role: a fleet of remote (or simulated) instances can be large. */
+export const MAX_INSTANCES = 65_536;
+
 export const DEFAULTS = {
   version: '1',
   k: 2,
@@ -109,7 +112,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
   // equal-resources and hedged size themselves as parm would (m + r x parityInstances, r >= 1).
   if (mode === 'parm' && parityModels.length === 0) bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
   if (encoder === 'concat' && parityModels.length > 1) bad('parityModels', 'the concat encoder supports r = 1 only', parityModels.length);
-  const instances = int('instances', o.instances, DEFAULTS.instances, 1, 256);
+  const instances = int('instances', o.instances, DEFAULTS.instances, 1, MAX_INSTANCES);
   let batching: BatchingOptions | false = false;
   if (o.batching !== undefined && o.batching !== false) {
     const b = o.batching;
@@ -126,7 +129,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     encoder,
     mode,
     instances,
-    parityInstances: int('parityInstances', o.parityInstances, Math.ceil(instances / k), 1, 256),
+    parityInstances: int('parityInstances', o.parityInstances, Math.ceil(instances / k), 1, MAX_INSTANCES),
     isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
     threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
     balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
