@@ -4,18 +4,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ParmError } from '../../src/errors.js';
 import { loadServeConfig } from '../../src/server/config.js';
 import { parseFaultSpec } from '../../src/server/fault-spec.js';
-
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
-  }
-  return 'no error';
-}
+import { outcome as message } from '../helpers/outcome.js';
 
 t.test('--fault specs', async (t) => {
   t.same(parseFaultSpec('delay:deployed-0:200'), { kind: 'delay', instance: 'deployed-0', ms: 200 });

@@ -1,17 +1,8 @@
 // The server's limits (src/server/limits.ts): one rule per limit, the same through the config
 // file's partial `limits` and through a complete limits object, and the rules between limits.
 import t from 'tap';
-import { ParmError } from '../../src/errors.js';
 import { DEFAULT_LIMITS, checkLimits, limitProblem, parseLimits, resolveLimits } from '../../src/server/limits.js';
-
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
-  }
-  return 'no error';
-}
+import { outcome as message } from '../helpers/outcome.js';
 
 t.test('limits uWebSockets.js would abort on are refused first', async (t) => {
   t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 4 })), /^PARM_ERR_SERVER_CONFIG: limits\.idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/);

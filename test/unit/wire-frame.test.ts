@@ -3,31 +3,11 @@
 // (property tests) any bytes at all give a value or a ParmError, never another exception.
 import fc from 'fast-check';
 import t from 'tap';
-import { ParmError } from '../../src/errors.js';
 import { FRAME_PREFIX_BYTES, decodeFrame, encodeFrame, encodeHttpBody, parseJsonBytes, readHttpBody, readMessage, splitHttpBody } from '../../src/wire/index.js';
+import { outcome, valueOrParmError } from '../helpers/outcome.js';
 
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
-
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other ${(err as Error).name}: ${(err as Error).message}`;
-  }
-  return 'no error';
-}
-
-/** Runs `fn`; a ParmError is an accepted outcome, any other exception fails the property. */
-function valueOrParmError(fn: () => unknown): boolean {
-  try {
-    fn();
-    return true;
-  } catch (err) {
-    if (err instanceof ParmError) return true;
-    throw err;
-  }
-}
 
 t.test('binary frame: layout and round trip', async (t) => {
   const frame = encodeFrame('{"id":"x"}', [new Uint8Array([9, 8]), new Uint8Array([7])]);
