@@ -36,17 +36,14 @@ export function encodeInferResponse(req: ParsedInferRequest, result: InferResult
     }
     return { name: o.name, datatype: spec.datatype, shape, parameters: { parm_reconstructed: result.reconstructed }, data: Array.from(result.output) };
   });
-  // Key order is part of what clients see: model, version, id, parameters, outputs.
-  const body: InferResponse = {
-    model_name: info.name,
-    model_version: info.version,
-    ...(req.id !== undefined ? { id: req.id } : {}),
-    parameters: {
-      parm_reconstructed: result.reconstructed,
-      parm_instance: result.instance,
-      parm_latency_ms: Math.round(result.latencyMs * 1000) / 1000,
-    },
-    outputs,
+  // Key order is what clients see: model, version, id, parameters, outputs (assigned in that order).
+  const body = { model_name: info.name, model_version: info.version } as InferResponse;
+  if (req.id !== undefined) body.id = req.id;
+  body.parameters = {
+    parm_reconstructed: result.reconstructed,
+    parm_instance: result.instance,
+    parm_latency_ms: Math.round(result.latencyMs * 1000) / 1000,
   };
+  body.outputs = outputs;
   return { header: JSON.stringify(body), chunks };
 }

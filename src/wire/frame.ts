@@ -41,14 +41,43 @@ function join(prefix: number, header: Uint8Array, tensors: readonly Uint8Array[]
   return out;
 }
 
+/** Little-endian uint32 at the start of `b` (which has at least 4 bytes). */
+function readPrefix(b: Uint8Array): number {
+  return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+}
+
+function writePrefix(b: Uint8Array, n: number): void {
+  b[0] = n & 0xff;
+  b[1] = (n >>> 8) & 0xff;
+  b[2] = (n >>> 16) & 0xff;
+  b[3] = (n >>> 24) & 0xff;
+}
+
 /**
  * Builds a binary frame. The header can be at most 2^32 - 1 bytes, which no JavaScript string
  * reaches (V8 strings stop near 2^29 characters, at most 3 UTF-8 bytes each).
  */
 export function encodeFrame(header: string | Uint8Array, tensors: readonly Uint8Array[] = []): Uint8Array {
+  if (typeof header === 'string') {
+    // Hot path (every binary answer): an ASCII header of n characters is n bytes, so it is
+    // encoded straight into the frame; a header with other characters takes the general path.
+    let tensorBytes = 0;
+    for (const t of tensors) tensorBytes += t.length;
+    const out = new Uint8Array(FRAME_PREFIX_BYTES + header.length + tensorBytes);
+    const { read, written } = encoder.encodeInto(header, out.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + header.length));
+    if (read === header.length) {
+      writePrefix(out, written);
+      let off = FRAME_PREFIX_BYTES + written;
+      for (const t of tensors) {
+        out.set(t, off);
+        off += t.length;
+      }
+      return out;
+    }
+  }
   const h = textBytes(header);
   const out = join(FRAME_PREFIX_BYTES, h, tensors);
-  new DataView(out.buffer, out.byteOffset, FRAME_PREFIX_BYTES).setUint32(0, h.length, true);
+  writePrefix(out, h.length);
   return out;
 }
 
@@ -60,7 +89,7 @@ export function decodeFrame(frame: Uint8Array): SplitMessage {
   if (frame.length < FRAME_PREFIX_BYTES) {
     throw new ParmError('PARM_ERR_SERVER_PROTOCOL', `binary frame of ${frame.length} bytes has no 4-byte header length`);
   }
-  const len = new DataView(frame.buffer, frame.byteOffset, FRAME_PREFIX_BYTES).getUint32(0, true);
+  const len = readPrefix(frame);
   const after = frame.length - FRAME_PREFIX_BYTES;
   if (len > after) {
     throw new ParmError('PARM_ERR_SERVER_PROTOCOL', `header length ${len} exceeds the frame (${after} bytes after the prefix)`);
