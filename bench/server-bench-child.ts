@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { createEngine } from '../src/engine/engine.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../src/engine/manifest.js';
 import type { EngineOptions, Mode } from '../src/engine/types.js';
-import { startServer } from '../src/server/server.js';
+import { startServer } from '../src/server/app.js';
 import { loadUws } from '../src/server/uws.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { encodeFrame, encodeHttpBody, fp32Bytes, fp32Input, isReconstructed, readHttpBody, readMessage, type InferRequest, type InferResponse } from '../src/wire/index.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const RATE = Number(args.get('rate') ?? 500);
@@ -53,33 +54,22 @@ function image(seed: number): Float32Array {
 }
 const IMAGES = Array.from({ length: 64 }, (_, i) => image(i + 1));
 
-function header(id: number, binary: boolean, data: Float32Array): Record<string, unknown> {
-  const input: Record<string, unknown> = { name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32' };
-  if (binary) input.parameters = { binary_data_size: 3136 };
-  else input.data = Array.from(data);
-  return { id: String(id), inputs: [input] };
+function header(id: number, binary: boolean, data: Float32Array): InferRequest {
+  return { id: String(id), inputs: [fp32Input('input', [1, 1, 28, 28], data, binary)] };
 }
 
 /** Pre-encoded requests (one per image), with the id patched per send for the WebSocket. */
-function wsPayload(id: number, format: Format): Buffer | string {
+function wsPayload(id: number, format: Format): Uint8Array | string {
   const x = IMAGES[id % IMAGES.length]!;
   if (format === 'json') return JSON.stringify(header(id, false, x));
-  const h = Buffer.from(JSON.stringify(header(id, true, x)));
-  const b = Buffer.allocUnsafe(4 + h.length + 3136);
-  b.writeUInt32LE(h.length, 0);
-  h.copy(b, 4);
-  b.set(new Uint8Array(x.buffer), 4 + h.length);
-  return b;
+  return encodeFrame(JSON.stringify(header(id, true, x)), [fp32Bytes(x)]);
 }
 
-function httpPayload(id: number, format: Format): { body: Buffer; headers: Record<string, string> } {
+function httpPayload(id: number, format: Format): { body: Uint8Array; headers: Record<string, string> } {
   const x = IMAGES[id % IMAGES.length]!;
-  if (format === 'json') return { body: Buffer.from(JSON.stringify(header(id, false, x))), headers: { 'Content-Type': 'application/json' } };
-  const h = Buffer.from(JSON.stringify({ ...header(id, true, x), parameters: { binary_data_output: true } }));
-  return {
-    body: Buffer.concat([h, new Uint8Array(x.buffer)]),
-    headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(h.length) },
-  };
+  if (format === 'json') return { body: encodeHttpBody(JSON.stringify(header(id, false, x))).body, headers: { 'Content-Type': 'application/json' } };
+  const { body, headerLength } = encodeHttpBody(JSON.stringify({ ...header(id, true, x), parameters: { binary_data_output: true } }), [fp32Bytes(x)]);
+  return { body, headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) } };
 }
 
 function pct(sorted: Float64Array, p: number): number {
@@ -168,9 +158,8 @@ async function runScenario(system: System, port: number, model: string, transpor
           finish(q.shift()!, true, false);
           return;
         }
-        const h = isBinary ? d.subarray(4, 4 + d.readUInt32LE(0)).toString() : d.toString();
-        const r = JSON.parse(h) as { id: string; error?: string; parameters?: { parm_reconstructed?: boolean } };
-        finish(Number(r.id), r.error === undefined, r.parameters?.parm_reconstructed === true);
+        const r = readMessage(d, isBinary).header as InferResponse & { error?: string };
+        finish(Number(r.id), r.error === undefined, isReconstructed(r));
       });
       conns.push(ws);
       cleanup.push(() => ws.close());
@@ -193,10 +182,8 @@ async function runScenario(system: System, port: number, model: string, transpor
           res.on('end', () => {
             let rec = false;
             if (system !== 'echo' && res.statusCode === 200) {
-              const all = Buffer.concat(chunks);
               const hl = res.headers['inference-header-content-length'];
-              const h = all.subarray(0, hl === undefined ? all.length : Number(hl)).toString();
-              rec = h.includes('"parm_reconstructed":true');
+              rec = isReconstructed(readHttpBody(Buffer.concat(chunks), typeof hl === 'string' ? hl : undefined, 'response body').header as InferResponse);
             }
             finish(i, res.statusCode === 200, rec);
           });

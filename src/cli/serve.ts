@@ -6,8 +6,10 @@ import { ParmError } from '../errors.js';
 import { ParmEngine } from '../engine/engine.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
 import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
-import { loadServeConfig, parseFaultSpec } from '../server/config.js';
-import { DEFAULT_LIMITS, startServer, type ServerLimits } from '../server/server.js';
+import { startServer } from '../server/app.js';
+import { loadServeConfig } from '../server/config.js';
+import { parseFaultSpec } from '../server/fault-spec.js';
+import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
 interface ServeFlags {
   host?: string;
@@ -42,6 +44,7 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: st
   return n;
 };
 
+/** `--decode first|deadline:<ms>`: the command line's one reading of a decode policy. */
 function parseDecode(v: string): DecodePolicy {
   if (v === 'first') return { kind: 'first' };
   const m = /^deadline:(\d+(\.\d+)?)$/.exec(v);
@@ -49,6 +52,7 @@ function parseDecode(v: string): DecodePolicy {
   return usage(`--decode must be 'first' or 'deadline:<ms>', got '${v}'`);
 }
 
+/** `--fault SPEC` (repeatable): the command line's one reading of a fault. */
 function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
   try {
     return [...prev, parseFaultSpec(v)];
@@ -56,6 +60,14 @@ function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
     return usage((err as Error).message);
   }
 }
+
+/** A flag that sets one server limit: an integer, then the limit's own rule (src/server/limits.ts). */
+const limitFlag = (flag: string, name: keyof ServerLimits) => (v: string) => {
+  const n = int(flag, 0)(v);
+  const problem = limitProblem(name, n);
+  if (problem) usage(`${flag} ${problem}`);
+  return n;
+};
 
 /** Engine fields the command line sets, applied over every deployment (config file or bundled). */
 function overrides(f: ServeFlags): Partial<EngineOptions> {
@@ -98,18 +110,14 @@ export function register(program: Command): void {
       cliFault,
       [] as FaultSpec[],
     )
-    .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, int('--max-body-bytes', 1024))
-    .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, int('--max-message-bytes', 1024))
-    .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, int('--max-batch', 1))
-    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, int('--max-in-flight', 1))
+    .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, limitFlag('--max-body-bytes', 'maxBodyBytes'))
+    .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, limitFlag('--max-message-bytes', 'maxMessageBytes'))
+    .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, limitFlag('--max-batch', 'maxBatch'))
+    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
     .option(
       '--idle-timeout <s>',
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
-      (v: string) => {
-        const n = int('--idle-timeout', 0, 960)(v);
-        if (n > 0 && n < 8) usage(`--idle-timeout must be 0 (off) or in [8, 960], got '${v}'`);
-        return n;
-      },
+      limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')

@@ -9,7 +9,7 @@ import t from 'tap';
 import { inferHttp } from '../../src/client/index.js';
 import { direct, images, servedDeployment } from './server-helpers.js';
 
-const ENTRY = fileURLToPath(new URL('./bench-tail-cli-entry.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 const node = (args: string[]) => [...process.execArgv, ENTRY, ...args];
 
 t.test('--help documents every flag', async (t) => {

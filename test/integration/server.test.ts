@@ -5,8 +5,9 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { createEngine } from '../../src/engine/engine.js';
 import type { Engine } from '../../src/engine/types.js';
-import { startServer, type ParmServer } from '../../src/server/server.js';
+import { startServer, type ParmServer } from '../../src/server/app.js';
 import { ParmClient, inferHttp } from '../../src/client/index.js';
+import { encodeFrame, readMessage } from '../../src/wire/index.js';
 import { direct, images, servedDeployment } from './server-helpers.js';
 
 const deployment = servedDeployment();
@@ -32,18 +33,11 @@ t.teardown(async () => {
 });
 
 function frame(header: unknown, tail: Uint8Array = new Uint8Array(0)): Buffer {
-  const h = Buffer.from(JSON.stringify(header));
-  const b = Buffer.alloc(4 + h.length + tail.length);
-  b.writeUInt32LE(h.length, 0);
-  h.copy(b, 4);
-  b.set(tail, 4 + h.length);
-  return b;
+  return Buffer.from(encodeFrame(JSON.stringify(header), [tail]));
 }
 
 function reply(data: Buffer, binary: boolean): Record<string, any> {
-  if (!binary) return JSON.parse(data.toString());
-  const n = data.readUInt32LE(0);
-  return JSON.parse(data.subarray(4, 4 + n).toString());
+  return readMessage(data, binary).header as Record<string, any>;
 }
 
 async function open(url = wsUrl): Promise<WebSocket> {
@@ -207,11 +201,7 @@ t.test('bad input, floods and a client that does not read harm no one else', asy
   }
   // ... and framing violations close with a reason.
   const closes: Array<[string, Buffer, number, RegExp]> = [
-    ['header length beyond message', (() => {
-      const b = Buffer.alloc(40);
-      b.writeUInt32LE(5000, 0);
-      return b;
-    })(), 1002, /header length 5000 exceeds the frame/],
+    ['header length beyond message', Buffer.concat([encodeFrame('x'.repeat(5000)).subarray(0, 4), Buffer.alloc(36)]), 1002, /header length 5000 exceeds the frame/],
     ['garbage bytes', Buffer.from('\x7f\xff\xff\xff garbage garbage', 'latin1'), 1002, /exceeds the frame/],
     ['oversized message', Buffer.alloc((1 << 20) + 100), 1009, /exceeds the limit of 1048576 bytes/],
   ];

@@ -1,10 +1,11 @@
-// The network front against a fake engine: routes, status codes, WebSocket framing, limits,
-// backpressure and shutdown, with answers the fake engine makes predictable.
+// A real server on port 0 over the fake engine: routes, status codes, WebSocket framing, limits,
+// backpressure and shutdown through real sockets, with answers the fake engine makes predictable.
 import net from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
-import { startServer, type ParmServer } from '../../src/server/server.js';
+import { startServer, type ParmServer } from '../../src/server/app.js';
 import { ParmClient, ParmRequestError, inferHttp } from '../../src/client/index.js';
+import { encodeFrame, readMessage } from '../../src/wire/index.js';
 import { FakeEngine, fakeLogits } from '../helpers/fake-engine.js';
 
 function image(seed: number, n = 1): Float32Array {
@@ -14,17 +15,12 @@ function image(seed: number, n = 1): Float32Array {
 }
 
 function frame(header: unknown, tail: Uint8Array = new Uint8Array(0)): Buffer {
-  const h = Buffer.from(JSON.stringify(header));
-  const b = Buffer.alloc(4 + h.length + tail.length);
-  b.writeUInt32LE(h.length, 0);
-  h.copy(b, 4);
-  b.set(tail, 4 + h.length);
-  return b;
+  return Buffer.from(encodeFrame(JSON.stringify(header), [tail]));
 }
 
 function unframe(b: Buffer): { header: Record<string, any>; tail: Buffer } {
-  const n = b.readUInt32LE(0);
-  return { header: JSON.parse(b.subarray(4, 4 + n).toString()), tail: b.subarray(4 + n) };
+  const m = readMessage(b, true);
+  return { header: m.header as Record<string, any>, tail: Buffer.from(m.tensors) };
 }
 
 function binReq(id: unknown, img: Float32Array, extra: Record<string, unknown> = {}) {
@@ -265,11 +261,7 @@ t.test('WebSocket: bad input gets an error answer and the connection stays open'
   t.match(await errOf(), { id: 'big', error: /binary_data_size|batch size 17/ });
   ws.send(JSON.stringify({ id: 'bo', parameters: { binary_data_output: true }, inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }] }));
   t.match(await errOf(), { id: 'bo', error: /binary outputs need a binary frame/ });
-  const hdr = Buffer.from('{"id": "q", "inp');
-  const bad = Buffer.alloc(4 + hdr.length);
-  bad.writeUInt32LE(hdr.length, 0);
-  hdr.copy(bad, 4);
-  ws.send(bad);
+  ws.send(encodeFrame('{"id": "q", "inp'));
   const m = await box.next();
   t.equal(m.binary, true, 'an error to a binary request comes in a binary frame');
   t.match(unframe(m.data).header, { id: null, error: /malformed JSON in frame header/ });
@@ -291,11 +283,7 @@ t.test('WebSocket: unknown model is refused at upgrade', async (t) => {
 
 t.test('WebSocket: framing violations close with a reason', async (t) => {
   const cases: Array<[string, Buffer, number, RegExp]> = [
-    ['header length beyond message', (() => {
-      const b = Buffer.alloc(64);
-      b.writeUInt32LE(1_000_000, 0);
-      return b;
-    })(), 1002, /header length 1000000 exceeds the frame \(60 bytes/],
+    ['header length beyond message', Buffer.concat([encodeFrame('x'.repeat(1_000_000)).subarray(0, 4), Buffer.alloc(60)]), 1002, /header length 1000000 exceeds the frame \(60 bytes/],
     ['short binary frame', Buffer.from([1, 2]), 1002, /binary frame of 2 bytes/],
     ['oversized message', Buffer.alloc(100 * 1024), 1009, /message of 102400 bytes exceeds the limit of 65536 bytes/],
   ];
@@ -312,7 +300,7 @@ t.test('WebSocket: framing violations close with a reason', async (t) => {
   const done = closed(ws);
   const junk = Buffer.alloc(5000);
   for (let i = 0; i < junk.length; i++) junk[i] = (i * 2654435761) >>> 24;
-  junk.writeUInt32LE(0xdeadbeef, 0);
+  junk.set([0xef, 0xbe, 0xad, 0xde], 0); // header length 0xdeadbeef, little-endian
   ws.send(junk);
   t.equal((await done).code, 1002, 'garbage closes with protocol error');
 });

@@ -1,21 +1,19 @@
-// Starts and stops one `parm serve` per benchmark run: writes its JSON config (Contract 4),
-// spawns it on port 0, reads the port it prints, waits for /v2/health/ready, and stops it with
-// SIGTERM (the server's graceful shutdown) at the end of the run.
+// Starts and stops one `parm serve` process per benchmark run: writes its JSON config (Contract 4),
+// spawns the command line on port 0, reads the port it prints, waits for /v2/health/ready, and
+// stops it with SIGTERM (the server's graceful shutdown) at the end of the run.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParmError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
+import type { ServeConfigFile } from '../../server/config.js';
 
-const CHILD = fileURLToPath(new URL(`./serve-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-
-export interface ServeConfig {
-  host?: string;
-  port?: number;
-  limits?: Record<string, unknown>;
-  deployments: Record<string, unknown>[];
-}
+/**
+ * The `parm` command line as a program, by path (.ts from source under tap's loader, .js in
+ * dist/): the benchmark runs `parm serve` as a user would, without importing the CLI layer.
+ */
+const CLI_ENTRY = fileURLToPath(new URL(`../../cli/entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export interface RunningServer {
   /** http://127.0.0.1:PORT */
@@ -30,15 +28,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export interface StartServerOptions {
-  config: ServeConfig;
+export interface SpawnServeOptions {
+  config: ServeConfigFile;
   model: string;
   /** Where the config file and the server's log go. */
   workDir: string;
   name: string;
   readyTimeoutMs?: number;
-  /** Module run with node instead of `parm serve` (tests, experiments); gets the same arguments. */
-  entry?: string;
 }
 
 /** Finds the listening port in a line the server printed (plain text or a pino JSON log line). */
@@ -103,12 +99,13 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
-export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+export async function spawnParmServe(opts: SpawnServeOptions): Promise<RunningServer> {
   mkdirSync(opts.workDir, { recursive: true });
   const configPath = join(opts.workDir, `${opts.name}.json`);
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
   const log = createWriteStream(join(opts.workDir, `${opts.name}.log`));
-  const child = spawn(process.execPath, [...process.execArgv, opts.entry ?? CHILD, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+  // execArgv carries a loader (tap's, for .ts sources) on to the child.
+  const child = spawn(process.execPath, [...process.execArgv, CLI_ENTRY, 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     cwd: packageRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },

@@ -1,16 +1,21 @@
-// Unit tests of the OIP message layer (src/server/protocol.ts): parsing, validation, encoding.
+// The server's reading of OIP inference requests (src/server/infer-request.ts) and its encoding of
+// answers (src/server/infer-response.ts), against the fake engine's model: every field validated
+// with a precise message, and (property tests) any message gives a request or a ParmError.
+import fc from 'fast-check';
 import t from 'tap';
-import { ParmError } from '../../src/errors.js';
-import {
-  buildBinaryFrame,
-  encodeInferResponse,
-  parseInferRequest,
-  splitBinaryFrame,
-  splitHttpBody,
-} from '../../src/server/protocol.js';
+import type { ModelInfo } from '../../src/engine/types.js';
+import { parseInferRequest as parseRequest, readRequestHeader, type ProtocolLimits } from '../../src/server/infer-request.js';
+import { encodeInferResponse } from '../../src/server/infer-response.js';
+import { encodeFrame, readMessage, type Framing } from '../../src/wire/index.js';
 import { FAKE_INFO } from '../helpers/fake-engine.js';
+import { outcome as code, valueOrParmError } from '../helpers/outcome.js';
 
 const jsonOpts = { framing: 'json' as const, allowBinaryOutputs: true };
+
+/** The parser as the fronts call it: the request header (object, id) first, then the rest. */
+function parseInferRequest(header: unknown, tensors: Uint8Array, info: ModelInfo, opts: { framing: Framing; allowBinaryOutputs: boolean; limits?: ProtocolLimits }) {
+  return parseRequest(readRequestHeader(header), tensors, info, opts);
+}
 
 function image(seed: number, n = 1): Float32Array {
   const a = new Float32Array(784 * n);
@@ -20,15 +25,6 @@ function image(seed: number, n = 1): Float32Array {
 
 function req(data: unknown, extra: Record<string, unknown> = {}, shape = [1, 1, 28, 28]) {
   return { id: 'r1', inputs: [{ name: 'input', shape, datatype: 'FP32', data }], ...extra };
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
-  }
-  return 'no error';
 }
 
 t.test('flat and nested JSON data give the same tensor', async (t) => {
@@ -116,30 +112,6 @@ t.test('decode policy parameters', async (t) => {
   t.equal(p.timeoutMs, 500);
 });
 
-t.test('HTTP body split by Inference-Header-Content-Length', async (t) => {
-  const header = Buffer.from('{"inputs":[]}');
-  const body = Buffer.concat([header, Buffer.from([1, 2, 3, 4])]);
-  const s = splitHttpBody(body, String(header.length));
-  t.same(s.header, { inputs: [] });
-  t.same(Array.from(s.binary), [1, 2, 3, 4]);
-  t.match(code(() => splitHttpBody(body, '9999')), /Inference-Header-Content-Length 9999 exceeds the body length 17/);
-  t.match(code(() => splitHttpBody(body, 'abc')), /must be a non-negative integer/);
-  t.match(code(() => splitHttpBody(Buffer.from('{"inputs": [1,'), undefined)), /^PARM_ERR_SERVER_BAD_REQUEST: malformed JSON in request body/);
-  t.match(code(() => splitHttpBody(Buffer.from([0xff, 0xfe, 0x00]), undefined)), /not valid UTF-8/);
-});
-
-t.test('binary frames: round trip and framing violations', async (t) => {
-  const frame = buildBinaryFrame('{"id":"x"}', [new Uint8Array([9, 8]), new Uint8Array([7])]);
-  t.equal(Buffer.from(frame).readUInt32LE(0), 10);
-  const s = splitBinaryFrame(frame);
-  t.equal(Buffer.from(s.headerBytes).toString(), '{"id":"x"}');
-  t.same(Array.from(s.binary), [9, 8, 7]);
-  t.match(code(() => splitBinaryFrame(new Uint8Array([1, 0]))), /^PARM_ERR_SERVER_PROTOCOL: binary frame of 2 bytes has no 4-byte header length/);
-  const lying = Buffer.alloc(20);
-  lying.writeUInt32LE(1000, 0);
-  t.match(code(() => splitBinaryFrame(lying)), /^PARM_ERR_SERVER_PROTOCOL: header length 1000 exceeds the frame \(16 bytes/);
-});
-
 t.test('responses carry parm_reconstructed and the right shape', async (t) => {
   const p = parseInferRequest(req(Array.from(image(1))), new Uint8Array(0), FAKE_INFO, jsonOpts);
   const output = Float32Array.from({ length: 10 }, (_, i) => Math.fround(i / 3));
@@ -159,4 +131,98 @@ t.test('responses carry parm_reconstructed and the right shape', async (t) => {
   t.same(hb.outputs[0].parameters, { binary_data_size: 40, parm_reconstructed: false });
   t.notOk('data' in hb.outputs[0]);
   t.same(new Float32Array(Uint8Array.from(Buffer.concat(encb.chunks)).buffer), output);
+});
+
+t.test('the id: read once, a string or a finite number, null counts as absent', async (t) => {
+  t.same(readRequestHeader({ id: 'a' }).id, 'a');
+  t.same(readRequestHeader({ id: 0 }).id, 0);
+  t.same(readRequestHeader({ id: '' }).id, '', 'an empty id is an id (the stream refuses it, HTTP echoes it)');
+  t.equal(readRequestHeader({ id: null }).id, undefined);
+  t.equal(readRequestHeader({}).id, undefined);
+  for (const bad of [{}, [], true, 1e400]) {
+    t.match(code(() => readRequestHeader({ id: bad })), /^PARM_ERR_SERVER_BAD_REQUEST: 'id' must be a string or a finite number/, JSON.stringify(bad));
+  }
+  for (const notObject of [null, [1], 'x', 3]) {
+    t.match(code(() => readRequestHeader(notObject)), /^PARM_ERR_SERVER_BAD_REQUEST: the inference request must be a JSON object/);
+  }
+  const p = parseRequest({ id: 'kept', fields: { id: 'ignored', inputs: req(Array.from(image(1))).inputs } }, new Uint8Array(0), FAKE_INFO, jsonOpts);
+  t.equal(p.id, 'kept', 'the parser takes the id already read, it does not read it again');
+});
+
+/** Parses a whole stream message the way the stream does; a ParmError is an accepted outcome. */
+function parseMessage(bytes: Uint8Array, isBinary: boolean): boolean {
+  return valueOrParmError(() => {
+    const { header, tensors } = readMessage(bytes, isBinary);
+    parseInferRequest(header, tensors, FAKE_INFO, { framing: isBinary ? 'binary' : 'json', allowBinaryOutputs: isBinary, limits: { maxBatch: 4 } });
+  });
+}
+
+t.test('property: any bytes, as a text or a binary message, give a request or a ParmError', async (t) => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 256 }), fc.boolean(), (b, isBinary) => parseMessage(b, isBinary)));
+  t.pass('no exception other than ParmError');
+});
+
+t.test('property: any JSON header, with or without tensor bytes, gives a request or a ParmError', async (t) => {
+  const text = new TextEncoder();
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.uint8Array({ maxLength: 64 }), (header, tail) => {
+      const json = JSON.stringify(header);
+      return parseMessage(text.encode(json), false) && parseMessage(encodeFrame(json, [tail]), true);
+    }),
+  );
+  t.pass('no exception other than ParmError');
+});
+
+/** Sets `value` at a dotted path of a JSON value, where the parent exists and is an object or array. */
+function setPath(root: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node: unknown = root;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return;
+    node = (node as Record<string, unknown>)[k];
+  }
+  if (typeof node === 'object' && node !== null) (node as Record<string, unknown>)[keys[keys.length - 1]!] = value;
+}
+
+const MUTABLE = [
+  'id', 'inputs', 'inputs.0', 'inputs.0.name', 'inputs.0.datatype', 'inputs.0.shape', 'inputs.0.shape.0', 'inputs.0.shape.3',
+  'inputs.0.data', 'inputs.0.data.5', 'inputs.0.parameters', 'inputs.0.parameters.binary_data_size', 'inputs.1', 'outputs',
+  'outputs.0', 'outputs.0.name', 'outputs.0.parameters', 'outputs.0.parameters.binary_data', 'parameters', 'parameters.parm_decode',
+  'parameters.parm_deadline_ms', 'parameters.parm_timeout_ms', 'parameters.binary_data_output',
+];
+
+t.test('property: valid requests with random fields broken parse or fail with a ParmError', async (t) => {
+  const text = new TextEncoder();
+  const img = image(4);
+  const valid = (binary: boolean): Record<string, unknown> => ({
+    id: 'p',
+    inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', ...(binary ? { parameters: { binary_data_size: 3136 } } : { data: Array.from(img) }) }],
+    outputs: [{ name: 'logits', parameters: { binary_data: binary } }],
+    parameters: { parm_decode: 'deadline', parm_deadline_ms: 5, parm_timeout_ms: 100 },
+  });
+  const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined), fc.constantFrom(0, -1, 1.5, 1e300, 2 ** 53, '', 'FP32', 'deadline', 3136));
+  const mutation = fc.tuple(fc.constantFrom(...MUTABLE), value);
+  const cut = fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 3136 }), weight: 1 });
+  let parsed = 0;
+  let runs = 0;
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(mutation, { maxLength: 3 }), cut, (isBinary, mutations, cutBytes) => {
+      runs++;
+      const h = valid(isBinary);
+      for (const [path, v] of mutations) setPath(h, path, v);
+      const json = JSON.stringify(h);
+      const tail = isBinary ? new Uint8Array(img.buffer).subarray(0, 3136 - cutBytes) : new Uint8Array(0);
+      const message = isBinary ? encodeFrame(json, [tail]) : text.encode(json);
+      const ok = parseMessage(message, isBinary);
+      try {
+        parseInferRequest(JSON.parse(json), tail, FAKE_INFO, { framing: isBinary ? 'binary' : 'json', allowBinaryOutputs: isBinary });
+        parsed++;
+      } catch {
+        /* a ParmError: parseMessage checked the kind */
+      }
+      return ok;
+    }),
+    { numRuns: 1000 },
+  );
+  t.ok(parsed > runs / 10 && parsed < runs, `${parsed} of ${runs} generated requests parsed: the generator covers both sides`);
 });

@@ -1,22 +1,12 @@
-// Unit tests of `parm serve` configuration (src/server/config.ts) and the native uWS loader.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// `parm serve` configuration: the config file (src/server/config.ts) with relative paths, the
+// bundled shortcut and its validation, and the --fault SPEC syntax (src/server/fault-spec.ts).
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ParmError } from '../../src/errors.js';
-import { loadServeConfig, parseFaultSpec, parseLimits } from '../../src/server/config.js';
-import { loadUws, uwsBinaryPath } from '../../src/server/uws.js';
-import { DEFAULT_LIMITS, checkLimits } from '../../src/server/server.js';
-
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof ParmError ? `${err.code}: ${err.message}` : `other: ${(err as Error).message}`;
-  }
-  return 'no error';
-}
+import { loadServeConfig } from '../../src/server/config.js';
+import { parseFaultSpec } from '../../src/server/fault-spec.js';
+import { outcome as message } from '../helpers/outcome.js';
 
 t.test('--fault specs', async (t) => {
   t.same(parseFaultSpec('delay:deployed-0:200'), { kind: 'delay', instance: 'deployed-0', ms: 200 });
@@ -39,7 +29,6 @@ t.test('--fault specs', async (t) => {
 t.test('config files: relative model paths, the bundled shortcut, validation', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parm-config-'));
   const manifest = join(dir, 'models', 'manifest.json');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'models'));
   writeFileSync(
     manifest,
@@ -80,6 +69,7 @@ t.test('config files: relative model paths, the bundled shortcut, validation', a
     [{ deployments: [{ bundled: 'm', k: 3 }] }, /no parity model for k=3/],
     [{ port: 70000, deployments: [{ bundled: 'm' }] }, /port must be an integer in \[0, 65535\]/],
     [{ limits: { maxBatchh: 3 }, deployments: [{ bundled: 'm' }] }, /unknown limit 'maxBatchh'/],
+    [{ limits: { idleTimeoutSec: 4 }, deployments: [{ bundled: 'm' }] }, /: limits\.idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/],
     [{ deployments: [{ bundled: 'm' }, { bundled: 'm' }] }, /two deployments are named 'm'/],
   ];
   for (const [body, re] of cases) {
@@ -88,20 +78,4 @@ t.test('config files: relative model paths, the bundled shortcut, validation', a
   }
   writeFileSync(file, '{ not json');
   t.match(message(() => loadServeConfig(file, manifest)), /^PARM_ERR_SERVER_CONFIG: --config .*serve\.json: /);
-  t.match(message(() => parseLimits({ maxBodyBytes: -1 }, 'x')), /limits.maxBodyBytes must be a number >= 0/);
-});
-
-t.test('the native uWebSockets.js binary is what loads, never the JS fallback', async (t) => {
-  const path = uwsBinaryPath();
-  t.match(path, new RegExp(`binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}\\.node$`));
-  const require = createRequire(import.meta.url);
-  t.equal(loadUws().App, (require(path) as { App: unknown }).App, 'the same native App function');
-});
-
-t.test('limits uWebSockets.js would abort on are refused first', async (t) => {
-  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 4 })), /idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/);
-  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 961 })), /idleTimeoutSec/);
-  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, maxMessageBytes: 10 })), /maxMessageBytes must be in \[1024, 2\^30\]/);
-  t.match(message(() => checkLimits({ ...DEFAULT_LIMITS, wsBackpressureBytes: 10, wsMaxBackpressureBytes: 5 })), /wsMaxBackpressureBytes must be >= wsBackpressureBytes/);
-  t.equal(checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 0 }).idleTimeoutSec, 0);
 });

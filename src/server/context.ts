@@ -1,0 +1,121 @@
+// The state one running server shares across its routes: the deployments by name, the limits,
+// metrics and log, whether it is draining and how many requests are in flight, and the one gate
+// every inference passes on its way to an engine (admit, then run).
+import type { Logger } from 'pino';
+import { ParmError } from '../errors.js';
+import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
+import type { RequestId } from '../wire/index.js';
+import type { ParsedInferRequest, ProtocolLimits } from './infer-request.js';
+import type { ServerLimits } from './limits.js';
+import { ServerMetrics, type Transport } from './metrics.js';
+import { describeError, type DescribedError } from './replies.js';
+
+export class ServerContext {
+  /** Engines by deployment name; fixed at start. */
+  readonly engines: ReadonlyMap<string, Engine>;
+  readonly metrics: ServerMetrics;
+  readonly limits: Readonly<ServerLimits>;
+  /** What the request validator enforces (from `limits`). */
+  readonly protocolLimits: ProtocolLimits;
+  readonly log: Logger;
+  /** Set once by close(); from then on no request is admitted and every HTTP reply closes its connection. */
+  private drainingFlag = false;
+  /** Requests admitted and not yet answered, both transports; changed only by begin() and end(). */
+  private inFlight = 0;
+  /** Set by whenIdle() while close() waits; called when inFlight reaches 0. */
+  private onIdle: (() => void) | undefined;
+
+  constructor(engines: readonly Engine[], limits: ServerLimits, log: Logger) {
+    const byName = new Map<string, Engine>();
+    for (const e of engines) {
+      // Keyed by the deployment name: `info` (the same name) exists only once the engine has loaded.
+      const name = e.options.name;
+      if (byName.has(name)) throw new ParmError('PARM_ERR_SERVER_CONFIG', `two deployments are named '${name}'`);
+      byName.set(name, e);
+    }
+    this.engines = byName;
+    this.metrics = new ServerMetrics(byName);
+    this.limits = limits;
+    this.protocolLimits = { maxBatch: limits.maxBatch };
+    this.log = log;
+  }
+
+  get draining(): boolean {
+    return this.drainingFlag;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Starts the drain: called once, by close(). */
+  startDraining(): void {
+    this.drainingFlag = true;
+  }
+
+  /** A request was admitted (HTTP: its body parsed; stream: accepted on its connection). */
+  begin(t: Transport): void {
+    this.inFlight++;
+    this.metrics.inFlight.inc({ transport: t });
+  }
+
+  /** A request begun with begin() was answered or dropped. */
+  end(t: Transport): void {
+    this.inFlight--;
+    this.metrics.inFlight.dec({ transport: t });
+    if (this.inFlight === 0 && this.onIdle) this.onIdle();
+  }
+
+  /** Resolves when no request is in flight, or after `timeoutMs`. */
+  whenIdle(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.onIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** The engine's model description; it exists once the engine has loaded its instances. */
+  infoOf(e: Engine): ModelInfo {
+    const info = e.info as ModelInfo | undefined;
+    if (!info) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${e.options.name}' is not ready (loading)`);
+    return info;
+  }
+
+  /** Engine for a route, or a ParmError naming what is missing. */
+  lookup(model: string, version: string | undefined): Engine {
+    const e = this.engines.get(model);
+    if (!e) throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown model '${model}'`);
+    if (version !== undefined && version !== this.infoOf(e).version) {
+      throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown version '${version}' of model '${model}' (serving version '${this.infoOf(e).version}')`);
+    }
+    return e;
+  }
+
+  /**
+   * The one draining and readiness check of an inference request, made once, before it is parsed:
+   * the server must not be draining and the engine must be ready. Returns the model to validate against.
+   */
+  admit(engine: Engine): ModelInfo {
+    if (this.drainingFlag) throw new ParmError('PARM_ERR_ENGINE_CLOSED', 'server is shutting down');
+    if (!engine.isReady()) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.options.name}' is not ready`);
+    return this.infoOf(engine);
+  }
+
+  /** Runs an admitted request on its engine. */
+  run(engine: Engine, req: ParsedInferRequest): Promise<InferResult> {
+    // A single query goes in without its batch dimension (the engine's coding unit); a batch as is.
+    const input = req.shape[0] === 1 ? req.data : { data: req.data, shape: req.shape };
+    return engine.infer(input, { decode: req.decode, timeoutMs: req.timeoutMs ?? this.limits.requestTimeoutMs });
+  }
+
+  /** An error as the client will see it; unexpected ones are logged here, once. */
+  describe(err: unknown, model: string, id?: RequestId | null): DescribedError {
+    const d = describeError(err);
+    if (d.unexpected) this.log.error({ err, model, id }, 'unexpected error');
+    return d;
+  }
+}
