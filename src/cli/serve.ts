@@ -3,12 +3,13 @@
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { parseDecodePolicy } from '../engine/decode-policy.js';
 import { ParmEngine } from '../engine/engine.js';
+import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
 import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
 import { startServer } from '../server/app.js';
 import { loadServeConfig } from '../server/config.js';
-import { parseFaultSpec } from '../server/fault-spec.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
 interface ServeFlags {
@@ -46,10 +47,7 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: st
 
 /** `--decode first|deadline:<ms>`: the command line's one reading of a decode policy. */
 function parseDecode(v: string): DecodePolicy {
-  if (v === 'first') return { kind: 'first' };
-  const m = /^deadline:(\d+(\.\d+)?)$/.exec(v);
-  if (m) return { kind: 'deadline', waitMs: Number(m[1]) };
-  return usage(`--decode must be 'first' or 'deadline:<ms>', got '${v}'`);
+  return parseDecodePolicy(v, '--decode');
 }
 
 /** `--fault SPEC` (repeatable): the command line's one reading of a fault. */

@@ -96,13 +96,16 @@ export class ServerContext {
   }
 
   /**
-   * The one draining and readiness check of an inference request, made once, before it is parsed:
-   * the server must not be draining and the engine must be ready. Returns the model to validate against.
+   * The one draining and loading check of an inference request, made once, before it is parsed:
+   * the server must not be draining and the engine must have loaded its models. Readiness for
+   * traffic (isReady: some instance serving now) is not required: an accepted query waits for an
+   * instance that is restarting rather than being refused. Returns the model to validate against.
    */
   admit(engine: Engine): ModelInfo {
     if (this.drainingFlag) throw new ParmError('PARM_ERR_ENGINE_CLOSED', 'server is shutting down');
-    if (!engine.isReady()) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.options.name}' is not ready`);
-    return this.infoOf(engine);
+    const info = engine.info as ModelInfo | undefined;
+    if (!info) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.options.name}' is not ready`);
+    return info;
   }
 
   /** Runs an admitted request on its engine. */

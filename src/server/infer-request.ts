@@ -3,7 +3,9 @@
 // extension bytes), the requested outputs and parm's parameters. Pure functions, no I/O, shared by
 // the HTTP and WebSocket fronts; every failure is a ParmError. docs/protocol.md is the contract.
 import { ParmError } from '../errors.js';
+import { decodePolicyFromParameters } from '../engine/decode-policy.js';
 import type { DecodePolicy, ModelInfo } from '../engine/types.js';
+import { MAX_TIMER_MS } from '../engine/validate.js';
 import type { Framing, RequestId } from '../wire/index.js';
 
 /** Limits the validator enforces; every field has a default in DEFAULT_PROTOCOL_LIMITS. */
@@ -153,34 +155,10 @@ function readBool(params: Record<string, unknown>, key: string, where: string): 
   return v;
 }
 
-/**
- * The decode policy a request asks for with `parm_decode` / `parm_deadline_ms` (undefined: the
- * deployment's). The server's one reading of these two parameters.
- */
-export function decodeFromParameters(params: Record<string, unknown>): DecodePolicy | undefined {
-  const policy = params.parm_decode;
-  const deadline = params.parm_deadline_ms;
-  if (policy !== undefined && policy !== 'first' && policy !== 'deadline') {
-    throw bad(`parameters.parm_decode must be "first" or "deadline", got ${JSON.stringify(policy)}`);
-  }
-  if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline < 0)) {
-    throw bad(`parameters.parm_deadline_ms must be a number >= 0, got ${JSON.stringify(deadline)}`);
-  }
-  if (policy === 'first') {
-    if (deadline !== undefined) throw bad('parameters.parm_deadline_ms needs parm_decode "deadline" (or no parm_decode)');
-    return { kind: 'first' };
-  }
-  if (policy === 'deadline' || deadline !== undefined) {
-    if (deadline === undefined) throw bad('parameters.parm_decode "deadline" needs parm_deadline_ms');
-    return { kind: 'deadline', waitMs: deadline as number };
-  }
-  return undefined;
-}
-
 function timeoutFromParameters(params: Record<string, unknown>): number | undefined {
   const timeout = params.parm_timeout_ms;
-  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0)) {
-    throw bad(`parameters.parm_timeout_ms must be a number > 0, got ${JSON.stringify(timeout)}`);
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > MAX_TIMER_MS)) {
+    throw bad(`parameters.parm_timeout_ms must be a number in (0, ${MAX_TIMER_MS}], got ${JSON.stringify(timeout)}`);
   }
   return timeout as number | undefined;
 }
@@ -214,7 +192,7 @@ export function parseInferRequest(
   const limits = opts.limits ?? DEFAULT_PROTOCOL_LIMITS;
   const header = request.fields;
   const params = readParameters(header.parameters, 'request');
-  const decode = decodeFromParameters(params);
+  const decode = decodePolicyFromParameters(params);
   const timeoutMs = timeoutFromParameters(params);
   const binaryOutputDefault = readBool(params, 'binary_data_output', 'request') ?? opts.framing === 'binary';
 

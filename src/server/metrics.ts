@@ -1,7 +1,7 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Engine } from '../engine/types.js';
+import type { Engine, EngineMetrics } from '../engine/types.js';
 
 export type Transport = 'http' | 'ws';
 
@@ -14,6 +14,8 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
   readonly inFlight: Gauge<'transport'>;
+  /** Engine metrics read in the scrape in progress, by deployment. */
+  private readonly scrape = new Map<string, EngineMetrics>();
 
   constructor(engines: ReadonlyMap<string, Engine>) {
     const registers = [this.registry];
@@ -38,21 +40,22 @@ export class ServerMetrics {
       registers,
     });
 
-    const each = (fn: (name: string, e: Engine) => void) => () => {
-      for (const [name, e] of engines) fn(name, e);
+    // Every collector reads one snapshot per engine, taken once per scrape (text()).
+    const each = (fn: (name: string, m: EngineMetrics) => void) => () => {
+      for (const [name, e] of engines) fn(name, this.snapshot(name, e));
     };
-    // Engine counters are monotonic in the engine; mirror them as counters set at scrape time.
-    const mirror = (name: string, help: string, pick: (m: ReturnType<Engine['metrics']>) => number) => {
+    // Engine counters are monotonic in the engine; mirror them as counters set at scrape time:
+    // reset once, then one series per deployment.
+    const mirror = (name: string, help: string, pick: (m: EngineMetrics) => number) => {
       const c: Counter<'model'> = new Counter({
         name,
         help,
         labelNames: ['model'],
         registers,
-        collect: each((model, e) => {
-          const v = pick(e.metrics());
+        collect: () => {
           c.reset();
-          c.inc({ model }, v);
-        }),
+          for (const [model, e] of engines) c.inc({ model }, pick(this.snapshot(model, e)));
+        },
       });
     };
     mirror('parm_engine_queries_total', 'Queries accepted by the engine', (m) => m.queries);
@@ -73,8 +76,8 @@ export class ServerMetrics {
       help: 'Queries waiting for an instance, by role',
       labelNames: ['model', 'role'],
       registers,
-      collect: each((model, e) => {
-        const q = e.metrics().queueDepth;
+      collect: each((model, m) => {
+        const q = m.queueDepth;
         queue.set({ model, role: 'deployed' }, q.deployed);
         queue.set({ model, role: 'parity' }, q.parity);
       }),
@@ -84,8 +87,8 @@ export class ServerMetrics {
       help: 'Instance health: 1 for the state the instance is in, 0 for the others',
       labelNames: ['model', 'instance', 'role', 'state'],
       registers,
-      collect: each((model, e) => {
-        for (const inst of e.metrics().instances) {
+      collect: each((model, m) => {
+        for (const inst of m.instances) {
           for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
         }
       }),
@@ -95,8 +98,17 @@ export class ServerMetrics {
       help: 'Queries running on an instance',
       labelNames: ['model', 'instance'],
       registers,
-      collect: each((model, e) => {
-        for (const inst of e.metrics().instances) instFlight.set({ model, instance: inst.id }, inst.inFlight);
+      collect: each((model, m) => {
+        for (const inst of m.instances) instFlight.set({ model, instance: inst.id }, inst.inFlight);
+      }),
+    });
+    const suspected: Gauge<'model' | 'instance'> = new Gauge({
+      name: 'parm_instance_suspected_hung',
+      help: 'Instances running a query far longer than their recent runs (1), not yet declared hung and replaced',
+      labelNames: ['model', 'instance'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
       }),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
@@ -104,8 +116,8 @@ export class ServerMetrics {
       help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',
       labelNames: ['model', 'kind', 'quantile'],
       registers,
-      collect: each((model, e) => {
-        for (const [kind, s] of Object.entries(e.metrics().latency)) {
+      collect: each((model, m) => {
+        for (const [kind, s] of Object.entries(m.latency)) {
           engLatency.set({ model, kind, quantile: '0.5' }, s.p50);
           engLatency.set({ model, kind, quantile: '0.99' }, s.p99);
           engLatency.set({ model, kind, quantile: '0.999' }, s.p999);
@@ -123,7 +135,23 @@ export class ServerMetrics {
     this.requests.inc({ model, transport, outcome: 'failure', status: String(status) });
   }
 
+  /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector. */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    this.scrape.clear();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrape.clear();
+    }
+  }
+
+  /** One engine's metrics for the scrape in progress. */
+  private snapshot(name: string, e: Engine): EngineMetrics {
+    let m = this.scrape.get(name);
+    if (!m) {
+      m = e.metrics();
+      this.scrape.set(name, m);
+    }
+    return m;
   }
 }

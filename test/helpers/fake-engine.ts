@@ -34,7 +34,10 @@ export interface FakeEngineOptions {
 }
 
 export class FakeEngine implements Engine {
-  readonly info: ModelInfo;
+  /** Like a real engine's: there once the models have loaded (markReady), undefined before. */
+  get info(): ModelInfo {
+    return (this.readyFlag ? this.loadedInfo : undefined) as ModelInfo;
+  }
   readonly options: Readonly<EngineOptions>;
   calls = 0;
   pending = 0;
@@ -42,11 +45,12 @@ export class FakeEngine implements Engine {
   closed = false;
   lastOptions: InferOptions | undefined;
   private readyFlag: boolean;
+  private readonly loadedInfo: ModelInfo;
   private readyWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: FakeEngineOptions = {}) {
-    this.info = { ...FAKE_INFO, name: opts.name ?? FAKE_INFO.name };
-    this.options = { name: this.info.name, deployedModel: '/dev/null' };
+    this.loadedInfo = { ...FAKE_INFO, name: opts.name ?? FAKE_INFO.name };
+    this.options = { name: this.loadedInfo.name, deployedModel: '/dev/null' };
     this.readyFlag = !opts.startNotReady;
   }
 

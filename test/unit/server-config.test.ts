@@ -1,5 +1,5 @@
 // `parm serve` configuration: the config file (src/server/config.ts) with relative paths, the
-// bundled shortcut and its validation, and the --fault SPEC syntax (src/server/fault-spec.ts).
+// bundled shortcut and its validation, and the --fault SPEC syntax (src/engine/faults.ts, re-exported by src/server/fault-spec.ts).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ t.test('--fault specs', async (t) => {
     ['hang:deployed-0:3', /expected hang:<instance>/],
     ['explode:deployed-0', /unknown fault 'explode' \(delay, crash, hang, contention\)/],
   ];
-  for (const [spec, re] of bad) t.match(message(() => parseFaultSpec(spec)), new RegExp(`^PARM_ERR_SERVER_CONFIG: --fault ${spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*${re.source}`), spec);
+  for (const [spec, re] of bad) t.match(message(() => parseFaultSpec(spec)), new RegExp(`^PARM_ERR_CLI_USAGE: --fault ${spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*${re.source}`), spec);
 });
 
 t.test('config files: relative model paths, the bundled shortcut, validation', async (t) => {
