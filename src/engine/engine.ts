@@ -10,9 +10,9 @@ import { realClock, type Clock } from './clock.js';
 import { CodingWindow } from './coding-window.js';
 import { nativeCodec, type EngineCodec } from './engine-codec.js';
 import { faultsFor, validateFaults } from './faults.js';
-import type { InstanceFactory } from './instance.js';
+import type { EngineInstance, InstanceFactory, ModelSignature } from './instance.js';
 import { InstancePool } from './instance-pool.js';
-import { localInstanceFactory } from './local-instance.js';
+import { defaultInstanceFactory } from './local-instance.js';
 import type { EngineLogger } from './logger.js';
 import { Counters, Latencies, snapshot } from './metrics.js';
 import { checkSignatures, type ModelShape } from './model-signature.js';
@@ -31,7 +31,7 @@ export interface EngineRuntime {
   logger?: EngineLogger;
   /** Base directory for relative model paths (default: the current directory). */
   baseDir?: string;
-  /** Builds each instance (default: onnxruntime sessions on this host, LocalInstance). */
+  /** Builds each instance (default: onnxruntime sessions on this host, or remote OIP endpoints for backends). */
   instanceFactory?: InstanceFactory;
   /** Time source (default: the real clock). */
   clock?: Clock;
@@ -81,7 +81,7 @@ export class ParmEngine implements Engine {
     this.faults = this.o.faults;
     this.tasks = new TaskTable(this.clock);
     this.router = new ResultRouter(this.counters, this.log);
-    this.pool = new InstancePool(this.o, runtime.instanceFactory ?? localInstanceFactory, this.clock, this.router);
+    this.pool = new InstancePool(this.o, runtime.instanceFactory ?? defaultInstanceFactory, this.clock, this.router, this.log);
     this.scheduler = new Scheduler(this.o, this.pool, this.shape, this.clock, this.counters, this.tasks);
     this.router.base = { pool: this.pool, scheduler: this.scheduler, tasks: this.tasks };
     this.readyPromise = this.start();
@@ -90,11 +90,12 @@ export class ParmEngine implements Engine {
 
   private async start(): Promise<void> {
     await this.pool.start();
-    const sig = checkSignatures(
-      this.o,
-      this.pool.signature(this.pool.deployed[0]!),
-      this.pool.parity.map((list) => this.pool.signature(list[0]!)),
-    );
+    // The first loaded instance of each role defines the deployment; the others must match it.
+    const first = (list: readonly EngineInstance[]): ModelSignature => list.map((i) => this.pool.signature(i)).find((x) => x !== undefined)!;
+    const deployedSig = first(this.pool.deployed);
+    const paritySigs = this.pool.parity.map(first);
+    const sig = checkSignatures(this.o, deployedSig, paritySigs);
+    this.pool.expect(deployedSig, paritySigs);
     Object.assign(this.shape, sig);
     this.info = sig.info;
     this.pipeline = this.buildPipeline();

@@ -4,6 +4,7 @@
 // them through an InstanceFactory, so the coding logic never knows which kind it drives.
 import type { Clock } from './clock.js';
 import type { Disturbance, InstanceFault, TensorMeta } from './instance-messages.js';
+import type { RemoteBackend } from './remote-instance.js';
 import type { InstanceHealth } from './types.js';
 
 export type InstanceRole = 'deployed' | 'parity';
@@ -16,8 +17,10 @@ export interface InstanceSpec {
   role: InstanceRole;
   /** Parity row served (parity instances); 0 for deployed ones. */
   row: number;
-  /** The ONNX file this instance runs. */
-  modelPath: string;
+  /** The ONNX file a local instance runs (undefined for a remote one). */
+  modelPath: string | undefined;
+  /** A remote instance's model endpoint and how to reach it (undefined for a local one). */
+  backend: RemoteBackend | undefined;
   threads: number;
   isolation: 'thread' | 'process';
   heartbeatMs: number;
@@ -60,6 +63,8 @@ export interface EngineInstance {
   readonly id: string;
   readonly role: InstanceRole;
   readonly row: number;
+  /** A remote instance's model endpoint URL; undefined for a local instance. */
+  readonly backend: string | undefined;
   readonly state: InstanceState;
   /** Restarts so far. */
   readonly restarts: number;
@@ -75,10 +80,11 @@ export interface EngineInstance {
   run(taskId: number, input: Float32Array, shape: number[]): void;
   /**
    * The engine no longer needs a running task's result (a reconstruction answered for it). An
-   * instance that can stop the work (a remote request) does; a local model run cannot be stopped
-   * and finishes. Either way no event for this task is needed any more.
+   * instance that can stop the work (a remote request) aborts it, frees the slot at once, sends no
+   * event for it and returns true; a local model run cannot be stopped: it returns false, and the
+   * result comes as usual (and is discarded).
    */
-  abandon(taskId: number): void;
+  abandon(taskId: number): boolean;
   setFaults(faults: InstanceFault[]): void;
   disturb(d: Disturbance): void;
   /** Called periodically with the engine clock: a silent instance is declared hung and replaced. */

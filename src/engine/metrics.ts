@@ -36,6 +36,8 @@ export class Counters {
   unprotected = 0;
   /** Scheduler: queued parity tasks dropped */
   parityCancelled = 0;
+  /** Scheduler: running remote requests aborted after a reconstruction answered */
+  abandoned = 0;
 }
 
 /** The EngineMetrics snapshot of the counters, queue depths, instances and latencies. */
@@ -55,6 +57,7 @@ export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], i
     partialGroups: c.partialGroups,
     unprotected: c.unprotected,
     parityCancelled: c.parityCancelled,
+    abandoned: c.abandoned,
     queueDepth,
     instances,
     latency,

@@ -97,14 +97,27 @@ export class Scheduler {
     if (own) for (const t of own.drain()) this.enqueue(t, false, inst);
   }
 
-  /** A unit has its answer: queued data tasks all of whose units are answered go. */
+  /**
+   * A unit has its answer: data tasks all of whose units are answered go. Queued ones are
+   * cancelled; running ones are abandoned where the instance can stop them (a remote request),
+   * which frees its slot at once.
+   */
   unitAnswered(u: Unit): void {
+    let freed = false;
     for (const t of [...u.tasks]) {
-      if (t.state === 'queued' && t.units.every(doneUnit)) {
+      if (!t.units.every(doneUnit)) continue;
+      if (t.state === 'queued') {
         this.cancel(t);
         this.counters.cancellations++;
+      } else if (t.state === 'running' && t.instance && t.instance.abandon(t.id)) {
+        const inst = t.instance;
+        this.tasks.finish(t);
+        this.counters.abandoned++;
+        this.instanceChanged(inst);
+        freed = true;
       }
     }
+    if (freed) this.pump();
   }
 
   /** Queued parity tasks all of whose groups are fully answered go. */

@@ -70,6 +70,7 @@ export class ServerMetrics {
     mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
     mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
     mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
+    mirror('parm_engine_abandoned_total', 'Requests still running on a remote instance, aborted because a reconstruction had answered them', (m) => m.abandoned);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
       name: 'parm_engine_queue_depth',
@@ -82,14 +83,14 @@ export class ServerMetrics {
         queue.set({ model, role: 'parity' }, q.parity);
       }),
     });
-    const up: Gauge<'model' | 'instance' | 'role' | 'state'> = new Gauge({
+    const up: Gauge<'model' | 'instance' | 'role' | 'state' | 'backend'> = new Gauge({
       name: 'parm_instance_state',
-      help: 'Instance health: 1 for the state the instance is in, 0 for the others',
-      labelNames: ['model', 'instance', 'role', 'state'],
+      help: "Instance health: 1 for the state the instance is in, 0 for the others; backend is a remote instance's model endpoint URL ('' for a local one)",
+      labelNames: ['model', 'instance', 'role', 'state', 'backend'],
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) {
-          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
+          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s, backend: inst.backend ?? '' }, inst.state === s ? 1 : 0);
         }
       }),
     });
