@@ -3,7 +3,7 @@
 // admission -> QueryBook -> Batcher -> Scheduler (data task) and, in parm mode, CodingWindow ->
 // ParityCoding (parity task) -> instances -> ResultRouter -> QueryBook (exactly one answer).
 import { ParmError } from '../errors.js';
-import { admit } from './admission.js';
+import { Admission, type AdmissionView } from './admission.js';
 import { startBackground } from './background.js';
 import { Batcher } from './batcher.js';
 import { realClock, type Clock } from './clock.js';
@@ -14,7 +14,7 @@ import type { EngineInstance, InstanceFactory, ModelSignature } from './instance
 import { InstancePool } from './instance-pool.js';
 import { defaultInstanceFactory } from './local-instance.js';
 import type { EngineLogger } from './logger.js';
-import { Counters, Latencies, snapshot } from './metrics.js';
+import { Counters, Latencies, RunTimes, snapshot } from './metrics.js';
 import { checkSignatures, type ModelShape } from './model-signature.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { ParityCoding } from './parity-coding.js';
@@ -57,6 +57,7 @@ export class ParmEngine implements Engine {
   private readonly codec: EngineCodec;
   private readonly counters = new Counters();
   private readonly latencies = new Latencies();
+  private readonly runTimes = new RunTimes();
   private readonly tasks: TaskTable;
   private readonly pool: InstancePool;
   private readonly scheduler: Scheduler;
@@ -64,6 +65,9 @@ export class ParmEngine implements Engine {
   /** Filled in place when the models have loaded; every part holds this object. */
   private readonly shape: ModelShape = { info: undefined as unknown as ModelInfo, sample: [], output: [], elements: 0, outElements: 0 };
   private pipeline: Pipeline | null = null;
+  private readonly admission: Admission;
+  /** What admission reads of this engine, per call. */
+  private readonly view: AdmissionView;
   /** The faults in force (options.faults, then setFaults). */
   private faults: FaultSpec[];
   private readyFlag = false;
@@ -80,10 +84,24 @@ export class ParmEngine implements Engine {
     this.codec = runtime.codec ?? nativeCodec;
     this.faults = this.o.faults;
     this.tasks = new TaskTable(this.clock);
-    this.router = new ResultRouter(this.counters, this.log);
+    this.router = new ResultRouter(this.counters, this.runTimes, this.clock, this.log);
     this.pool = new InstancePool(this.o, runtime.instanceFactory ?? defaultInstanceFactory, this.clock, this.router, this.log);
     this.scheduler = new Scheduler(this.o, this.pool, this.shape, this.clock, this.counters, this.tasks);
     this.router.base = { pool: this.pool, scheduler: this.scheduler, tasks: this.tasks };
+    this.admission = new Admission(this.o.maxPending, this.o.decode, this.shape.sample, this.codec.firstNonFinite);
+    const engine = this;
+    this.view = {
+      get closing() {
+        return engine.closing;
+      },
+      get loaded() {
+        return engine.readyFlag && engine.pipeline !== null;
+      },
+      allDeployedGaveUp: () => this.pool.allDeployedGaveUp(),
+      get pending() {
+        return engine.pipeline?.book.pending ?? 0;
+      },
+    };
     this.readyPromise = this.start();
     this.readyPromise.catch(() => undefined);
   }
@@ -96,7 +114,9 @@ export class ParmEngine implements Engine {
     const paritySigs = this.pool.parity.map(first);
     const sig = checkSignatures(this.o, deployedSig, paritySigs);
     this.pool.expect(deployedSig, paritySigs);
-    Object.assign(this.shape, sig);
+    // In place: the parts hold this object (and admission its sample array).
+    this.shape.sample.push(...sig.sample);
+    Object.assign(this.shape, { ...sig, sample: this.shape.sample });
     this.info = sig.info;
     this.pipeline = this.buildPipeline();
     this.readyFlag = true;
@@ -152,23 +172,14 @@ export class ParmEngine implements Engine {
     const p = this.pipeline;
     let a;
     try {
-      a = admit(input, options, {
-        closing: this.closing,
-        ready: this.readyFlag && p !== null,
-        allDeployedGaveUp: this.pool.allDeployedGaveUp(),
-        pending: p?.book.pending ?? 0,
-        maxPending: this.o.maxPending,
-        defaultDecode: this.o.decode,
-        sample: this.shape.sample,
-        firstNonFinite: this.codec.firstNonFinite,
-      });
+      a = this.admission.admit(input, options, this.view);
     } catch (e) {
       this.counters.rejected++;
       return Promise.reject(e);
     }
     const timeoutMs = a.timeoutMs;
     return new Promise<InferResult>((resolve, reject) => {
-      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject, () => new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject);
       p!.batcher.add(q.units);
       this.scheduler.pump();
     });
@@ -180,7 +191,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary());
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary());
   }
 
   close(): Promise<void> {

@@ -76,7 +76,7 @@ export interface EngineInstance {
   readonly suspectedHung: boolean;
   /** Load the model; reports onReady (or onDown / onGaveUp). */
   start(): void;
-  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory: read only. */
+  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory and `shape` is shared: both read only. */
   run(taskId: number, input: Float32Array, shape: number[]): void;
   /**
    * The engine no longer needs a running task's result (a reconstruction answered for it). An

@@ -38,7 +38,7 @@ export class Recovery {
         this.book.answerUnit(u, u.recon, true, u.reconBy);
         continue;
       }
-      if (u.tasks.size > 0) continue; // a hedge or an earlier retry is still on it
+      if (u.tasks.length > 0) continue; // a hedge or an earlier retry is still on it
       if (u.retries >= this.maxRetries) {
         this.book.fail(u.query, new ParmError(code, `${reason}; gave up after ${u.retries} retries`));
         continue;

@@ -5,7 +5,8 @@ import type { Group } from './coding-window.js';
 import type { EngineInstance, InstanceEvents } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 import type { EngineLogger } from './logger.js';
-import type { Counters } from './metrics.js';
+import type { Clock } from './clock.js';
+import type { Counters, RunTimes } from './metrics.js';
 import type { ModelShape } from './model-signature.js';
 import type { ParityCoding } from './parity-coding.js';
 import type { QueryBook, Unit } from './query.js';
@@ -36,6 +37,8 @@ export class ResultRouter implements InstanceEvents {
 
   constructor(
     private readonly counters: Counters,
+    private readonly runTimes: RunTimes,
+    private readonly clock: Clock,
     private readonly log: EngineLogger | undefined,
   ) {}
 
@@ -49,6 +52,7 @@ export class ResultRouter implements InstanceEvents {
     const c = this.coding;
     if (t && c) {
       this.base.tasks.finish(t);
+      this.runTimes.record(t.role, this.clock.now() - t.startedAt);
       const O = c.shape.outElements;
       try {
         if (output.length !== t.batch * O) {

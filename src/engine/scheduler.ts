@@ -104,7 +104,7 @@ export class Scheduler {
    */
   unitAnswered(u: Unit): void {
     let freed = false;
-    for (const t of [...u.tasks]) {
+    for (const t of u.tasks.length === 1 ? [u.tasks[0]!] : [...u.tasks]) {
       if (!t.units.every(doneUnit)) continue;
       if (t.state === 'queued') {
         this.cancel(t);
@@ -166,11 +166,17 @@ export class Scheduler {
     }
   }
 
+  /** Run shapes by batch size, shared: instances only read them. */
+  private readonly shapes = new Map<number, number[]>();
+
   private feed(inst: EngineInstance, t: Task): void {
     t.state = 'running';
     t.queue = null;
     t.instance = inst;
-    inst.run(t.id, t.input, [t.batch, ...this.shape.sample]);
+    t.startedAt = this.clock.now();
+    let shape = this.shapes.get(t.batch);
+    if (!shape) this.shapes.set(t.batch, (shape = [t.batch, ...this.shape.sample]));
+    inst.run(t.id, t.input, shape);
     if (this.o.mode === 'hedged' && t.role === 'deployed' && !t.hedgeOf) {
       t.hedgeTimer = this.clock.setTimeout(() => this.hedge(t), this.o.hedgeDelayMs);
     }

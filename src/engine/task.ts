@@ -31,6 +31,8 @@ export interface Task {
   readonly hedgeOf: Task | null;
   /** Hedged mode: fires the duplicate of a slow running task (Scheduler). */
   hedgeTimer: TimerHandle | null;
+  /** Clock time it was handed to its instance (Scheduler.feed): its run time is measured from here. */
+  startedAt: number;
 }
 
 /** Tasks by id, from creation until they finish or are cancelled. */
@@ -54,7 +56,7 @@ export class TaskTable {
       units.forEach((u, i) => input.set(u.input, i * elements));
     }
     const t = this.make('deployed', 0, units, [], input, units.length, attempt, hedgeOf);
-    for (const u of units) u.tasks.add(t);
+    for (const u of units) u.tasks.push(t);
     return t;
   }
 
@@ -80,11 +82,14 @@ export class TaskTable {
     this.live.delete(t.id);
     this.clock.clearTimeout(t.hedgeTimer);
     t.hedgeTimer = null;
-    for (const u of t.units) u.tasks.delete(t);
+    for (const u of t.units) {
+      const i = u.tasks.indexOf(t);
+      if (i >= 0) u.tasks.splice(i, 1);
+    }
   }
 
   private make(role: Task['role'], row: number, units: Unit[], groups: Group[], input: Float32Array, batch: number, attempt: number, hedgeOf: Task | null): Task {
-    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null };
+    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null, startedAt: 0 };
     this.live.set(t.id, t);
     return t;
   }

@@ -205,6 +205,11 @@ export interface EngineMetrics {
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;
+  /**
+   * How long instances took per task, by role: tasks measured and the run time (ms) at each
+   * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
+   */
+  runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
 }
 
 export interface Engine {

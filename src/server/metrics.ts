@@ -1,6 +1,7 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
 export type Transport = 'http' | 'ws';
@@ -110,6 +111,19 @@ export class ServerMetrics {
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
+      }),
+    });
+    const runTime: Gauge<'model' | 'role' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_ms',
+      help: 'Run time of a task on an instance (handed over to result, ms) by role, at the quantiles of RUN_TIME_QUANTILES: what parm simulate is calibrated on',
+      labelNames: ['model', 'role', 'quantile'],
+      registers,
+      collect: each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          const s = m.runTime[role];
+          if (s.count === 0) continue;
+          RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
+        }
       }),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({

@@ -120,6 +120,7 @@ export class FakeEngine implements Engine {
       abandoned: 0,
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
+      runTime: { deployed: { count: this.calls, quantiles: [1, 1] }, parity: { count: 0, quantiles: [0, 0] } },
     };
   }
 

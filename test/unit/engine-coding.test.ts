@@ -283,3 +283,16 @@ t.test('adaptive hang detection: suspected at 4x its worst run (>= 100 ms), repl
   t.equal(h.engine.isReady(), true);
   await h.close();
 });
+
+t.test('run times per role are measured from hand-over to result', async (t) => {
+  const h = await startFake({}, (id) => (id.startsWith('parity') ? ok(7) : ok(3)));
+  [1, 2, 3, 4].forEach((i) => h.send(query(i)));
+  await h.run();
+  await h.clock.runAsync();
+  const rt = h.engine.metrics().runTime;
+  t.equal(rt.deployed.count, 4);
+  t.ok(rt.parity.count >= 1, 'parity tasks measured (a queued one may be cancelled)');
+  t.ok(rt.deployed.quantiles.every((q) => Math.abs(q - 3) < 0.01), `deployed runs took 3 ms (${rt.deployed.quantiles.slice(0, 3)})`);
+  t.ok(rt.parity.quantiles.every((q) => Math.abs(q - 7) < 0.01), 'parity runs took 7 ms');
+  await h.close();
+});
