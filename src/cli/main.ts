@@ -11,6 +11,7 @@ const SUBCOMMANDS: ReadonlyArray<[string, string, () => Promise<{ register: Regi
   ['train', 'train deployed models and parity models (runs the Python trainer)', () => import('./train.js')],
   ['eval', 'measure deployed and degraded-mode accuracy through the serving path', () => import('./eval.js')],
   ['bench', 'benchmarks: tail latency under load, coding kernels', () => import('./bench.js')],
+  ['simulate', "discrete-event simulation of the engine at fleet scale, calibrated on real runs", () => import('./simulate.js')],
 ];
 
 export async function main(argv: string[]): Promise<void> {

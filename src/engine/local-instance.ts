@@ -246,7 +246,7 @@ export class LocalInstance implements EngineInstance {
           this.suspected = false;
           this.runs.add(this.clock.now() - this.runStartedAt);
           this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape);
+          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
         }
         break;
       case 'error':

@@ -47,12 +47,12 @@ export class ResultRouter implements InstanceEvents {
     this.freed(inst);
   }
 
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[]): void {
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs = 0): void {
     const t = this.base.tasks.get(taskId);
     const c = this.coding;
     if (t && c) {
       this.base.tasks.finish(t);
-      this.runTimes.record(t.role, this.clock.now() - t.startedAt);
+      this.runTimes.record(t.role, this.clock.now() - t.startedAt - injectedMs);
       const O = c.shape.outElements;
       try {
         if (output.length !== t.batch * O) {

@@ -12,8 +12,12 @@ export interface ServiceTime {
   readonly describe: string;
 }
 
-/** A measured distribution: quantiles at evenly spaced probabilities 0, 1/(n-1), ..., 1 (ms). */
+/**
+ * A measured distribution: run times (ms) at probabilities `p` (increasing, from 0 to 1; evenly
+ * spaced 0, 1/(n-1), ..., 1 when absent), e.g. EngineMetrics.runTime at RUN_TIME_QUANTILES.
+ */
 export interface QuantileTable {
+  p?: number[];
   quantiles: number[];
   count?: number;
 }
@@ -54,14 +58,18 @@ export function empirical(t: QuantileTable, describe = 'measured'): ServiceTime 
   if (!Array.isArray(q) || q.length < 2 || !q.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x >= q[i - 1]!))) {
     bad(`${describe}: a quantile table needs at least 2 non-decreasing, non-negative ms values`);
   }
-  const n = q.length - 1;
+  const p = t.p ?? q.map((_, i) => i / (q.length - 1));
+  if (p.length !== q.length || p[0] !== 0 || p[p.length - 1] !== 1 || !p.every((x, i) => i === 0 || x > p[i - 1]!)) {
+    bad(`${describe}: p must rise from 0 to 1, one per quantile`);
+  }
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += (q[i]! + q[i + 1]!) / 2 / n;
+  for (let i = 0; i + 1 < q.length; i++) mean += ((q[i]! + q[i + 1]!) / 2) * (p[i + 1]! - p[i]!);
   return {
     sample: (u) => {
-      const x = u * n;
-      const i = Math.min(Math.floor(x), n - 1);
-      return q[i]! + (q[i + 1]! - q[i]!) * (x - i);
+      let i = 0;
+      while (i + 2 < p.length && p[i + 1]! <= u) i++;
+      const w = (u - p[i]!) / (p[i + 1]! - p[i]!);
+      return q[i]! + (q[i + 1]! - q[i]!) * Math.min(1, Math.max(0, w));
     },
     meanMs: mean,
     describe,

@@ -24,8 +24,15 @@ export interface Stragglers {
   slow?: { fraction: number; factor: number };
   /** Every instance fails as a Poisson process with this mean time between failures, and is back `restartMs` later. */
   failures?: { mtbfMs: number; restartMs: number };
-  /** Correlated slowdowns: instances in racks of `size`; every `periodMs` one seeded random rack adds `delayMs` to runs for `duty` of the period. */
-  racks?: { size: number; periodMs: number; duty: number; delayMs: number };
+  /**
+   * The paper's moving disturbance at fleet scale: every `periodMs` a seeded random `fraction` of
+   * the instances (deployed and parity) adds `delayMs` to the runs they start for `duty` of the
+   * period (the engine's background schedule picks one or two instances, which a large fleet
+   * would not notice).
+   */
+  moving?: { fraction: number; periodMs: number; duty: number; delayMs: number };
+  /** Correlated slowdowns: instances in racks of `size` (in id order); every `periodMs`, `count` seeded random racks add `delayMs` to runs for `duty` of the period. */
+  racks?: { size: number; count: number; periodMs: number; duty: number; delayMs: number };
 }
 
 export interface SimConfig {
@@ -49,7 +56,7 @@ export interface SimConfig {
   groupWaitMs?: number;
   hedgeDelayMs?: number;
   partialGroup?: 'replicate' | 'unprotected';
-  /** Queries at the start not measured (the engine warming its run-time estimates, queues filling). */
+  /** Queries at the start not measured (default the first 5 %). */
   warmupQueries?: number;
 }
 
@@ -125,7 +132,17 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const ready = engine.ready();
   await clock.runUntil(() => false, 1);
   await ready;
-  const stopRacks = c.stragglers.racks ? startRacks(c.stragglers.racks, instances, clock, makeRng(c.seed, 104)) : () => undefined;
+  const stops: (() => void)[] = [];
+  if (c.stragglers.racks) {
+    const r = c.stragglers.racks;
+    const racks: SimInstance[][] = [];
+    for (let i = 0; i < instances.length; i += r.size) racks.push(instances.slice(i, i + r.size));
+    stops.push(startDisturbances(racks, r.count, r, clock, makeRng(c.seed, 104)));
+  }
+  if (c.stragglers.moving) {
+    const mv = c.stragglers.moving;
+    stops.push(startDisturbances(instances.map((i) => [i]), Math.round(mv.fraction * instances.length), mv, clock, makeRng(c.seed, 107)));
+  }
 
   const arrivals = c.arrivals ?? poisson(c.rate, c.queries, makeRng(c.seed, 105));
   const n = arrivals.length;
@@ -156,7 +173,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   }
   await clock.runUntil(() => settled === n);
   const simulatedMs = clock.now() - start;
-  stopRacks();
+  for (const stop of stops) stop();
   const closing = engine.close();
   await clock.runUntil(() => false, 0);
   await closing;
@@ -199,16 +216,23 @@ function poisson(rate: number, count: number, rng: ReturnType<typeof makeRng>): 
   return out;
 }
 
-/** Correlated slowdowns: every period one random rack of instances adds delayMs to runs started for duty x period. */
-function startRacks(r: NonNullable<Stragglers['racks']>, instances: SimInstance[], clock: VirtualClock, rng: ReturnType<typeof makeRng>): () => void {
-  const racks: SimInstance[][] = [];
-  for (let i = 0; i < instances.length; i += r.size) racks.push(instances.slice(i, i + r.size));
+/**
+ * Every period, `count` distinct seeded random groups (a rack, or a single instance) add delayMs to
+ * the runs their instances start for duty x period. Returns a function that stops it.
+ */
+function startDisturbances(groups: SimInstance[][], count: number, d: { periodMs: number; duty: number; delayMs: number }, clock: VirtualClock, rng: ReturnType<typeof makeRng>): () => void {
   let stopped = false;
+  const n = Math.min(count, groups.length);
+  const order = groups.map((_, i) => i);
   const tick = (): void => {
     if (stopped) return;
-    const rack = racks[Math.floor(rng.next() * racks.length)]!;
-    for (const inst of rack) inst.disturb({ kind: 'delay', intensity: r.delayMs, forMs: r.duty * r.periodMs });
-    clock.setTimeout(tick, r.periodMs, true);
+    // A partial Fisher-Yates shuffle: the first n of `order` are this period's distinct picks.
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(rng.next() * (order.length - i));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+      for (const inst of groups[order[i]!]!) inst.disturb({ kind: 'delay', intensity: d.delayMs, forMs: d.duty * d.periodMs });
+    }
+    clock.setTimeout(tick, d.periodMs, true);
   };
   tick();
   return () => {
