@@ -18,6 +18,7 @@ import { Counters, Latencies, RunTimes, snapshot } from './metrics.js';
 import { checkSignatures, type ModelShape } from './model-signature.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { ParityCoding } from './parity-coding.js';
+import { ParityStart } from './parity-start.js';
 import { QueryBook } from './query.js';
 import { Recovery } from './recovery.js';
 import { ResultRouter } from './result-router.js';
@@ -44,6 +45,7 @@ interface Pipeline {
   book: QueryBook;
   batcher: Batcher;
   window: CodingWindow | null;
+  parityStart: ParityStart | null;
   recovery: Recovery;
 }
 
@@ -138,21 +140,25 @@ export class ParmEngine implements Engine {
         }
       },
     });
-    const recovery = new Recovery(o.maxRetries, this.shape, counters, book, tasks, scheduler);
     const rows = o.parityModels.map((p) => p.coefficients);
     const coding = new ParityCoding({ k: o.k, encoder: o.encoder, rows }, this.shape, this.codec, clock, counters, book, tasks, scheduler, (row) => this.pool.rowUp(row), this.log);
-    const window = o.mode === 'parm' ? new CodingWindow({ k: o.k, groupWaitMs: o.groupWaitMs, partialGroup: o.partialGroup, rows }, clock, counters, (w) => {
-      coding.protect(w);
-      scheduler.pump();
-    }) : null;
+    const parityStart =
+      o.mode === 'parm'
+        ? new ParityStart(o.parityDeferMs, clock, counters, rows.length, (w) => {
+            coding.protect(w);
+            scheduler.pump();
+          })
+        : null;
+    const recovery = new Recovery(o.maxRetries, this.shape, counters, book, tasks, scheduler, (u) => parityStart?.memberFailed(u));
+    const window = parityStart ? new CodingWindow({ k: o.k, groupWaitMs: o.groupWaitMs, partialGroup: o.partialGroup, rows }, clock, counters, (w) => parityStart.closed(w)) : null;
     const batcher = new Batcher(o.batching, clock, (units) => {
       const t = tasks.data(units, this.shape.elements, 0);
       scheduler.enqueue(t, false);
       window?.add(units, t.input);
       scheduler.pump();
     });
-    this.router.coding = { shape: this.shape, book, coding, recovery };
-    return { book, batcher, window, recovery };
+    this.router.coding = { shape: this.shape, book, coding, recovery, parityStart };
+    return { book, batcher, window, parityStart, recovery };
   }
 
   ready(): Promise<void> {
@@ -218,6 +224,7 @@ export class ParmEngine implements Engine {
       p.recovery.closed = true;
       p.batcher.dispose();
       p.window?.dispose();
+      p.parityStart?.dispose();
     }
     this.readyFlag = false;
     await this.pool.close();

@@ -38,6 +38,8 @@ export class Counters {
   parityCancelled = 0;
   /** Scheduler: running remote requests aborted after a reconstruction answered */
   abandoned = 0;
+  /** ParityStart: parity tasks never started because every member answered within the deferral */
+  paritySkipped = 0;
 }
 
 /** The EngineMetrics snapshot of the counters, queue depths, instances and latencies. */
@@ -58,6 +60,7 @@ export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], i
     unprotected: c.unprotected,
     parityCancelled: c.parityCancelled,
     abandoned: c.abandoned,
+    paritySkipped: c.paritySkipped,
     queueDepth,
     instances,
     latency,

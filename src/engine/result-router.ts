@@ -9,6 +9,7 @@ import type { Clock } from './clock.js';
 import type { Counters, RunTimes } from './metrics.js';
 import type { ModelShape } from './model-signature.js';
 import type { ParityCoding } from './parity-coding.js';
+import type { ParityStart } from './parity-start.js';
 import type { QueryBook, Unit } from './query.js';
 import type { Recovery } from './recovery.js';
 import type { Scheduler } from './scheduler.js';
@@ -27,6 +28,8 @@ export interface RouterCoding {
   book: QueryBook;
   coding: ParityCoding;
   recovery: Recovery;
+  /** parm mode: learns how long originals take, for the deferral of parity. */
+  parityStart: ParityStart | null;
 }
 
 export class ResultRouter implements InstanceEvents {
@@ -52,7 +55,9 @@ export class ResultRouter implements InstanceEvents {
     const c = this.coding;
     if (t && c) {
       this.base.tasks.finish(t);
-      this.runTimes.record(t.role, this.clock.now() - t.startedAt - injectedMs);
+      const ranMs = this.clock.now() - t.startedAt - injectedMs;
+      this.runTimes.record(t.role, ranMs);
+      if (t.role === 'deployed') c.parityStart?.observe(ranMs);
       const O = c.shape.outElements;
       try {
         if (output.length !== t.batch * O) {

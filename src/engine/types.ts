@@ -115,6 +115,13 @@ export interface EngineOptions {
    * than slow them. 0 runs parity at the same priority as the deployed model.
    */
   parityNice?: number;
+  /**
+   * How long a window's parity waits before it is encoded and run, and is run only if a member is
+   * still unanswered then (or at once when a member's instance fails). 0: eager, every group's
+   * parity at once (the paper's). Default: adaptive, 3 x the median of recent deployed run times,
+   * at least 1 ms (src/engine/parity-start.ts).
+   */
+  parityDeferMs?: number;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
   /**
@@ -202,6 +209,8 @@ export interface EngineMetrics {
   parityCancelled: number;
   /** Running remote requests aborted because a reconstruction had answered for them. */
   abandoned: number;
+  /** Parity tasks never started: every member of their groups answered within parityDeferMs. */
+  paritySkipped: number;
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;

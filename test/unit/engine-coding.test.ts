@@ -296,3 +296,36 @@ t.test('run times per role are measured from hand-over to result', async (t) => 
   t.ok(rt.parity.quantiles.every((q) => Math.abs(q - 7) < 0.01), 'parity runs took 7 ms');
   await h.close();
 });
+
+t.test('deferred parity: runs only for groups with a member still open after the wait', async (t) => {
+  // Originals take 2 ms; deployed-1 is slow on its 12th run. Adaptive wait: 3 x median 2 ms = 6 ms,
+  // learnt over the first ten groups (before any run the wait is the 1 ms floor).
+  const h = await startFake({ parityDeferMs: undefined }, (id, run) => (id.startsWith('parity') ? ok(1) : id === 'deployed-1' && run === 11 ? ok(100) : ok(2)));
+  const group = async (i: number): Promise<void> => {
+    h.send(query(2 * i));
+    h.send(query(2 * i + 1));
+    await h.run();
+    await h.clock.runAsync(); // the deferral's timer too, for the counters
+  };
+  for (let i = 0; i < 10; i++) await group(i);
+  const parityRuns = () => h.fleet.runs.filter((r) => r.id.startsWith('parity')).length;
+  const before = { runs: parityRuns(), skipped: h.engine.metrics().paritySkipped };
+  for (let i = 10; i < 14; i++) await group(i);
+  t.equal(parityRuns() - before.runs, 1, 'one parity run in four groups: only the group with the slow member');
+  t.equal(h.engine.metrics().paritySkipped - before.skipped, 3, 'the other three groups never ran parity');
+  const slow = h.outcomes[23];
+  t.ok(slow?.ok && slow.r.reconstructed, 'the slow member is reconstructed');
+  t.ok(slow!.at >= 6 && slow!.at < 10, `at the wait (6 ms) plus the parity run, not at 100 ms (${slow!.at} ms)`);
+  await h.close();
+});
+
+t.test('deferred parity starts at once when a member\'s instance fails', async (t) => {
+  const h = await startFake({ parityDeferMs: 500, mode: 'parm' }, (id, run) => (id === 'deployed-1' && run === 0 ? { kind: 'crash', ms: 3 } : id.startsWith('parity') ? ok(1) : ok(2)));
+  h.send(query(1));
+  h.send(query(2));
+  await h.run();
+  const b = h.outcomes[1];
+  t.ok(b?.ok && b.r.reconstructed, 'answered from parity started at the crash');
+  t.equal(b?.at, 4, 'crash at 3 ms, parity run 1 ms: not the 500 ms wait');
+  await h.close();
+});
