@@ -67,6 +67,22 @@ export class TaskTable {
     return t;
   }
 
+  /**
+   * One parity task for several of the same row taken off a queue together: their groups in order,
+   * their inputs copied into one batch. The merged ones are done; the new one is queued-to-run.
+   */
+  mergeParity(parts: readonly Task[], elements: number): Task {
+    const groups = parts.flatMap((p) => p.groups);
+    const input = sharedFloats(groups.length * elements);
+    let off = 0;
+    for (const p of parts) {
+      input.set(p.input, off);
+      off += p.input.length;
+      this.finish(p);
+    }
+    return this.parity(parts[0]!.row, groups, input, Math.max(...parts.map((p) => p.attempt)));
+  }
+
   /** The task's run ended (result, error, instance down); it leaves the table and its units. */
   finish(t: Task): void {
     t.state = 'done';

@@ -329,3 +329,19 @@ t.test('deferred parity starts at once when a member\'s instance fails', async (
   t.equal(b?.at, 4, 'crash at 3 ms, parity run 1 ms: not the 500 ms wait');
   await h.close();
 });
+
+t.test('parity tasks waiting together run as one merged batch', async (t) => {
+  // Six deployed instances, the odd ones slow: each of the first three groups has a slow member.
+  // The one parity instance is busy 10 ms with the first group; the next two queue behind it (the
+  // fourth group's members are all answered by then: its parity is dropped, not merged).
+  const h = await startFake({ instances: 6, parityInstances: 1 }, (id) => (id.startsWith('parity') ? ok(10) : /[135]$/.test(id) ? ok(100) : ok(1)));
+  for (let i = 0; i < 8; i++) h.send(query(30 + i));
+  await h.run();
+  const parity = h.fleet.runs.filter((r) => r.id.startsWith('parity'));
+  t.same(parity.map((r) => r.batch), [1, 2], 'the first alone, then the two that queued meanwhile in one run');
+  const recon = h.outcomes.filter((o) => o?.ok && o.r.reconstructed).length;
+  t.equal(recon, 3, 'the three slow members reconstructed');
+  t.equal(h.engine.metrics().parityCancelled, 1);
+  for (const [i, o] of h.outcomes.entries()) if (o?.ok) t.same(Array.from(o.r.output), Array.from(fakeModel(query(30 + i))), `query ${i}`);
+  await h.close();
+});
