@@ -76,7 +76,7 @@ function pct(sorted: Float64Array, p: number): number {
  * and model once it printed them.
  */
 export async function startChild(args: string[], handwritten = false): Promise<{ child: ChildProcess; port: number; model: string }> {
-  const child = spawn(process.execPath, [handwritten ? HANDWRITTEN : CHILD, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [handwritten ? HANDWRITTEN : CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {

@@ -1,5 +1,6 @@
 // Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
 // Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -129,6 +130,16 @@ async function warmUp(s: ort.InferenceSession): Promise<number> {
   }
 }
 
+/** This thread's OS id (Linux: /proc/thread-self links to /proc/PID/task/TID), null where unknown. */
+function osThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : null;
+  } catch {
+    return null;
+  }
+}
+
 async function drain(): Promise<void> {
   if (running) return;
   running = true;
@@ -161,7 +172,7 @@ port.onMessage((msg) => {
           const warmupMs = await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
-          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs });
+          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs, tid: osThreadId() });
         } catch (e) {
           port.send({ t: 'fatal', message: (e as Error).message });
         }

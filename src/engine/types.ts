@@ -175,6 +175,8 @@ export interface InstanceHealth {
   circuit?: 'closed' | 'open' | 'half-open';
   /** OS process id of the instance (isolation `process` only). */
   pid?: number;
+  /** OS thread id of the thread running the model (local instances on Linux): per-thread CPU. */
+  tid?: number;
 }
 
 export interface LatencySummary {
