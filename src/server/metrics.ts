@@ -85,15 +85,24 @@ export class ServerMetrics {
         queue.set({ model, role: 'parity' }, q.parity);
       }),
     });
-    const up: Gauge<'model' | 'instance' | 'role' | 'state' | 'backend'> = new Gauge({
+    const up: Gauge<'model' | 'instance' | 'role' | 'state'> = new Gauge({
       name: 'parm_instance_state',
-      help: "Instance health: 1 for the state the instance is in, 0 for the others; backend is a remote instance's model endpoint URL ('' for a local one)",
-      labelNames: ['model', 'instance', 'role', 'state', 'backend'],
+      help: 'Instance health: 1 for the state the instance is in, 0 for the others',
+      labelNames: ['model', 'instance', 'role', 'state'],
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) {
-          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s, backend: inst.backend ?? '' }, inst.state === s ? 1 : 0);
+          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
         }
+      }),
+    });
+    const backendInfo: Gauge<'model' | 'instance' | 'role' | 'backend'> = new Gauge({
+      name: 'parm_instance_backend_info',
+      help: "Always 1: where an instance runs; backend is a remote instance's model endpoint URL, '' for a local one",
+      labelNames: ['model', 'instance', 'role', 'backend'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) backendInfo.set({ model, instance: inst.id, role: inst.role, backend: inst.backend ?? '' }, 1);
       }),
     });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({

@@ -1,6 +1,7 @@
 // A fake Engine for the network front's unit tests: implements the Engine interface with a
 // deterministic function of the input, so tests can predict every answer without a model.
 import { ParmError } from '../../src/errors.js';
+import { RUN_TIME_QUANTILES } from '../../src/engine/metrics.js';
 import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, InferResult, ModelInfo, TensorInput } from '../../src/engine/types.js';
 
 export const FAKE_INFO: ModelInfo = {
@@ -121,7 +122,7 @@ export class FakeEngine implements Engine {
       paritySkipped: 0,
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
-      runTime: { deployed: { count: this.calls, quantiles: [1, 1] }, parity: { count: 0, quantiles: [0, 0] } },
+      runTime: { deployed: { count: this.calls, quantiles: RUN_TIME_QUANTILES.map(() => 1) }, parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) } },
     };
   }
 
