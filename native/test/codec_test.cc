@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/common/concat_geometry.h"
 #include "case_table.h"
 #include "parm/codec.h"
 #include "parm/cuda.h"
@@ -177,6 +178,16 @@ void run_concat(const json& c) {
   oracle_concat(ptrs, C, H, W, nhwc, g.rows, g.cols, expect.p);
   std::vector<const float*> cptrs(ptrs.begin(), ptrs.end());
   parm::image_shape shape{C, H, W, nhwc ? parm::layout::nhwc : parm::layout::nchw};
+  // The CUDA kernel's per-element body (concat_pixel_f32), run here on the host.
+  for (std::size_t e = 0; e < n; ++e) {
+    const float got = parm::concat_pixel_f32(cptrs.data(), k, shape, g, e);
+    if (std::memcmp(&got, expect.p + e, sizeof got) != 0) {
+      EXPECT(false, "concat_pixel_f32 %zux%zux%zu k=%zu %s grid %zux%zu: element %zu is %a, oracle %a", C, H, W, k,
+             c["layout"].str.c_str(), g.rows, g.cols, e, got, expect.p[e]);
+      break;
+    }
+  }
+  ++g_checks;
   for (parm::isa i : isas()) {
     parm::set_isa(i);
     for (unsigned threads : {1u, 3u}) {
@@ -327,29 +338,36 @@ struct dev {
   }
 };
 
+// k random host arrays of n floats (seeded) and their copies on the device.
+struct device_inputs {
+  std::vector<std::vector<float>> host;
+  std::vector<const float*> host_ptrs;
+  std::vector<std::unique_ptr<dev>> bufs;
+  std::vector<const parm::cuda::buffer*> dev_ptrs;
+  device_inputs(std::size_t k, std::size_t n, std::uint64_t seed) : host(k, std::vector<float>(n)) {
+    rng r{seed};
+    for (auto& v : host) {
+      for (float& x : v) x = r.uniform();
+      host_ptrs.push_back(v.data());
+      bufs.push_back(std::make_unique<dev>(v.data(), n));
+      dev_ptrs.push_back(bufs.back()->b);
+    }
+  }
+};
+
 void run_cuda(const json& table) {
   parm::set_isa(parm::isa::ref);
   parm::set_threads(1);
   int cases = 0;
   for (const json& c : table["encode_sum"].arr) {
     const std::size_t n = c["n"].as_size(), k = c["k"].as_size();
-    rng r{n * 131 + k};
-    std::vector<std::vector<float>> in(k, std::vector<float>(n));
-    std::vector<const float*> ptrs;
-    std::vector<std::unique_ptr<dev>> din;
-    std::vector<const parm::cuda::buffer*> dptr;
-    for (auto& v : in) {
-      for (float& x : v) x = r.uniform();
-      ptrs.push_back(v.data());
-      din.push_back(std::make_unique<dev>(v.data(), n));
-      dptr.push_back(din.back()->b);
-    }
+    const device_inputs in(k, n, n * 131 + k);
     bool has_w;
     const auto w = coefficient_row(table, c["weights"].str, 0, k, &has_w);
     std::vector<float> expect(n);
-    parm::encode_sum_f32(ptrs.data(), has_w ? w.data() : nullptr, k, n, expect.data());
+    parm::encode_sum_f32(in.host_ptrs.data(), has_w ? w.data() : nullptr, k, n, expect.data());
     dev out(nullptr, n);
-    parm::status s = parm::cuda::encode_sum_f32_cuda(dptr.data(), has_w ? w.data() : nullptr, k, out.b);
+    parm::status s = parm::cuda::encode_sum_f32_cuda(in.dev_ptrs.data(), has_w ? w.data() : nullptr, k, out.b);
     EXPECT(s.ok(), "cuda encode_sum: %s", s.message.c_str());
     std::size_t where = 0;
     const auto got = out.get();
@@ -361,21 +379,11 @@ void run_cuda(const json& table) {
     const std::size_t n = C * H * W;
     parm::image_shape shape{C, H, W, c["layout"].str == "nhwc" ? parm::layout::nhwc : parm::layout::nchw};
     parm::grid g = c["grid"].is_null() ? parm::grid{0, 0} : parm::grid{c["grid"][0].as_size(), c["grid"][1].as_size()};
-    rng r{n * 7 + k};
-    std::vector<std::vector<float>> in(k, std::vector<float>(n));
-    std::vector<const float*> ptrs;
-    std::vector<std::unique_ptr<dev>> din;
-    std::vector<const parm::cuda::buffer*> dptr;
-    for (auto& v : in) {
-      for (float& x : v) x = r.uniform();
-      ptrs.push_back(v.data());
-      din.push_back(std::make_unique<dev>(v.data(), n));
-      dptr.push_back(din.back()->b);
-    }
+    const device_inputs in(k, n, n * 7 + k);
     std::vector<float> expect(n);
-    parm::encode_concat_f32(ptrs.data(), k, shape, g, expect.data());
+    parm::encode_concat_f32(in.host_ptrs.data(), k, shape, g, expect.data());
     dev out(nullptr, n);
-    parm::status s = parm::cuda::encode_concat_f32_cuda(dptr.data(), k, shape, g, out.b);
+    parm::status s = parm::cuda::encode_concat_f32_cuda(in.dev_ptrs.data(), k, shape, g, out.b);
     EXPECT(s.ok(), "cuda encode_concat: %s", s.message.c_str());
     std::size_t where = 0;
     const auto got = out.get();
@@ -518,6 +526,18 @@ int main() {
     const parm::isa before = parm::active_isa();
     EXPECT(parm::set_isa(i).code == parm::status_code::unsupported, "set_isa(%s) accepted", parm::isa_name(i));
     EXPECT(parm::active_isa() == before, "set_isa changed the ISA on failure");
+  }
+  // Every status code has its own name (src/errors.ts holds the table they index).
+  {
+    std::vector<std::string> names;
+    for (int c = 0; c <= static_cast<int>(parm::status_code::out_of_memory); ++c) {
+      const std::string name = parm::status_code_name(static_cast<parm::status_code>(c));
+      EXPECT(c == 0 ? name == "OK" : name.rfind("PARM_ERR_CODEC_", 0) == 0, "status %d is named %s", c, name.c_str());
+      EXPECT(std::find(names.begin(), names.end(), name) == names.end(), "status %d reuses the name %s", c, name.c_str());
+      names.push_back(name);
+    }
+    EXPECT(std::string(parm::status_code_name(parm::status_code::out_of_memory)) == "PARM_ERR_CODEC_OUT_OF_MEMORY",
+           "out_of_memory must not be reported as an argument error");
   }
   // CUDA: with or without it compiled in, query() answers and never aborts.
   const parm::cuda::info ci = parm::cuda::query();
