@@ -7,6 +7,7 @@
 // Options: --json  one JSON object on stdout ({ machine, results, checks })
 //          --sizes 784,3x224x224   --k 2,4   --ops encode_sum,decode   --threads 1,2
 //          --budget SECONDS (per measurement, default 0.2)
+//          --quick  smoke run: sizes 784,3x224x224, k 4, threads 1, budget 0.05 (flags above override)
 //          --gpu   CUDA rows only (impl 'cuda', device buffers, yardstick = device-to-device copy);
 //                  needs the CUDA addon (PARM_ADDON) and a device, exits 3 otherwise
 import { readFileSync } from 'node:fs';
@@ -53,11 +54,14 @@ const log = (s: string) => { if (!json) process.stdout.write(s + '\n'); else pro
 
 const table = loadCases();
 const cores = cpus().length;
-const sizes = table.bench.sizes.filter((s) => !opt('sizes') || opt('sizes')!.split(',').includes(s.name));
-const ks = opt('k') ? opt('k')!.split(',').map(Number) : table.bench.k;
+// --quick: a smoke run (seconds): the query size and 3x224x224 at k = 4, one thread, short budget.
+const quick = flag('quick');
+const sizeNames = opt('sizes')?.split(',') ?? (quick ? ['784', '3x224x224'] : null);
+const sizes = table.bench.sizes.filter((s) => !sizeNames || sizeNames.includes(s.name));
+const ks = opt('k') ? opt('k')!.split(',').map(Number) : quick ? [4] : table.bench.k;
 const ops = opt('ops') ? opt('ops')!.split(',') : table.bench.ops;
-const threadList = opt('threads') ? opt('threads')!.split(',').map(Number) : [...new Set([1, cores])];
-const budget = Number(opt('budget') ?? 0.2);
+const threadList = opt('threads') ? opt('threads')!.split(',').map(Number) : quick ? [1] : [...new Set([1, cores])];
+const budget = Number(opt('budget') ?? (quick ? 0.05 : 0.2));
 const caps = codec.capabilities();
 const bestIsa = caps.isa;
 const isas = caps.isaAvailable;
