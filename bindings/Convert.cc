@@ -132,16 +132,14 @@ Floats AsCoefficients(Napi::Value v, std::size_t r, std::size_t k) {
   return c;
 }
 
-void CheckLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t expected,
+void ThrowLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t expected,
                  const std::string& context) {
-  if (actual != expected)
-    ThrowRange(env, name + " has length " + std::to_string(actual) + ", expected " + std::to_string(expected) + context);
+  ThrowRange(env, name + " has length " + std::to_string(actual) + ", expected " + std::to_string(expected) + context);
 }
 
-void CheckImageLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t n) {
-  if (actual != n)
-    ThrowRange(env, name + " has length " + std::to_string(actual) + ", expected channels*height*width = " +
-                        std::to_string(n));
+void ThrowImageLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t n) {
+  ThrowRange(env, name + " has length " + std::to_string(actual) + ", expected channels*height*width = " +
+                      std::to_string(n));
 }
 
 void CheckOutCount(Napi::Env env, std::size_t outs, std::size_t missing) {
@@ -150,13 +148,15 @@ void CheckOutCount(Napi::Env env, std::size_t outs, std::size_t missing) {
                         " (one per missing data output)");
 }
 
-void CheckNoOverlap(Napi::Env env, const F32& out, const std::string& out_name, const F32& in,
-                    const std::string& in_name) {
-  if (!out.data || !in.data || out.length == 0 || in.length == 0) return;
-  const char* a = reinterpret_cast<const char*>(out.data);
-  const char* b = reinterpret_cast<const char*>(in.data);
-  if (a < b + in.length * sizeof(float) && b < a + out.length * sizeof(float))
-    ThrowRange(env, out_name + " overlaps " + in_name + " in memory; use a separate output array");
+bool Overlaps(const F32& a, const F32& b) {
+  if (!a.data || !b.data || a.length == 0 || b.length == 0) return false;
+  const char* pa = reinterpret_cast<const char*>(a.data);
+  const char* pb = reinterpret_cast<const char*>(b.data);
+  return pa < pb + b.length * sizeof(float) && pb < pa + a.length * sizeof(float);
+}
+
+void ThrowOverlap(Napi::Env env, const std::string& out_name, const std::string& in_name) {
+  ThrowRange(env, out_name + " overlaps " + in_name + " in memory; use a separate output array");
 }
 
 }  // namespace parm_bind

@@ -43,15 +43,17 @@ struct Floats {
 Floats AsWeights(Napi::Value v, std::size_t k);
 // decode's coefficients: an r x k row-major Float32Array, or null / undefined when r == 1.
 Floats AsCoefficients(Napi::Value v, std::size_t r, std::size_t k);
-// Throws RangeError "<name> has length <actual>, expected <expected><context>" when they differ.
-void CheckLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t expected,
-                 const std::string& context = "");
+// The checks below test inline and build their message (and the argument's name) only when they
+// throw: the sync calls run in microseconds, and names like "inputs[3]" cost allocations.
+// RangeError "<name> has length <actual>, expected <expected><context>".
+[[noreturn]] void ThrowLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t expected,
+                              const std::string& context = "");
 // An image of the group: RangeError "<name> has length <actual>, expected channels*height*width = <n>".
-void CheckImageLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t n);
+[[noreturn]] void ThrowImageLength(Napi::Env env, const std::string& name, std::size_t actual, std::size_t n);
 // decode's outs: RangeError unless there is one per missing data output.
 void CheckOutCount(Napi::Env env, std::size_t outs, std::size_t missing);
-// Throws RangeError if [a, a+na) and [b, b+nb) overlap.
-void CheckNoOverlap(Napi::Env env, const F32& out, const std::string& out_name, const F32& in,
-                    const std::string& in_name);
+// Whether the memory of two arrays overlaps; ThrowOverlap is the RangeError for it.
+bool Overlaps(const F32& a, const F32& b);
+[[noreturn]] void ThrowOverlap(Napi::Env env, const std::string& out_name, const std::string& in_name);
 
 }  // namespace parm_bind

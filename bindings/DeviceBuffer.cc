@@ -143,7 +143,7 @@ std::vector<parm::cuda::buffer*> AsBufferList(Napi::Value v, const std::string& 
     DeviceBuffer* b = DeviceBuffer::FromValue(e, name);
     const std::size_t n = parm::cuda::buffer_size(b->get());
     if (expected == 0) expected = n;
-    CheckLength(env, name, n, expected);
+    if (n != expected) ThrowLength(env, name, n, expected);
     if (opt.outputs) uses->CheckDistinct(env, b, name);
     out.push_back(b->get());
     uses->Add(b, e.As<Napi::Object>(), name);
@@ -154,7 +154,8 @@ std::vector<parm::cuda::buffer*> AsBufferList(Napi::Value v, const std::string& 
 // One output buffer of `expected` floats, distinct from every buffer already in `uses`.
 parm::cuda::buffer* AsOutput(Napi::Value v, const std::string& name, std::size_t expected, Uses* uses) {
   DeviceBuffer* b = DeviceBuffer::FromValue(v, name);
-  CheckLength(v.Env(), name, parm::cuda::buffer_size(b->get()), expected);
+  const std::size_t n = parm::cuda::buffer_size(b->get());
+  if (n != expected) ThrowLength(v.Env(), name, n, expected);
   uses->CheckDistinct(v.Env(), b, name);
   uses->Add(b, v.As<Napi::Object>(), name);
   return b->get();
@@ -205,7 +206,8 @@ CudaConcatArgs ParseCudaConcat(const Napi::CallbackInfo& info) {
   a.images.assign(images.begin(), images.end());
   a.image = AsImage(info, 1, images.size());
   const std::size_t n = a.image.shape.channels * a.image.shape.height * a.image.shape.width;
-  CheckImageLength(info.Env(), "images[0]", parm::cuda::buffer_size(images[0]), n);
+  const std::size_t first = parm::cuda::buffer_size(images[0]);
+  if (first != n) ThrowImageLength(info.Env(), "images[0]", first, n);
   a.out = AsOutput(info[7], "out", n, &a.uses);
   return a;
 }

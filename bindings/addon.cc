@@ -99,12 +99,13 @@ SumArgs ParseSum(const Napi::CallbackInfo& info) {
   F32 out = AsF32(info[2], "out");
   a.n = in[0].length;
   for (std::size_t i = 0; i < k; ++i) {
-    CheckLength(env, label + "[" + std::to_string(i) + "]", in[i].length, a.n, " (the length of " + label + "[0])");
-    CheckNoOverlap(env, out, "out", in[i], label + "[" + std::to_string(i) + "]");
+    if (in[i].length != a.n)
+      ThrowLength(env, label + "[" + std::to_string(i) + "]", in[i].length, a.n, " (the length of " + label + "[0])");
+    if (Overlaps(out, in[i])) ThrowOverlap(env, "out", label + "[" + std::to_string(i) + "]");
     a.in.push_back(in[i].data);
     a.keep.push_back(in[i].object);
   }
-  CheckLength(env, "out", out.length, a.n);
+  if (out.length != a.n) ThrowLength(env, "out", out.length, a.n);
   a.weights = AsWeights(info[1], k);
   a.out = out.data;
   a.keep.push_back(out.object);
@@ -133,12 +134,12 @@ ConcatArgs ParseConcat(const Napi::CallbackInfo& info) {
   F32 out = AsF32(info[7], "out");
   const std::size_t n = a.shape.channels * a.shape.height * a.shape.width;
   for (std::size_t i = 0; i < images.size(); ++i) {
-    CheckImageLength(env, "images[" + std::to_string(i) + "]", images[i].length, n);
-    CheckNoOverlap(env, out, "out", images[i], "images[" + std::to_string(i) + "]");
+    if (images[i].length != n) ThrowImageLength(env, "images[" + std::to_string(i) + "]", images[i].length, n);
+    if (Overlaps(out, images[i])) ThrowOverlap(env, "out", "images[" + std::to_string(i) + "]");
     a.images.push_back(images[i].data);
     a.keep.push_back(images[i].object);
   }
-  CheckLength(env, "out", out.length, n);
+  if (out.length != n) ThrowLength(env, "out", out.length, n);
   a.out = out.data;
   a.keep.push_back(out.object);
   return a;
@@ -164,7 +165,7 @@ DecodeArgs ParseDecode(const Napi::CallbackInfo& info) {
   auto data = AsF32List(info[1], "dataOutputs", /*allow_null=*/true);
   a.n = parity[0].length;
   auto len_check = [&](const F32& f, const std::string& name) {
-    CheckLength(env, name, f.length, a.n, " (the length of parityOutputs[0])");
+    if (f.length != a.n) ThrowLength(env, name, f.length, a.n, " (the length of parityOutputs[0])");
   };
   std::vector<std::pair<F32, std::string>> inputs;
   for (std::size_t i = 0; i < parity.size(); ++i) {
@@ -197,7 +198,8 @@ DecodeArgs ParseDecode(const Napi::CallbackInfo& info) {
     F32 o = AsF32(outs.Get(i), name);
     len_check(o, name);
     // Every input and every earlier output: two outputs in one place would overwrite each other.
-    for (auto& in : inputs) CheckNoOverlap(env, o, name, in.first, in.second);
+    for (auto& in : inputs)
+      if (Overlaps(o, in.first)) ThrowOverlap(env, name, in.second);
     inputs.emplace_back(o, name);
     a.outs.push_back(o.data);
     a.keep.push_back(o.object);
@@ -208,8 +210,8 @@ DecodeArgs ParseDecode(const Napi::CallbackInfo& info) {
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   F32 src = AsF32(info[0], "src"), dst = AsF32(info[1], "dst");
-  CheckLength(env, "dst", dst.length, src.length);
-  CheckNoOverlap(env, dst, "dst", src, "src");
+  if (dst.length != src.length) ThrowLength(env, "dst", dst.length, src.length);
+  if (Overlaps(dst, src)) ThrowOverlap(env, "dst", "src");
   Check(env, parm::copy_f32(src.data, src.length, dst.data));
   return env.Undefined();
 }
