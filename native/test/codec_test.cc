@@ -317,6 +317,109 @@ void run_error(const json& table, const json& c) {
   EXPECT(!s.message.empty(), "%s: empty message", c["what"].str.c_str());
 }
 
+// --- the decoder's choice of parity rows ------------------------------------------------------
+
+// Exact determinant of a small integer matrix (fraction-free Bareiss elimination in int64).
+long long exact_det(std::vector<long long> a, std::size_t m) {
+  long long sign = 1, prev = 1;
+  for (std::size_t col = 0; col < m; ++col) {
+    std::size_t piv = col;
+    while (piv < m && a[piv * m + col] == 0) ++piv;
+    if (piv == m) return 0;
+    if (piv != col) {
+      for (std::size_t c = 0; c < m; ++c) std::swap(a[piv * m + c], a[col * m + c]);
+      sign = -sign;
+    }
+    for (std::size_t r = col + 1; r < m; ++r) {
+      for (std::size_t c = col + 1; c < m; ++c)
+        a[r * m + c] = (a[r * m + c] * a[col * m + col] - a[r * m + col] * a[col * m + c]) / prev;
+      a[r * m + col] = 0;
+    }
+    prev = a[col * m + col];
+  }
+  return sign * a[(m - 1) * m + (m - 1)];
+}
+
+// Contract 2 says: the lexicographically first m parity rows whose submatrix on the missing
+// columns is nonsingular. Checked against every subset, with exact determinants, on random small
+// integer matrices full of zeros and repeated rows (where a wrong choice is likely).
+void run_plan_choice() {
+  rng g{4242};
+  int cases = 0, singular = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const std::size_t k = 2 + g.next() % 6, r = 2 + g.next() % 7;
+    std::vector<float> coeff(r * k);
+    for (std::size_t q = 0; q < r; ++q)
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::uint64_t x = g.next() % 8;
+        coeff[q * k + j] = x < 4 ? 0.0f : static_cast<float>(static_cast<int>(x) - 6);  // 0 (half), -2..1
+      }
+    if (g.next() % 2 && r > 2) std::copy(coeff.begin(), coeff.begin() + k, coeff.begin() + k);  // row 1 = row 0
+    std::unique_ptr<bool[]> present(new bool[k]);
+    std::vector<std::size_t> missing;
+    for (std::size_t j = 0; j < k; ++j) {
+      present[j] = g.next() % 2 == 0;
+      if (!present[j]) missing.push_back(j);
+    }
+    const std::size_t m = missing.size();
+    if (m < 2 || m > r) continue;
+    // Brute force over subsets in lexicographic order.
+    std::vector<std::size_t> expect;
+    std::vector<std::size_t> sub(m);
+    for (std::size_t i = 0; i < m; ++i) sub[i] = i;
+    for (;;) {
+      std::vector<long long> a(m * m);
+      for (std::size_t x = 0; x < m; ++x)
+        for (std::size_t y = 0; y < m; ++y) a[x * m + y] = static_cast<long long>(coeff[sub[x] * k + missing[y]]);
+      if (exact_det(a, m) != 0) {
+        expect = sub;
+        break;
+      }
+      std::size_t i = m;
+      while (i > 0 && sub[i - 1] == r - m + i - 1) --i;
+      if (i == 0) break;
+      ++sub[i - 1];
+      for (std::size_t j = i; j < m; ++j) sub[j] = sub[j - 1] + 1;
+    }
+    parm::decode_plan plan;
+    const parm::status s = parm::plan_decode(r, present.get(), k, coeff.data(), m, &plan);
+    if (expect.empty()) {
+      ++singular;
+      EXPECT(s.code == parm::status_code::singular, "plan trial %d (r=%zu k=%zu m=%zu): every subset is singular, got %s",
+             trial, r, k, m, s.ok() ? "ok" : s.message.c_str());
+    } else {
+      EXPECT(s.ok() && plan.rows == expect, "plan trial %d (r=%zu k=%zu m=%zu): rows differ from the first nonsingular subset (%s)",
+             trial, r, k, m, s.ok() ? "ok" : s.message.c_str());
+    }
+    ++cases;
+  }
+  // Many parity rows, all but the last m useless: a search over subsets would try about C(40, 20)
+  // of them (hours); the greedy choice takes the last 20 at once.
+  {
+    const std::size_t r = 40, k = 40, m = 20;
+    std::vector<float> coeff(r * k, 0.0f);
+    for (std::size_t i = 0; i < m; ++i) {
+      coeff[(m + i) * k + i] = 1.0f;
+      for (std::size_t j = m; j < k; ++j) coeff[(m + i) * k + j] = 1.0f;
+    }
+    std::unique_ptr<bool[]> present(new bool[k]);
+    for (std::size_t j = 0; j < k; ++j) present[j] = j >= m;
+    parm::decode_plan plan;
+    const parm::status s = parm::plan_decode(r, present.get(), k, coeff.data(), m, &plan);
+    EXPECT(s.ok() && plan.rows.size() == m && plan.rows.front() == m && plan.rows.back() == r - 1,
+           "r=40 m=20 with 20 useless rows: %s", s.ok() ? "wrong rows" : s.message.c_str());
+  }
+  // Non-finite coefficients are an argument error, not a NaN reconstruction.
+  {
+    const bool present[] = {true, false, false};
+    const float coeff[] = {1, 1, 1, 1, NAN, 3};
+    parm::decode_plan plan;
+    EXPECT(parm::plan_decode(2, present, 3, coeff, 2, &plan).code == parm::status_code::invalid_argument,
+           "a NaN coefficient must be invalid_argument");
+  }
+  std::printf("plan: %d random choices checked against every subset (%d singular)\n", cases, singular);
+}
+
 // --- CUDA: the same cases on device buffers, bitwise equal to the CPU reference ----------------
 
 struct dev {
@@ -511,6 +614,7 @@ int main() {
   for (const json& c : table["decode"].arr) run_decode(table, c);
   for (const json& c : table["errors"].arr) run_error(table, c);
   run_first_non_finite();
+  run_plan_choice();
   // copy_f32 on every ISA (the benchmark's yardstick) copies exactly.
   for (parm::isa i : isas()) {
     parm::set_isa(i);
