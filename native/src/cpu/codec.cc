@@ -16,8 +16,12 @@ namespace parm {
 namespace {
 
 // Below this many floats touched (read + written) a call stays on the caller's thread: a pool
-// hand-off costs more than it saves.
-constexpr std::size_t kParallelMinFloats = std::size_t{1} << 20;
+// hand-off costs more than it saves. The fuzz build lowers it (PARM_FUZZ) so that short arrays
+// exercise the split too.
+#ifndef PARM_PARALLEL_MIN_FLOATS
+#define PARM_PARALLEL_MIN_FLOATS (std::size_t{1} << 20)
+#endif
+constexpr std::size_t kParallelMinFloats = PARM_PARALLEL_MIN_FLOATS;
 constexpr std::size_t kChunkAlign = 64;  // floats; chunk starts stay 256-byte aligned relative
 
 // The active ISA's implementation of one op (names <op>_<impl>, see codec.h).
