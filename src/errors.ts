@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   PARM_ERR_CODEC_UNSUPPORTED: { http: 400, summary: 'operation not supported by this build' },
   PARM_ERR_CODEC_CUDA: { http: 500, summary: 'CUDA error' },
   PARM_ERR_CODEC_NO_DEVICE: { http: 503, summary: 'no CUDA device' },
+  PARM_ERR_CODEC_OUT_OF_MEMORY: { http: 503, summary: 'host or device memory for a coding kernel could not be allocated' },
   // Engine.
   PARM_ERR_ENGINE_CONFIG: { http: 400, summary: 'invalid engine configuration' },
   PARM_ERR_ENGINE_INPUT: { http: 400, summary: 'invalid input tensor' },

@@ -37,19 +37,6 @@ std::atomic<int>& active() {
 
 }  // namespace
 
-const char* status_code_name(status_code c) {
-  switch (c) {
-    case status_code::ok: return "OK";
-    case status_code::invalid_argument: return "PARM_ERR_CODEC_ARGUMENT";
-    case status_code::singular: return "PARM_ERR_CODEC_SINGULAR";
-    case status_code::unsupported: return "PARM_ERR_CODEC_UNSUPPORTED";
-    case status_code::cuda_error: return "PARM_ERR_CODEC_CUDA";
-    case status_code::no_device: return "PARM_ERR_CODEC_NO_DEVICE";
-    case status_code::out_of_memory: return "PARM_ERR_CODEC_ARGUMENT";
-  }
-  return "PARM_ERR_CODEC_ARGUMENT";
-}
-
 const char* isa_name(isa i) {
   switch (i) {
     case isa::ref: return "ref";
