@@ -125,7 +125,8 @@ export interface ModelTensorInfo {
 export interface ModelInfo {
   name: string;
   version: string;
-  platform: 'onnxruntime';
+  /** Triton's platform name for ONNX models (OIP platform names are `<project>_<format>`). */
+  platform: 'onnxruntime_onnx';
   inputs: ModelTensorInfo[];
   outputs: ModelTensorInfo[];
 }

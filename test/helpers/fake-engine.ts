@@ -6,7 +6,7 @@ import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, Inf
 export const FAKE_INFO: ModelInfo = {
   name: 'fake',
   version: '1',
-  platform: 'onnxruntime',
+  platform: 'onnxruntime_onnx',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
   outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
 };

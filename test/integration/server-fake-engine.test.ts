@@ -96,7 +96,7 @@ t.test('health, server and model metadata, repository index', async (t) => {
   t.same(meta, {
     name: 'fake',
     versions: ['1'],
-    platform: 'onnxruntime',
+    platform: 'onnxruntime_onnx',
     inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
     outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
   });
