@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   PARM_ERR_ENGINE_OVERLOADED: { http: 503, summary: 'too many pending queries' },
   PARM_ERR_ENGINE_CLOSED: { http: 503, summary: 'engine is shutting down' },
   PARM_ERR_ENGINE_TIMEOUT: { http: 504, summary: 'no answer within the deadline' },
+  // 499: the caller gave up (nginx's "client closed request"); no answer is sent for it.
+  PARM_ERR_ENGINE_CANCELLED: { http: 499, summary: 'the caller cancelled the query' },
   PARM_ERR_ENGINE_INSTANCE: { http: 500, summary: 'instance failed and the query could not be recovered' },
   PARM_ERR_ENGINE_MODEL: { http: 500, summary: 'model failed to load or run' },
   // Network front.

@@ -26,6 +26,7 @@ export interface Admitted {
   batched: boolean;
   decode: DecodePolicy;
   timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
 }
 
 export function admit(input: Float32Array | TensorInput, options: InferOptions, s: AdmissionState): Admitted {
@@ -39,9 +40,12 @@ export function admit(input: Float32Array | TensorInput, options: InferOptions, 
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
     bad('options.timeoutMs', `expected a number in (0, ${MAX_TIMER_MS}]`, timeoutMs, 'PARM_ERR_ENGINE_INPUT');
   }
+  const signal = o?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) bad('options.signal', 'expected an AbortSignal', signal, 'PARM_ERR_ENGINE_INPUT');
+  if (signal?.aborted) throw new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled before it was accepted');
   try {
     const c = checkInput(input, s.sample, MAX_SAMPLES_PER_QUERY, s.firstNonFinite);
-    return { ...c, decode, timeoutMs };
+    return { ...c, decode, timeoutMs, signal };
   } catch (e) {
     if (e instanceof ParmError && e.code === 'PARM_ERR_CODEC_ARGUMENT') throw new ParmError('PARM_ERR_ENGINE_INPUT', e.message);
     throw e;

@@ -124,7 +124,10 @@ export class ParmEngine implements Engine {
       coding.protect(w);
       scheduler.pump();
     }) : null;
-    const batcher = new Batcher(o.batching, clock, (units) => {
+    const batcher = new Batcher(o.batching, clock, (closed) => {
+      // Queries settled while their units waited to be batched (cancelled, timed out) need no run.
+      const units = closed.filter((u) => !u.query.answered);
+      if (units.length === 0) return;
       const t = tasks.data(units, this.shape.elements, 0);
       scheduler.enqueue(t, false);
       window?.add(units, t.input);
@@ -165,9 +168,16 @@ export class ParmEngine implements Engine {
       this.counters.rejected++;
       return Promise.reject(e);
     }
-    const timeoutMs = a.timeoutMs;
+    const { timeoutMs, signal } = a;
     return new Promise<InferResult>((resolve, reject) => {
-      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject, () => new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      // The abort listener lives exactly as long as the query: settling removes it.
+      const onAbort = () => p!.book.cancel(q, new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      const settled = <T>(f: (v: T) => void) => (v: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(v);
+      };
+      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject), () => new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      signal?.addEventListener('abort', onAbort, { once: true });
       p!.batcher.add(q.units);
       this.scheduler.pump();
     });
