@@ -13,6 +13,8 @@ function histogram(): hdr.Histogram {
 export class Counters {
   /** QueryBook.accept */
   queries = 0;
+  /** Scheduler.feed: deployed-model runs started (first tries, retries, hedges; a batch runs once) */
+  executions = 0;
   /** QueryBook (resolved queries) */
   answered = 0;
   reconstructions = 0;
@@ -42,6 +44,7 @@ export class Counters {
 export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], instances: InstanceHealth[], latency: Record<string, LatencySummary>): EngineMetrics {
   return {
     queries: c.queries,
+    executions: c.executions,
     answered: c.answered,
     reconstructions: c.reconstructions,
     lateOriginalsDiscarded: c.lateOriginalsDiscarded,

@@ -157,6 +157,7 @@ export class Scheduler {
     t.state = 'running';
     t.queue = null;
     t.instance = inst;
+    if (t.role === 'deployed') this.counters.executions++;
     inst.run(t.id, t.input, [t.batch, ...this.shape.sample]);
     if (this.o.mode === 'hedged' && t.role === 'deployed' && !t.hedgeOf) {
       t.hedgeTimer = this.clock.setTimeout(() => this.hedge(t), this.o.hedgeDelayMs);

@@ -166,6 +166,8 @@ export interface LatencySummary {
 
 export interface EngineMetrics {
   queries: number;
+  /** Deployed-model runs started: first tries, retries and hedges; a batch of queries runs once. */
+  executions: number;
   answered: number;
   reconstructions: number;
   lateOriginalsDiscarded: number;

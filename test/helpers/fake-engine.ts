@@ -40,6 +40,8 @@ export class FakeEngine implements Engine {
   }
   readonly options: Readonly<EngineOptions>;
   calls = 0;
+  /** Queries withdrawn through InferOptions.signal. */
+  cancelled = 0;
   pending = 0;
   maxSeenPending = 0;
   closed = false;
@@ -90,12 +92,22 @@ export class FakeEngine implements Engine {
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
     };
-    return new Promise((resolve) =>
-      setTimeout(() => {
+    const signal = options?.signal;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
         this.pending--;
+        signal?.removeEventListener('abort', onAbort);
         resolve(result);
-      }, this.opts.delayMs ?? 0),
-    );
+      }, this.opts.delayMs ?? 0);
+      // Like the real engine: an abort rejects at once and the query is dropped.
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.pending--;
+        this.cancelled++;
+        reject(new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   setFaults(_faults: FaultSpec[]): void {}
@@ -103,6 +115,7 @@ export class FakeEngine implements Engine {
   metrics(): EngineMetrics {
     return {
       queries: this.calls,
+      executions: this.calls,
       answered: this.calls - this.pending,
       reconstructions: this.opts.reconstructed ? this.calls : 0,
       lateOriginalsDiscarded: 0,

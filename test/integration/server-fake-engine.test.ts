@@ -434,7 +434,7 @@ t.test('readiness: not ready until the engine is, and infer answers 503 meanwhil
     body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(image(1)) }] }),
   });
   t.equal(r.status, 503);
-  t.same(await r.json(), { error: "model 'late' is not ready" });
+  t.same(await r.json(), { error: "model 'late' is not ready: loading" });
   slow.markReady();
   t.equal((await fetch(`${s.url}/v2/health/ready`)).status, 200);
 });
