@@ -26,15 +26,26 @@ export function msLeft(deadline: Date | number): number {
   return at - Date.now();
 }
 
+/** Receives the outcome of one request: the error to answer, or the response. */
+export type Reply = (err: unknown, response?: ModelInferResponse) => void;
+
 /**
- * Runs one request. `signal` withdraws it from the engine (the client cancelled); the engine's
- * timeout is the least of parm_timeout_ms, requestTimeoutMs and the time left before `deadline`.
- * Rejects with the error to answer; every outcome is counted in the request metrics.
+ * Runs one request and hands its outcome to `reply`; the request counts as in flight until
+ * `reply` has returned (so a shutdown drain waits for the answer to reach the transport).
+ * `signal` withdraws it from the engine (the client cancelled); the engine's timeout is the least
+ * of parm_timeout_ms, requestTimeoutMs and the time left before `deadline`. Every outcome is
+ * counted in the request metrics.
  */
-export async function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: AbortSignal, deadline: Date | number): Promise<ModelInferResponse> {
+export function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: AbortSignal, deadline: Date | number, reply: Reply): void {
   const t0 = performance.now();
   // Unknown models and versions count under model="", as over HTTP.
   let label = '';
+  const fail = (err: unknown) => {
+    // The client's deadline cancels the call: that is a timeout, not a cancellation.
+    const e = err instanceof ParmError && err.code === 'PARM_ERR_ENGINE_CANCELLED' && msLeft(deadline) <= 0 ? new ParmError('PARM_ERR_ENGINE_TIMEOUT', 'the gRPC deadline passed') : err;
+    ctx.metrics.failure(label, 'grpc', httpStatusOf(e));
+    reply(e);
+  };
   let engine: Engine;
   let parsed: ParsedInferRequest;
   try {
@@ -47,19 +58,20 @@ export async function inferOnce(ctx: ServerContext, msg: ModelInferRequest, sign
     if (left <= 0) throw new ParmError('PARM_ERR_ENGINE_TIMEOUT', 'the gRPC deadline passed before the request was run');
     parsed.timeoutMs = Math.min(parsed.timeoutMs ?? ctx.limits.requestTimeoutMs, Math.ceil(left));
   } catch (err) {
-    ctx.metrics.failure(label, 'grpc', httpStatusOf(err));
-    throw err;
+    fail(err);
+    return;
   }
   ctx.begin('grpc');
-  try {
-    const result = await ctx.run(engine, parsed, signal);
-    const response = toModelInferResponse(parsed, result, ctx.infoOf(engine));
-    ctx.metrics.success(label, 'grpc', (performance.now() - t0) / 1000, result.reconstructed);
-    return response;
-  } catch (err) {
-    ctx.metrics.failure(label, 'grpc', httpStatusOf(err));
-    throw err;
-  } finally {
-    ctx.end('grpc');
-  }
+  ctx.run(engine, parsed, signal).then(
+    (result) => {
+      const response = toModelInferResponse(parsed, result, ctx.infoOf(engine));
+      ctx.metrics.success(label, 'grpc', (performance.now() - t0) / 1000, result.reconstructed);
+      reply(null, response);
+      ctx.end('grpc');
+    },
+    (err: unknown) => {
+      fail(err);
+      ctx.end('grpc');
+    },
+  );
 }

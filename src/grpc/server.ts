@@ -75,10 +75,7 @@ function handlers(ctx: ServerContext, streams: StreamRegistry): grpc.UntypedServ
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
       const msg = call.request;
-      inferOnce(ctx, msg, abort.signal, call.getDeadline()).then(
-        (r) => callback(null, r),
-        (err: unknown) => callback(grpcError(ctx, err, msg.model_name, msg.id)),
-      );
+      inferOnce(ctx, msg, abort.signal, call.getDeadline(), (err, r) => (r ? callback(null, r) : callback(grpcError(ctx, err, msg.model_name, msg.id))));
     }) as Unary<ModelInferRequest, unknown>,
     ModelStreamInfer: modelStreamInfer(ctx, streams),
   };

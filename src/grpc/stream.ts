@@ -77,19 +77,13 @@ export function modelStreamInfer(ctx: ServerContext, streams: StreamRegistry) {
     call.on('data', (msg: ModelInferRequest) => {
       inFlight++;
       flow();
-      inferOnce(ctx, msg, abort.signal, call.getDeadline())
-        .then(
-          (r) => send({ error_message: '', infer_response: r }),
-          (err: unknown) => {
-            const e = grpcError(ctx, err, msg.model_name, msg.id);
-            send({ error_message: e.details, infer_response: { model_name: msg.model_name, model_version: msg.model_version, id: msg.id } });
-          },
-        )
-        .finally(() => {
-          inFlight--;
-          flow();
-          maybeEnd();
-        });
+      inferOnce(ctx, msg, abort.signal, call.getDeadline(), (err, r) => {
+        if (r) send({ error_message: '', infer_response: r });
+        else send({ error_message: grpcError(ctx, err, msg.model_name, msg.id).details, infer_response: { model_name: msg.model_name, model_version: msg.model_version, id: msg.id } });
+        inFlight--;
+        flow();
+        maybeEnd();
+      });
     });
     call.on('end', () => {
       clientDone = true;

@@ -10,8 +10,8 @@ const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: true, 
 
 type ClientCtor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client;
 
-function clientClass(file: string): ClientCtor {
-  const pkg = grpc.loadPackageDefinition(loadSync(`${fixtures}${file}`, OPTIONS)) as unknown as { inference: { GRPCInferenceService: ClientCtor } };
+function clientClass(path: string): ClientCtor {
+  const pkg = grpc.loadPackageDefinition(loadSync(path, OPTIONS)) as unknown as { inference: { GRPCInferenceService: ClientCtor } };
   return pkg.inference.GRPCInferenceService;
 }
 
@@ -23,11 +23,14 @@ export interface UnaryOptions {
   metadata?: grpc.Metadata;
 }
 
-/** A KServe-proto client whose unary calls return promises: `await c.call('ModelInfer', req)`. */
+/**
+ * A client whose unary calls return promises: `await c.call('ModelInfer', req)`; built from
+ * KServe's proto unless `proto` names another file (the repository RPCs are only in Triton's).
+ */
 export class KServeClient {
   readonly raw: grpc.Client;
-  constructor(address: string, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options?: grpc.ClientOptions) {
-    this.raw = new (clientClass('kserve_grpc_predict_v2.proto'))(address, creds, options);
+  constructor(address: string, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(), options?: grpc.ClientOptions, proto = `${fixtures}kserve_grpc_predict_v2.proto`) {
+    this.raw = new (clientClass(proto))(address, creds, options);
   }
 
   call<T = any>(method: string, request: object, o: UnaryOptions = {}): Promise<T> {
@@ -52,7 +55,7 @@ export class KServeClient {
 export class TritonClient {
   readonly raw: grpc.Client;
   constructor(address: string, creds: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
-    this.raw = new (clientClass('triton_stream_subset.proto'))(address, creds);
+    this.raw = new (clientClass(`${fixtures}triton_stream_subset.proto`))(address, creds);
   }
 
   stream(): grpc.ClientDuplexStream<object, any> {
