@@ -36,6 +36,8 @@ export class DeploymentSlot implements Engine {
   ) {
     this.options = engine.options;
     this.engine = engine;
+    // An engine that has loaded already serves from the first request on.
+    if ((engine.info as ModelInfo | undefined) !== undefined) this.phaseValue = 'loaded';
     this.watchLoad(engine);
   }
 

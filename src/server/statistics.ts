@@ -91,7 +91,7 @@ export class StatisticsBook {
 
   /**
    * Statistics of every deployment, or of `name` (404 if unknown) and `version` (404 unless the
-   * one it serves), in the order of `sources`.
+   * one it serves; without `name`, the deployments serving that version), in the order of `sources`.
    */
   report(sources: Iterable<StatSource>, name?: string, version?: string): ModelStat[] {
     const list = [...sources];
@@ -100,6 +100,8 @@ export class StatisticsBook {
     return chosen.flatMap((s) => {
       const v = s.options.version || '1';
       if (version !== undefined && version !== v) {
+        // Every model, one version: those that serve another are left out.
+        if (name === undefined) return [];
         throw new ParmError('PARM_ERR_SERVER_NOT_FOUND', `unknown version '${version}' of model '${s.options.name}' (serving version '${v}')`);
       }
       return [this.stat(s, v)];
