@@ -2,7 +2,7 @@
 // and request reader), the engine run with the client's deadline and cancellation, the answer as a
 // ModelInferResponse, and the request metrics (transport "grpc") and in-flight accounting.
 import { ParmError, grpcStatusOf, httpStatusOf } from '../errors.js';
-import type { Engine } from '../engine/types.js';
+import type { Engine, ModelInfo } from '../engine/types.js';
 import type { ServerContext } from '../server/context.js';
 import { parseInferRequest, type ParsedInferRequest } from '../server/infer-request.js';
 import { toModelInferResponse, toOipRequest } from './infer-messages.js';
@@ -48,11 +48,13 @@ export function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: Ab
   };
   let engine: Engine;
   let parsed: ParsedInferRequest;
+  // The model as admitted: the answer is built against it even if the model is unloaded meanwhile.
+  let info: ModelInfo;
   try {
     engine = ctx.lookup(msg.model_name, msg.model_version === '' ? undefined : msg.model_version);
     label = msg.model_name;
     const { request, tensors, raw } = toOipRequest(msg);
-    const info = ctx.admit(engine);
+    info = ctx.admit(engine);
     parsed = parseInferRequest(request, tensors, info, { framing: raw ? 'binary' : 'json', allowBinaryOutputs: true, limits: ctx.protocolLimits });
     const left = msLeft(deadline);
     if (left <= 0) throw new ParmError('PARM_ERR_ENGINE_TIMEOUT', 'the gRPC deadline passed before the request was run');
@@ -64,7 +66,14 @@ export function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: Ab
   ctx.begin('grpc');
   ctx.run(engine, parsed, signal).then(
     (result) => {
-      const response = toModelInferResponse(parsed, result, ctx.infoOf(engine));
+      let response: ModelInferResponse;
+      try {
+        response = toModelInferResponse(parsed, result, info);
+      } catch (err) {
+        fail(err);
+        ctx.end('grpc');
+        return;
+      }
       ctx.metrics.success(label, 'grpc', (performance.now() - t0) / 1000, result.reconstructed);
       reply(null, response);
       ctx.end('grpc');

@@ -99,6 +99,13 @@ t.test('limits: a message above maxMessageBytes is RESOURCE_EXHAUSTED; a stream 
   t.ok(engine.maxSeenPending <= 4, `at most 4 in the engine at once (saw ${engine.maxSeenPending})`);
   const byId = new Map(got.map((m) => [m.infer_response.id, m.infer_response]));
   t.same(Array.from(floats(byId.get('17').raw_output_contents[0])), Array.from(fakeLogits(image(17))));
+
+  // Unary calls on one connection beyond MAX_CONCURRENT_STREAMS wait in the client.
+  const seen = engine.maxSeenPending;
+  engine.maxSeenPending = 0;
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => client.call('ModelInfer', inferRequest('fake', image(i), [1, 1, 28, 28], true, { id: `u${i}` }))));
+  t.same(answers.map((a) => a.id), Array.from({ length: 12 }, (_, i) => `u${i}`), 'every unary call answered');
+  t.ok(engine.maxSeenPending <= 4, `at most 4 unary calls of one connection at once (saw ${engine.maxSeenPending}, stream saw ${seen})`);
 });
 
 t.test('shutdown: requests in flight are answered, new calls refused, open streams ended UNAVAILABLE', async (t) => {
