@@ -113,7 +113,7 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description(
-      'Serve deployments over Open Inference Protocol v2 HTTP and a WebSocket stream (docs/protocol.md). ' +
+      'Serve deployments over Open Inference Protocol v2 HTTP, a WebSocket stream and gRPC (docs/protocol.md). ' +
         'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
         'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
     )

@@ -7,7 +7,7 @@ import type { InferResult, ModelInfo } from '../engine/types.js';
 import type { ParsedInferRequest, RequestHeader } from '../server/infer-request.js';
 import { responseShape } from '../server/infer-response.js';
 import { fp32Bytes } from '../wire/index.js';
-import type { InferParameter, ModelInferRequest, ModelInferResponse, ParameterMap } from './service.js';
+import type { ModelInferRequest, ModelInferResponse, ParameterMap } from './service.js';
 
 function bad(message: string): ParmError {
   return new ParmError('PARM_ERR_SERVER_BAD_REQUEST', message);
@@ -40,13 +40,6 @@ export function plainParameters(map: ParameterMap | undefined): Record<string, u
     }
   }
   return out;
-}
-
-/** A plain value as an InferParameter: booleans, strings, integers as int64, other numbers as double. */
-export function inferParameter(v: boolean | string | number): InferParameter {
-  if (typeof v === 'boolean') return { bool_param: v };
-  if (typeof v === 'string') return { string_param: v };
-  return Number.isSafeInteger(v) ? { int64_param: String(v) } : { double_param: v };
 }
 
 /** The request as parseInferRequest reads it, the bytes after its "header", and whether tensors came raw. */

@@ -12,7 +12,7 @@ import { GRPC_STATUS } from '../../src/errors.js';
 import { protoFile } from '../../src/grpc/service.js';
 import { startServer, type ParmServer } from '../../src/server/app.js';
 import { FakeEngine, fakeLogits } from '../helpers/fake-engine.js';
-import { KServeClient, TritonClient, floats, grpc, inferRequest, type GrpcCallError } from './grpc-helpers.js';
+import { KServeClient, TritonClient, collect, floats, grpc, inferRequest, type GrpcCallError } from './grpc-helpers.js';
 
 function image(seed: number): Float32Array {
   const a = new Float32Array(784);
@@ -84,12 +84,7 @@ t.test('limits: a message above maxMessageBytes is RESOURCE_EXHAUSTED; a stream 
   const triton = new TritonClient(`127.0.0.1:${server.grpcPort}`);
   t.teardown(() => triton.close());
   const call = triton.stream();
-  const got: any[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', (m: any) => got.push(m));
-    call.on('end', resolve);
-    call.on('error', reject);
-  });
+  const { got, done } = collect(call);
   const N = 60;
   for (let i = 0; i < N; i++) call.write(inferRequest('fake', image(i), [1, 1, 28, 28], true, { id: String(i) }));
   call.end();

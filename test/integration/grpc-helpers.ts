@@ -73,6 +73,17 @@ export class TritonClient {
   }
 }
 
+/** Collects what the server sends on a stream; `done` resolves when the server ends it (OK), rejects on an error status. */
+export function collect(call: grpc.ClientDuplexStream<object, any>): { got: any[]; done: Promise<void> } {
+  const got: any[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    call.on('data', (m: any) => got.push(m));
+    call.on('end', resolve);
+    call.on('error', reject);
+  });
+  return { got, done };
+}
+
 /** A raw FP32 tensor as gRPC bytes (little-endian, as parm's hosts). */
 export function rawBytes(x: Float32Array): Buffer {
   return Buffer.from(x.buffer, x.byteOffset, x.byteLength);

@@ -8,7 +8,7 @@ import { createEngine } from '../../src/engine/engine.js';
 import type { Engine } from '../../src/engine/types.js';
 import { startServer, type ParmServer } from '../../src/server/app.js';
 import { inferHttp } from '../../src/client/index.js';
-import { TritonClient, floats, inferRequest } from './grpc-helpers.js';
+import { TritonClient, collect, floats, inferRequest } from './grpc-helpers.js';
 import { images, servedDeployment } from './server-helpers.js';
 
 const deployment = servedDeployment();
@@ -35,21 +35,14 @@ t.test('a pipelined stream far beyond the in-flight limit: every request answere
   const N = 120;
   const x = images(N, 77);
   const one = (i: number) => x.subarray(i * 784, (i + 1) * 784);
-  const answers = new Map<string, any>();
-  const errors: string[] = [];
   const call = client.stream();
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', (m: any) => {
-      if (m.error_message) errors.push(m.error_message);
-      else answers.set(m.infer_response.id, m.infer_response);
-    });
-    call.on('end', resolve);
-    call.on('error', reject);
-  });
+  const { got, done } = collect(call);
   // Written without waiting: HTTP/2 flow control holds the client back while the server stops reading.
   for (let i = 0; i < N; i++) call.write(inferRequest(MODEL, one(i), [1, 1, 28, 28], i % 2 === 0, { id: `q${i}`, parameters: ORIGINAL_PARAMS }));
   call.end();
   await done;
+  const errors = got.filter((m) => m.error_message !== '').map((m) => m.error_message);
+  const answers = new Map<string, any>(got.filter((m) => m.error_message === '').map((m) => [m.infer_response.id, m.infer_response]));
   t.same(errors, [], 'no request was refused');
   t.equal(answers.size, N, 'every request answered, then the server ended the stream');
   for (const i of [0, 1, 2, 57, 118, 119]) {
@@ -64,12 +57,7 @@ t.test('a pipelined stream far beyond the in-flight limit: every request answere
 t.test('an error answer names the problem, carries the id, and the stream stays open', async (t) => {
   const x = images(1, 3);
   const call = client.stream();
-  const got: any[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', (m: any) => got.push(m));
-    call.on('end', resolve);
-    call.on('error', reject);
-  });
+  const { got, done } = collect(call);
   call.write({ model_name: MODEL, id: 'bad', inputs: [{ name: 'wrong', datatype: 'FP32', shape: ['1', '1', '28', '28'] }], raw_input_contents: [Buffer.alloc(3136)] });
   call.write({ model_name: 'nope', id: 'unknown', inputs: [] });
   call.write(inferRequest(MODEL, x, [1, 1, 28, 28], true, { id: 'good' }));
