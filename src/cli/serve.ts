@@ -13,7 +13,7 @@ import { startServer } from '../server/app.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   host?: string;
   port?: number;
   config?: string;
@@ -33,8 +33,8 @@ interface ServeFlags {
   maxBatch?: number;
   maxInFlight?: number;
   idleTimeout?: number;
-  /** undefined: the default port; null: --grpc-port off. */
-  grpcPort?: number | null;
+  /** undefined: the default port. */
+  grpcPort?: number | 'off';
   /** false with --no-grpc. */
   grpc: boolean;
   grpcTlsCert?: string;
@@ -70,12 +70,20 @@ function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
 }
 
 /** `--grpc-port <port|off>`: 0 picks a free port, `off` serves no gRPC. */
-function parseGrpcPort(v: string): number | null {
-  return v === 'off' ? null : int('--grpc-port', 0, 65535)(v);
+export function parseGrpcPort(v: string): number | 'off' {
+  // Not null for off: commander turns a null from a parser into ''.
+  return v === 'off' ? 'off' : int('--grpc-port', 0, 65535)(v);
 }
 
-/** The gRPC TLS files, both or neither, read now so that a wrong path fails before anything starts. */
-function grpcTls(f: ServeFlags): { cert: Buffer; key: Buffer } | undefined {
+/** The gRPC port (undefined: no gRPC) and TLS files from the flags; the files are read now, so that a wrong path fails before anything starts. */
+export function grpcFlags(f: Pick<ServeFlags, 'grpc' | 'grpcPort' | 'grpcTlsCert' | 'grpcTlsKey'>): { grpcPort?: number; grpcTls?: { cert: Buffer; key: Buffer } } {
+  const grpcPort = f.grpc === false || f.grpcPort === 'off' ? undefined : (f.grpcPort ?? DEFAULT_GRPC_PORT);
+  const tls = grpcTls(f);
+  if (tls && grpcPort === undefined) usage('--grpc-tls-cert and --grpc-tls-key need the gRPC port (drop --no-grpc / --grpc-port off)');
+  return { ...(grpcPort !== undefined ? { grpcPort } : {}), ...(tls ? { grpcTls: tls } : {}) };
+}
+
+function grpcTls(f: Pick<ServeFlags, 'grpcTlsCert' | 'grpcTlsKey'>): { cert: Buffer; key: Buffer } | undefined {
   if (f.grpcTlsCert === undefined && f.grpcTlsKey === undefined) return undefined;
   if (f.grpcTlsCert === undefined || f.grpcTlsKey === undefined) usage('--grpc-tls-cert and --grpc-tls-key go together');
   const read = (flag: string, file: string) => {
@@ -182,9 +190,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
-  const tls = grpcTls(flags);
-  const grpcPort = flags.grpc === false || flags.grpcPort === null ? undefined : (flags.grpcPort ?? DEFAULT_GRPC_PORT);
-  if (tls && grpcPort === undefined) usage('--grpc-tls-cert and --grpc-tls-key need the gRPC port (drop --no-grpc / --grpc-port off)');
+  const grpc = grpcFlags(flags);
   const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {
@@ -203,8 +209,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     port: flags.port ?? plan.port ?? 8000,
     limits,
     logger: log,
-    ...(grpcPort !== undefined ? { grpcPort } : {}),
-    ...(tls ? { grpcTls: tls } : {}),
+    ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,
   }).catch(async (err: unknown) => {

@@ -150,6 +150,8 @@ t.test('a busy gRPC port fails at once with a clear error (no silent sharing)', 
   const first = await startServer({ engines: [new FakeEngine()], port: 0, grpcPort: 0 });
   t.teardown(() => first.close());
   await t.rejects(startServer({ engines: [new FakeEngine()], port: 0, grpcPort: first.grpcPort }), { message: /cannot listen for gRPC/ }, 'a second parm on the same gRPC port');
+  // uWebSockets.js binds with SO_REUSEPORT; gRPC does not, so it cannot join that port either.
+  await t.rejects(startServer({ engines: [new FakeEngine()], port: 0, grpcPort: first.port }), { message: /cannot listen for gRPC/ }, "gRPC on another server's HTTP port");
 });
 
 t.test('TLS: --grpc-tls-cert/--grpc-tls-key serve grpcs with a self-signed certificate', async (t) => {

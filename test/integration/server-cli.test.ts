@@ -56,15 +56,6 @@ t.test('usage errors are one line and exit 1', async (t) => {
   const c = spawnSync(process.execPath, node(['serve', '--config', join(dir, 'bad.json')]), { encoding: 'utf8', timeout: 60_000 });
   t.equal(c.status, 1);
   t.match(c.stderr, /deployments\[0\]\.deployedModel must be a path to an ONNX file/);
-  const g = spawnSync(process.execPath, node(['serve', '--grpc-port', 'eight']), { encoding: 'utf8', timeout: 60_000 });
-  t.equal(g.status, 1);
-  t.match(g.stderr, /^parm: --grpc-port must be an integer in \[0, 65535\], got 'eight'\n$/);
-  const k = spawnSync(process.execPath, node(['serve', '--grpc-tls-cert', join(dir, 'bad.json')]), { encoding: 'utf8', timeout: 60_000 });
-  t.equal(k.status, 1);
-  t.match(k.stderr, /^parm: --grpc-tls-cert and --grpc-tls-key go together\n$/);
-  const m = spawnSync(process.execPath, node(['serve', '--grpc-tls-cert', join(dir, 'none.pem'), '--grpc-tls-key', join(dir, 'none.pem')]), { encoding: 'utf8', timeout: 60_000 });
-  t.equal(m.status, 1);
-  t.match(m.stderr, /--grpc-tls-cert .*none\.pem: ENOENT/);
 });
 
 t.test('serves a --config deployment on port 0 with a fault, then shuts down gracefully on SIGTERM', async (t) => {

@@ -90,7 +90,7 @@ t.test('health, server and model metadata, repository index', async (t) => {
   t.same(await (await fetch(`${server.url}/v2`)).json(), {
     name: 'parm',
     version: '0.1.0',
-    extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream'],
+    extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream', 'statistics'],
   });
   const meta = (await (await fetch(`${server.url}/v2/models/fake`)).json()) as any;
   t.same(meta, {
