@@ -64,8 +64,20 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => process.exit(0));
     return;
   }
+  // --system=parm|none|equal-resources|hedged, with --k (the parity models for that k), --defer (parityDeferMs).
   const mode = system as Mode;
-  const engine = await createEngine({ ...benchDeployment(), mode, instances: Number(args.get('instances') ?? 2), threadsPerSession: 1 });
+  const k = Number(args.get('k') ?? 2);
+  const base = benchDeployment();
+  const manifest = bundledManifestPath();
+  const deployment = k !== 2 && existsSync(manifest) ? deploymentFromManifest(manifest, base.name, { k, encoder: 'sum' }) : base;
+  const defer = args.get('defer');
+  const engine = await createEngine({
+    ...deployment,
+    mode,
+    instances: Number(args.get('instances') ?? 2),
+    threadsPerSession: 1,
+    ...(defer !== undefined ? { parityDeferMs: Number(defer) } : {}),
+  });
   const server = await startServer({ engines: [engine], port: 0, limits: { maxInFlightPerConnection: 100_000 } });
   process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name }) + '\n');
   process.on('SIGTERM', () => {

@@ -36,6 +36,7 @@ export type FromInstance =
   | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[]; warmupMs: number }
   | { t: 'fatal'; message: string }
   /** `output` owns its buffer (transferred, not copied, from a worker thread). */
-  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number }
+  /** `injectedMs`: the delay the instance added (a delay fault or background disturbance), not the model's time. */
+  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number; injectedMs: number }
   | { t: 'error'; taskId: number; message: string }
   | { t: 'hb' };

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from './clock.js';
 import { HangDetector } from './hang-detector.js';
+import { RemoteInstance } from './remote-instance.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from './instance.js';
 import type { Disturbance, FromInstance, InstanceFault, ToInstance } from './instance-messages.js';
 import type { InstanceHealth } from './types.js';
@@ -93,6 +94,11 @@ export class LocalInstance implements EngineInstance {
     return this.spec.row;
   }
 
+  /** Local: no backend URL. */
+  get backend(): undefined {
+    return undefined;
+  }
+
   get suspectedHung(): boolean {
     return this.suspected;
   }
@@ -148,7 +154,7 @@ export class LocalInstance implements EngineInstance {
       });
       this.worker = w;
     }
-    this.post({ t: 'init', modelPath: this.spec.modelPath, threads: this.spec.threads, heartbeatMs: this.spec.heartbeatMs, nice: this.spec.nice, faults: this.faults });
+    this.post({ t: 'init', modelPath: this.spec.modelPath ?? '', threads: this.spec.threads, heartbeatMs: this.spec.heartbeatMs, nice: this.spec.nice, faults: this.faults });
   }
 
   /** Send one task. `input` may be a SharedArrayBuffer view: threads share it, processes get a copy. */
@@ -161,7 +167,9 @@ export class LocalInstance implements EngineInstance {
   }
 
   /** A model run cannot be stopped midway: the result comes and the engine drops it. */
-  abandon(): void {}
+  abandon(): boolean {
+    return false;
+  }
 
   setFaults(faults: InstanceFault[]): void {
     this.faults = faults;
@@ -238,7 +246,7 @@ export class LocalInstance implements EngineInstance {
           this.suspected = false;
           this.runs.add(this.clock.now() - this.runStartedAt);
           this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape);
+          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
         }
         break;
       case 'error':
@@ -285,7 +293,7 @@ export class LocalInstance implements EngineInstance {
   }
 }
 
-/** The engine's default InstanceFactory: every instance is a LocalInstance. */
-export function localInstanceFactory(spec: InstanceSpec, events: InstanceEvents, clock: Clock): EngineInstance {
-  return new LocalInstance(spec, events, clock);
+/** The engine's default InstanceFactory: a RemoteInstance for a spec with a backend, else a LocalInstance. */
+export function defaultInstanceFactory(spec: InstanceSpec, events: InstanceEvents, clock: Clock): EngineInstance {
+  return spec.backend ? new RemoteInstance(spec, spec.backend, events, clock) : new LocalInstance(spec, events, clock);
 }

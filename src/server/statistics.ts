@@ -30,7 +30,7 @@ export interface ModelStat {
   last_inference: number;
   /** Samples answered successfully (a batch of n counts n). */
   inference_count: number;
-  /** Deployed-model runs (first tries, retries, hedges; an engine batch runs once). */
+  /** Deployed-model runs measured by the engine (first tries, retries, hedges; an engine batch runs once). */
   execution_count: number;
   inference_stats: InferenceStats;
   batch_stats: never[];
@@ -116,7 +116,7 @@ export class StatisticsBook {
       version,
       last_inference: t.lastInference,
       inference_count: t.samples,
-      execution_count: m.executions,
+      execution_count: m.runTime.deployed.count,
       inference_stats: {
         success: { ...t.success },
         fail: { ...t.fail },

@@ -75,7 +75,7 @@ t.test('liveness, readiness and metadata, equal to HTTP', async (t) => {
 
 t.test('ModelInfer with raw and typed contents: answers equal HTTP and a direct onnxruntime run', async (t) => {
   const x = images(5, 21);
-  const want = await direct(deployment.deployedModel, x);
+  const want = await direct(deployment.deployedModel!, x);
   const one = (i: number) => x.subarray(i * 784, (i + 1) * 784);
   const row = (i: number) => Array.from(want.subarray(i * 10, (i + 1) * 10));
 

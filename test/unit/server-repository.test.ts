@@ -103,7 +103,7 @@ t.test('statistics count successes, failures and samples, in Triton shape with p
   t.equal(s!.inference_stats.fail.count, 1);
   t.ok(s!.inference_stats.success.ns > 0);
   t.same(s!.inference_stats.queue, { count: 0, ns: 0 }, 'not broken down: zero');
-  t.equal(s!.execution_count, engine.metrics().executions);
+  t.equal(s!.execution_count, engine.metrics().runTime.deployed.count);
   t.equal(s!.parm_queries, 2);
   t.ok(s!.last_inference > 0);
   t.same(Object.keys(s!.inference_stats), ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output', 'cache_hit', 'cache_miss']);
