@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'grpc';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;

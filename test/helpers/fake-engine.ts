@@ -7,7 +7,7 @@ import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, Inf
 export const FAKE_INFO: ModelInfo = {
   name: 'fake',
   version: '1',
-  platform: 'onnxruntime',
+  platform: 'onnxruntime_onnx',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
   outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
 };
@@ -41,6 +41,8 @@ export class FakeEngine implements Engine {
   }
   readonly options: Readonly<EngineOptions>;
   calls = 0;
+  /** Queries withdrawn through InferOptions.signal. */
+  cancelled = 0;
   pending = 0;
   maxSeenPending = 0;
   closed = false;
@@ -91,12 +93,22 @@ export class FakeEngine implements Engine {
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
     };
-    return new Promise((resolve) =>
-      setTimeout(() => {
+    const signal = options?.signal;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
         this.pending--;
+        signal?.removeEventListener('abort', onAbort);
         resolve(result);
-      }, this.opts.delayMs ?? 0),
-    );
+      }, this.opts.delayMs ?? 0);
+      // Like the real engine: an abort rejects at once and the query is dropped.
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.pending--;
+        this.cancelled++;
+        reject(new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   setFaults(_faults: FaultSpec[]): void {}
