@@ -179,7 +179,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary());
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.faults);
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 // Engine counters and HdrHistogram latency per answer kind (original, reconstructed, all).
 import * as hdr from 'hdr-histogram-js';
-import type { EngineMetrics, InstanceHealth, LatencySummary } from './types.js';
+import type { EngineMetrics, FaultSpec, InstanceHealth, LatencySummary } from './types.js';
 
 export type AnswerKind = 'original' | 'reconstructed';
 
@@ -38,8 +38,14 @@ export class Counters {
   parityCancelled = 0;
 }
 
-/** The EngineMetrics snapshot of the counters, queue depths, instances and latencies. */
-export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], instances: InstanceHealth[], latency: Record<string, LatencySummary>): EngineMetrics {
+/** The EngineMetrics snapshot of the counters, queue depths, instances, latencies and faults in force. */
+export function snapshot(
+  c: Counters,
+  queueDepth: EngineMetrics['queueDepth'],
+  instances: InstanceHealth[],
+  latency: Record<string, LatencySummary>,
+  faults: readonly FaultSpec[],
+): EngineMetrics {
   return {
     queries: c.queries,
     answered: c.answered,
@@ -58,6 +64,7 @@ export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], i
     queueDepth,
     instances,
     latency,
+    faults: faults.map((f) => ({ ...f })),
   };
 }
 

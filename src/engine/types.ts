@@ -179,6 +179,8 @@ export interface EngineMetrics {
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;
+  /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
+  faults: FaultSpec[];
 }
 
 export interface Engine {

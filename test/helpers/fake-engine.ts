@@ -98,7 +98,12 @@ export class FakeEngine implements Engine {
     );
   }
 
-  setFaults(_faults: FaultSpec[]): void {}
+  /** What the last setFaults was given (no validation: the fake applies none of them). */
+  faults: FaultSpec[] = [];
+
+  setFaults(faults: FaultSpec[]): void {
+    this.faults = faults.map((f) => ({ ...f }));
+  }
 
   metrics(): EngineMetrics {
     return {
@@ -119,6 +124,7 @@ export class FakeEngine implements Engine {
       parityCancelled: 0,
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
+      faults: this.faults.map((f) => ({ ...f })),
     };
   }
 
