@@ -32,6 +32,7 @@ interface ServeFlags {
   maxBatch?: number;
   maxInFlight?: number;
   idleTimeout?: number;
+  dashboardControls?: boolean;
   logLevel: string;
 }
 
@@ -117,6 +118,7 @@ export function register(program: Command): void {
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
       limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -166,6 +168,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     port: flags.port ?? plan.port ?? 8000,
     limits,
     logger: log,
+    dashboard: { controls: flags.dashboardControls ?? false },
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -182,6 +185,8 @@ async function serve(flags: ServeFlags): Promise<void> {
         `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
     );
   }
+
+  process.stdout.write(`  dashboard: ${server.url}/dashboard${flags.dashboardControls ? ' (controls on)' : ''}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

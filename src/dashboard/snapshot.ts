@@ -125,7 +125,9 @@ export class DashboardSampler {
     /** ms since the epoch */
     private readonly now: () => number = Date.now,
   ) {
-    this.options = { ...SAMPLER_DEFAULTS, ...options };
+    // An option given as undefined keeps its default.
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { ...SAMPLER_DEFAULTS, ...given };
     for (const name of engines.keys()) {
       this.windows.set(name, new LatencyWindow(this.options.windowSec));
       this.series.set(name, []);

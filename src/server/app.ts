@@ -3,6 +3,7 @@
 // (http-routes.ts, ws-stream.ts), listens, and owns the graceful close.
 import { endianness } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { registerDashboard, type DashboardOptions } from '../dashboard/routes.js';
 import { ParmError } from '../errors.js';
 import type { Engine } from '../engine/types.js';
 import { ServerContext } from './context.js';
@@ -22,6 +23,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Close the engines when the server closes (default true). */
   closeEngines?: boolean;
+  /** The live page at GET /dashboard (src/dashboard/); its controls are off by default. */
+  dashboard?: DashboardOptions;
 }
 
 export interface ParmServer {
@@ -54,17 +57,27 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const app: TemplatedApp = uws.App();
   registerHttpRoutes(app, ctx);
   const stream = registerStream(app, ctx, uws);
+  // --- dashboard (src/dashboard/) ---
+  // When the server has an auth token, pass its check as `authorize` here: the dashboard's
+  // controls call it before acting.
+  const dashboard = registerDashboard(app, ctx, options.dashboard);
+  // --- end dashboard ---
   registerFallback(app, ctx);
 
   const host = options.host ?? '127.0.0.1';
-  const listenSocket = await listen(app, host, options.port ?? 0);
+  const listenSocket = await listen(app, host, options.port ?? 0).catch(async (err: unknown) => {
+    await dashboard.close();
+    throw err;
+  });
   const port = uws.us_socket_local_port(listenSocket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
   log.info({ host, port, models: [...ctx.engines.keys()] }, 'listening');
+  dashboard.listening(host, port);
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       ctx.startDraining();
+      await dashboard.close();
       uws.us_listen_socket_close(listenSocket);
       log.info({ inFlight: ctx.requestsInFlight }, 'shutting down: answering requests in flight');
       await ctx.whenIdle(limits.drainTimeoutMs);

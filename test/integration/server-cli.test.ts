@@ -35,6 +35,7 @@ t.test('--help documents every flag', async (t) => {
     '--max-batch',
     '--max-in-flight',
     '--idle-timeout',
+    '--dashboard-controls',
     '--log-level',
   ]) {
     t.match(r.stdout, flag, flag);

@@ -1,0 +1,209 @@
+// The dashboard's built-in load: N queries/s of bundled test images for T seconds, sent open loop
+// (on a schedule, not waiting for answers) through the server's own WebSocket stream, so that
+// they pass the same front, metrics and latency windows as any client's requests.
+import { ParmClient } from '../client/index.js';
+import { DEFAULT_DATASET_DIR, loadEvalDataset } from '../eval/dataset.js';
+import type { ModelInfo } from '../engine/types.js';
+import { bad, int, isRecord, num, rejectUnknownKeys } from '../engine/validate.js';
+import type { LoadStatus } from './snapshot.js';
+
+export const MAX_LOAD_RATE = 2000;
+export const MAX_LOAD_SECONDS = 600;
+/** Images kept in memory for the load (the first of the test set). */
+const IMAGES_KEPT = 1000;
+/** How often the schedule is checked; each check sends every query due by then. */
+const TICK_MS = 10;
+
+export interface LoadRequest {
+  model: string;
+  /** Queries per second. */
+  rate: number;
+  seconds: number;
+}
+
+/** Images to send, `count` of `elements` floats each. */
+export interface ImageSet {
+  data: Float32Array;
+  count: number;
+  elements: number;
+  /** Where they came from, for the status line. */
+  source: string;
+}
+
+/** Reads `POST /dashboard/load`'s body: `{ "model", "rate", "seconds" }`, errors naming the field. */
+export function parseLoadRequest(body: unknown, models: ReadonlySet<string>): LoadRequest {
+  const code = 'PARM_ERR_SERVER_BAD_REQUEST';
+  if (!isRecord(body)) return bad('load request', 'expected a JSON object { model, rate, seconds }', body, code);
+  rejectUnknownKeys('', body, ['model', 'rate', 'seconds'], code);
+  if (typeof body.model !== 'string' || !models.has(body.model)) bad('model', `expected one of ${[...models].join(', ')}`, body.model, code);
+  return {
+    model: body.model as string,
+    rate: num('rate', body.rate, NaN, 1, MAX_LOAD_RATE, code),
+    seconds: int('seconds', body.seconds, NaN, 1, MAX_LOAD_SECONDS, code),
+  };
+}
+
+/** Per-sample element count of a model's input (its shape without the batch dimension). */
+export function sampleShape(info: ModelInfo): number[] {
+  return info.inputs[0]!.shape.slice(1);
+}
+
+/**
+ * The bundled test images when they fit the model (the Fashion-MNIST test set), else 16 images of
+ * constant gray levels of the model's size, so that a load runs on any model.
+ */
+export function defaultImages(elements: number, dir = DEFAULT_DATASET_DIR): ImageSet {
+  try {
+    const ds = loadEvalDataset(dir);
+    const size = ds.inputShape.reduce((a, b) => a * b, 1);
+    if (size === elements) {
+      const count = Math.min(IMAGES_KEPT, ds.testLabels.length);
+      return { data: ds.testInputs.slice(0, count * size), count, elements, source: `${ds.name} test set (first ${count} images)` };
+    }
+  } catch {
+    // no dataset here: fall through to the gray images
+  }
+  const count = 16;
+  const data = new Float32Array(count * elements);
+  for (let i = 0; i < count; i++) data.subarray(i * elements, (i + 1) * elements).fill((i + 0.5) / count);
+  return { data, count, elements, source: `${count} constant gray images (no matching dataset in ${dir})` };
+}
+
+interface Run {
+  request: LoadRequest;
+  /** Set once connected; undefined again once closed. */
+  client: ParmClient | undefined;
+  status: LoadStatus;
+  startedAt: number;
+  timer: ReturnType<typeof setInterval> | undefined;
+  /** Closes the connection a while after the run ended, once its answers are in. */
+  closer: ReturnType<typeof setTimeout> | undefined;
+  images: ImageSet;
+  shape: number[];
+}
+
+/** How long a finished run's connection stays open for answers still in flight. */
+const LINGER_MS = 30_000;
+
+/** One load at a time for the whole server; starting another replaces it. */
+export class LoadGenerator {
+  private run: Run | undefined;
+  /** Image sets by element count, read once. */
+  private readonly imageSets = new Map<number, ImageSet>();
+
+  constructor(
+    /** The server's own base URL (known once it listens). */
+    private readonly serverUrl: () => string,
+    private readonly images: (elements: number) => ImageSet = defaultImages,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The current or last load, with its counts so far. */
+  status(): LoadStatus | null {
+    const r = this.run;
+    if (!r) return null;
+    if (r.status.running && r.timer) r.status.elapsedSec = Math.min(r.request.seconds, (this.now() - r.startedAt) / 1000);
+    return { ...r.status };
+  }
+
+  /** Starts `request` against a loaded model (`info`), replacing any load in progress. */
+  async start(request: LoadRequest, info: ModelInfo): Promise<LoadStatus> {
+    const previous = this.run;
+    if (previous) {
+      this.finish(previous);
+      void this.closeClient(previous);
+    }
+    const shape = sampleShape(info);
+    const elements = shape.reduce((a, b) => a * b, 1);
+    let images = this.imageSets.get(elements);
+    if (!images) {
+      // Synchronous, once per image size: the dataset's decode (a few hundred ms) at the first load.
+      images = this.images(elements);
+      this.imageSets.set(elements, images);
+    }
+    const status: LoadStatus = {
+      model: request.model,
+      rate: request.rate,
+      seconds: request.seconds,
+      elapsedSec: 0,
+      running: true,
+      sent: 0,
+      answered: 0,
+      reconstructed: 0,
+      errors: 0,
+      source: images.source,
+    };
+    const r: Run = { request, client: undefined, status, startedAt: this.now(), timer: undefined, closer: undefined, images, shape: [1, ...shape] };
+    this.run = r;
+    let client: ParmClient;
+    try {
+      client = await ParmClient.connect({ url: this.serverUrl(), model: request.model, reconnect: false });
+    } catch (err) {
+      if (this.run === r) this.run = undefined;
+      throw err;
+    }
+    if (this.run !== r || !r.status.running) {
+      // Replaced, stopped or closed while connecting.
+      await client.close();
+      return { ...r.status };
+    }
+    r.client = client;
+    r.startedAt = this.now();
+    r.timer = setInterval(() => this.tick(r), TICK_MS);
+    r.timer.unref();
+    this.tick(r);
+    return { ...r.status };
+  }
+
+  /** Stops sending; answers still in flight are counted as they arrive. */
+  stop(): void {
+    if (this.run) this.finish(this.run);
+  }
+
+  /** Stops and closes the connection (server shutdown). */
+  async close(): Promise<void> {
+    const r = this.run;
+    if (!r) return;
+    this.finish(r);
+    await this.closeClient(r);
+  }
+
+  private finish(r: Run): void {
+    if (!r.status.running) return;
+    clearInterval(r.timer);
+    r.status.running = false;
+    if (r.timer) r.status.elapsedSec = Math.min(r.request.seconds, (this.now() - r.startedAt) / 1000);
+    r.closer = setTimeout(() => void this.closeClient(r), LINGER_MS);
+    r.closer.unref();
+  }
+
+  private async closeClient(r: Run): Promise<void> {
+    clearTimeout(r.closer);
+    const c = r.client;
+    r.client = undefined;
+    await c?.close();
+  }
+
+  /** Sends every query due by now: open loop, so a slow server does not slow the schedule. */
+  private tick(r: Run): void {
+    const elapsedMs = this.now() - r.startedAt;
+    const endMs = r.request.seconds * 1000;
+    const due = Math.floor((Math.min(elapsedMs, endMs) * r.request.rate) / 1000);
+    const client = r.client;
+    while (client && r.status.running && r.status.sent < due) {
+      const i = r.status.sent++ % r.images.count;
+      const x = r.images.data.subarray(i * r.images.elements, (i + 1) * r.images.elements);
+      client.infer(x, { shape: r.shape }).then(
+        (a) => {
+          r.status.answered++;
+          if (a.reconstructed) r.status.reconstructed++;
+        },
+        (err: Error) => {
+          r.status.errors++;
+          r.status.lastError = err.message;
+        },
+      );
+    }
+    if (elapsedMs >= endMs) this.finish(r);
+  }
+}
