@@ -48,25 +48,25 @@ export function sampleShape(info: ModelInfo): number[] {
   return info.inputs[0]!.shape.slice(1);
 }
 
-/**
- * The bundled test images when they fit the model (the Fashion-MNIST test set), else 16 images of
- * constant gray levels of the model's size, so that a load runs on any model.
- */
-export function defaultImages(elements: number, dir = DEFAULT_DATASET_DIR): ImageSet {
+/** The first images of the bundled test set (Fashion-MNIST), or undefined where it is not installed. */
+export function testSetImages(dir = DEFAULT_DATASET_DIR): ImageSet | undefined {
+  let ds;
   try {
-    const ds = loadEvalDataset(dir);
-    const size = ds.inputShape.reduce((a, b) => a * b, 1);
-    if (size === elements) {
-      const count = Math.min(IMAGES_KEPT, ds.testLabels.length);
-      return { data: ds.testInputs.slice(0, count * size), count, elements, source: `${ds.name} test set (first ${count} images)` };
-    }
+    ds = loadEvalDataset(dir);
   } catch {
-    // no dataset here: fall through to the gray images
+    return undefined;
   }
+  const elements = ds.inputShape.reduce((a, b) => a * b, 1);
+  const count = Math.min(IMAGES_KEPT, ds.testLabels.length);
+  return { data: ds.testInputs.slice(0, count * elements), count, elements, source: `${ds.name} test set (first ${count} images)` };
+}
+
+/** 16 images of constant gray levels: the load for a model the test set does not fit. */
+export function grayImages(elements: number, why: string): ImageSet {
   const count = 16;
   const data = new Float32Array(count * elements);
   for (let i = 0; i < count; i++) data.subarray(i * elements, (i + 1) * elements).fill((i + 0.5) / count);
-  return { data, count, elements, source: `${count} constant gray images (no matching dataset in ${dir})` };
+  return { data, count, elements, source: `${count} constant gray images (${why})` };
 }
 
 interface Run {
@@ -88,15 +88,31 @@ const LINGER_MS = 30_000;
 /** One load at a time for the whole server; starting another replaces it. */
 export class LoadGenerator {
   private run: Run | undefined;
-  /** Image sets by element count, read once. */
-  private readonly imageSets = new Map<number, ImageSet>();
+  /** The test set's images once read (null: read, not there). */
+  private testSet: ImageSet | null | undefined;
 
   constructor(
     /** The server's own base URL (known once it listens). */
     private readonly serverUrl: () => string,
-    private readonly images: (elements: number) => ImageSet = defaultImages,
+    private readonly images: () => ImageSet | undefined = testSetImages,
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /**
+   * Reads the test images now (synchronous: a few hundred ms of decoding on a busy machine), so
+   * that starting a load later does not stall the event loop while requests are being served.
+   */
+  preload(): void {
+    this.testSet ??= this.images() ?? null;
+  }
+
+  /** The test images when they fit `elements` floats per query, else gray ones of that size. */
+  private imagesFor(elements: number): ImageSet {
+    this.preload();
+    const ds = this.testSet;
+    if (ds && ds.elements === elements) return ds;
+    return grayImages(elements, ds ? `the test set's ${ds.elements} floats per image do not fit the model's ${elements}` : 'no test set installed');
+  }
 
   /** The current or last load, with its counts so far. */
   status(): LoadStatus | null {
@@ -115,12 +131,7 @@ export class LoadGenerator {
     }
     const shape = sampleShape(info);
     const elements = shape.reduce((a, b) => a * b, 1);
-    let images = this.imageSets.get(elements);
-    if (!images) {
-      // Synchronous, once per image size: the dataset's decode (a few hundred ms) at the first load.
-      images = this.images(elements);
-      this.imageSets.set(elements, images);
-    }
+    const images = this.imagesFor(elements);
     const status: LoadStatus = {
       model: request.model,
       rate: request.rate,

@@ -29,8 +29,8 @@ export interface DashboardOptions {
   intervalMs?: number;
   /** Latency percentile window (s, default 10). */
   windowSec?: number;
-  /** Images for the built-in load (default: the Fashion-MNIST test set, else gray images). */
-  images?: (elements: number) => ImageSet;
+  /** Images for the built-in load (default: the Fashion-MNIST test set; gray images where it does not fit). */
+  images?: () => ImageSet | undefined;
 }
 
 export interface Dashboard {
@@ -105,6 +105,8 @@ export function registerDashboard(app: TemplatedApp, ctx: ServerContext, options
   const feed = new SseFeed();
   let serverUrl = '';
   const load = new LoadGenerator(() => serverUrl, options.images);
+  // With the controls on, read the load's images while the models load, not when a load starts.
+  if (options.controls) setImmediate(() => load.preload());
   const take = (): DashboardSnapshot => sampler.sample(load.status());
   let last = take();
   const timer = setInterval(() => {

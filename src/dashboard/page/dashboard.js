@@ -136,7 +136,7 @@ function makeCharts(view) {
       width: chartWidth(latencyEl),
       scales: { y: { distr: 3 } },
       // Label the powers of ten only: a log axis has a tick at every 1..9 of each decade.
-      axes: [{}, { values: (u, vals) => vals.map((v) => (v != null && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? String(v) : '')) }],
+      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (v != null && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? String(v) : '')) }],
       series: [{}, { label: 'p50', stroke: '#2b7bb9', width: 2 }, { label: 'p99', stroke: '#e0902b', width: 2 }, { label: 'p99.9', stroke: '#c0392b', width: 2 }],
     },
     [[], [], [], []],
