@@ -2,15 +2,13 @@
 // (on a schedule, not waiting for answers) through the server's own WebSocket stream, so that
 // they pass the same front, metrics and latency windows as any client's requests.
 import { ParmClient } from '../client/index.js';
-import { DEFAULT_DATASET_DIR, loadEvalDataset } from '../eval/dataset.js';
 import type { ModelInfo } from '../engine/types.js';
 import { bad, int, isRecord, num, rejectUnknownKeys } from '../engine/validate.js';
+import { grayImages, readTestImages, type ImageSet } from './images.js';
 import type { LoadStatus } from './snapshot.js';
 
 export const MAX_LOAD_RATE = 2000;
 export const MAX_LOAD_SECONDS = 600;
-/** Images kept in memory for the load (the first of the test set). */
-const IMAGES_KEPT = 1000;
 /** How often the schedule is checked; each check sends every query due by then. */
 const TICK_MS = 10;
 
@@ -19,15 +17,6 @@ export interface LoadRequest {
   /** Queries per second. */
   rate: number;
   seconds: number;
-}
-
-/** Images to send, `count` of `elements` floats each. */
-export interface ImageSet {
-  data: Float32Array;
-  count: number;
-  elements: number;
-  /** Where they came from, for the status line. */
-  source: string;
 }
 
 /** Reads `POST /dashboard/load`'s body: `{ "model", "rate", "seconds" }`, errors naming the field. */
@@ -43,30 +32,9 @@ export function parseLoadRequest(body: unknown, models: ReadonlySet<string>): Lo
   };
 }
 
-/** Per-sample element count of a model's input (its shape without the batch dimension). */
+/** The per-sample shape of a model's input (its shape without the batch dimension). */
 export function sampleShape(info: ModelInfo): number[] {
   return info.inputs[0]!.shape.slice(1);
-}
-
-/** The first images of the bundled test set (Fashion-MNIST), or undefined where it is not installed. */
-export function testSetImages(dir = DEFAULT_DATASET_DIR): ImageSet | undefined {
-  let ds;
-  try {
-    ds = loadEvalDataset(dir);
-  } catch {
-    return undefined;
-  }
-  const elements = ds.inputShape.reduce((a, b) => a * b, 1);
-  const count = Math.min(IMAGES_KEPT, ds.testLabels.length);
-  return { data: ds.testInputs.slice(0, count * elements), count, elements, source: `${ds.name} test set (first ${count} images)` };
-}
-
-/** 16 images of constant gray levels: the load for a model the test set does not fit. */
-export function grayImages(elements: number, why: string): ImageSet {
-  const count = 16;
-  const data = new Float32Array(count * elements);
-  for (let i = 0; i < count; i++) data.subarray(i * elements, (i + 1) * elements).fill((i + 0.5) / count);
-  return { data, count, elements, source: `${count} constant gray images (${why})` };
 }
 
 interface Run {
@@ -88,28 +56,25 @@ const LINGER_MS = 30_000;
 /** One load at a time for the whole server; starting another replaces it. */
 export class LoadGenerator {
   private run: Run | undefined;
-  /** The test set's images once read (null: read, not there). */
-  private testSet: ImageSet | null | undefined;
+  /** The test set's images, being read or read (undefined inside: not installed). */
+  private testSet: Promise<ImageSet | undefined> | undefined;
 
   constructor(
     /** The server's own base URL (known once it listens). */
     private readonly serverUrl: () => string,
-    private readonly images: () => ImageSet | undefined = testSetImages,
+    private readonly images: () => Promise<ImageSet | undefined> = readTestImages,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /**
-   * Reads the test images now (synchronous: a few hundred ms of decoding on a busy machine), so
-   * that starting a load later does not stall the event loop while requests are being served.
-   */
+  /** Starts reading the test images (off the event loop), so that a load starts at once later. */
   preload(): void {
-    this.testSet ??= this.images() ?? null;
+    this.testSet ??= this.images();
   }
 
   /** The test images when they fit `elements` floats per query, else gray ones of that size. */
-  private imagesFor(elements: number): ImageSet {
+  private async imagesFor(elements: number): Promise<ImageSet> {
     this.preload();
-    const ds = this.testSet;
+    const ds = await this.testSet;
     if (ds && ds.elements === elements) return ds;
     return grayImages(elements, ds ? `the test set's ${ds.elements} floats per image do not fit the model's ${elements}` : 'no test set installed');
   }
@@ -131,7 +96,7 @@ export class LoadGenerator {
     }
     const shape = sampleShape(info);
     const elements = shape.reduce((a, b) => a * b, 1);
-    const images = this.imagesFor(elements);
+    const images = await this.imagesFor(elements);
     const status: LoadStatus = {
       model: request.model,
       rate: request.rate,

@@ -14,7 +14,8 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from '../server/uws.js';
 import { packageRoot } from '../package-root.js';
 import { parseJsonBytes } from '../wire/index.js';
 import { SseFeed, sseEvent } from './feed.js';
-import { LoadGenerator, parseLoadRequest, type ImageSet } from './load.js';
+import type { ImageSet } from './images.js';
+import { LoadGenerator, parseLoadRequest } from './load.js';
 import { DashboardSampler, type DashboardSnapshot } from './snapshot.js';
 
 export interface DashboardOptions {
@@ -30,7 +31,7 @@ export interface DashboardOptions {
   /** Latency percentile window (s, default 10). */
   windowSec?: number;
   /** Images for the built-in load (default: the Fashion-MNIST test set; gray images where it does not fit). */
-  images?: () => ImageSet | undefined;
+  images?: () => Promise<ImageSet | undefined>;
 }
 
 export interface Dashboard {
@@ -105,8 +106,8 @@ export function registerDashboard(app: TemplatedApp, ctx: ServerContext, options
   const feed = new SseFeed();
   let serverUrl = '';
   const load = new LoadGenerator(() => serverUrl, options.images);
-  // With the controls on, read the load's images while the models load, not when a load starts.
-  if (options.controls) setImmediate(() => load.preload());
+  // With the controls on, read the load's images now (in a worker), not when a load starts.
+  if (options.controls) load.preload();
   const take = (): DashboardSnapshot => sampler.sample(load.status());
   let last = take();
   const timer = setInterval(() => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ParmEngine } from '../../src/engine/engine.js';
+import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
 import { startServer } from '../../src/server/app.js';
 import { servedDeployment } from './server-helpers.js';
 
@@ -61,7 +62,7 @@ t.test('the dashboard in a browser: live numbers, load from the page, a fault in
   await page.goto(`${server.url}/dashboard`);
   const dep = page.locator(`[data-deployment="${deployment.name}"]`);
   const tile = async (name: string) => shown(await dep.locator(`[data-field="${name}"]`).textContent());
-  await page.locator('[data-field="connection"]', { hasText: 'live' }).waitFor({ timeout: 30_000 });
+  await page.locator('[data-field="connection"]', { hasText: /^live$/ }).waitFor({ timeout: 30_000 });
   const seq = async () => shown(await page.locator('[data-field="seq"]').textContent());
   const seq0 = await seq();
   await until('two more snapshots', async () => (await seq()) >= seq0 + 2, 30_000);
@@ -72,7 +73,8 @@ t.test('the dashboard in a browser: live numbers, load from the page, a fault in
   await page.locator('#load-rate').fill('200');
   await page.locator('#load-seconds').fill(readme ? '90' : '60');
   await page.locator('#load-start').click();
-  await page.locator('[data-field="load-status"]', { hasText: 'running' }).waitFor({ timeout: 30_000 });
+  await page.locator('[data-field="load-status"]', { hasText: /^running:/ }).waitFor({ timeout: 30_000 });
+  if (existsSync(DEFAULT_DATASET_DIR)) t.match(await page.locator('[data-field="load-status"]').textContent(), /fashion-mnist test set/, 'the load sends the test set');
   await until('100 answers', async () => (await tile('answered-total')) > 100, 60_000);
   const answered1 = await tile('answered-total');
   await until('more answers', async () => (await tile('answered-total')) > answered1, 30_000);
@@ -83,6 +85,7 @@ t.test('the dashboard in a browser: live numbers, load from the page, a fault in
 
   // A delay on deployed-0, from the page.
   const recBefore = await tile('reconstructions-total');
+  t.comment(`before the fault: ${engine.metrics().restarts} instance restarts, ${recBefore} reconstructions`);
   const form = dep.locator('.fault-form');
   await form.locator('[data-input="instance"]').selectOption('deployed-0');
   await form.locator('[data-input="kind"]').selectOption('delay');
@@ -121,10 +124,10 @@ t.test('the dashboard in a browser: live numbers, load from the page, a fault in
 
   // Clear it from the instance's row.
   await row0.getByRole('button', { name: 'Clear' }).click();
-  await row0.locator('[data-field="faults"]', { hasText: '-' }).waitFor({ timeout: 30_000 });
+  await row0.locator('[data-field="faults"]', { hasText: /^-$/ }).waitFor({ timeout: 30_000 });
   t.same(engine.metrics().faults, [], 'cleared in the engine');
   await page.locator('#load-stop').click();
-  await page.locator('[data-field="load-status"]', { hasText: 'finished' }).waitFor({ timeout: 30_000 });
+  await page.locator('[data-field="load-status"]', { hasText: /^finished:/ }).waitFor({ timeout: 30_000 });
 
   t.same(pageErrors, [], 'no script errors on the page');
   t.same(external, [], 'nothing loaded from outside parm');

@@ -99,7 +99,7 @@ t.test('controls: the authorize hook runs first; faults and load requests are va
   const authorize = (req: { getHeader(h: string): string }) => {
     if (req.getHeader('authorization') !== 'Bearer s3cret') throw new ParmError('PARM_ERR_SERVER_FORBIDDEN', 'bad token');
   };
-  const { server, engine } = await serve(t, { controls: true, authorize, images: () => undefined });
+  const { server, engine } = await serve(t, { controls: true, authorize, images: async () => undefined });
   const auth = { authorization: 'Bearer s3cret' };
   const refused = await post(`${server.url}/dashboard/faults`, { model: 'fake', faults: [] });
   t.equal(refused.status, 403);
@@ -126,7 +126,7 @@ t.test('controls: the authorize hook runs first; faults and load requests are va
 });
 
 t.test('the load sends its queries through the stream to the engine, and stops', async (t) => {
-  const { server, engine } = await serve(t, { controls: true, images: () => undefined });
+  const { server, engine } = await serve(t, { controls: true, images: async () => undefined });
   const started = await post(`${server.url}/dashboard/load`, { model: 'fake', rate: 100, seconds: 60 });
   t.equal(started.status, 200);
   const s0 = (await started.json()) as { running: boolean; source: string };
