@@ -12,7 +12,7 @@ import { startServer } from '../server/app.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   host?: string;
   port?: number;
   config?: string;
@@ -141,8 +141,16 @@ function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; hos
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  await runServe(flags, deploymentsFrom(flags));
+}
+
+/**
+ * Serves `plan` (the deployments of a config, the bundled one, or `parm worker`'s one model) until
+ * a signal: engines, the server, the two lines a script reads (`parm: listening on URL`,
+ * `parm: ready`), graceful shutdown on SIGINT / SIGTERM.
+ */
+export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploymentsFrom>): Promise<void> {
   const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
-  const plan = deploymentsFrom(flags);
   const over = overrides(flags);
   const limits: Partial<ServerLimits> = { ...plan.limits };
   if (flags.maxBodyBytes !== undefined) limits.maxBodyBytes = flags.maxBodyBytes;

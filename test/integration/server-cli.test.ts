@@ -62,8 +62,8 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
     deployments: [
       {
         name: 'cli-model',
-        deployedModel: relative(dir, d.deployedModel),
-        parityModels: d.parityModels!.map((p) => ({ path: relative(dir, p.path) })),
+        deployedModel: relative(dir, d.deployedModel!),
+        parityModels: d.parityModels!.map((p) => ({ path: relative(dir, p.path!) })),
         k: 2,
         instances: 2,
       },
@@ -101,7 +101,7 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
   t.ok(reconstructed > 0, `${reconstructed} of 8 reconstructed under --fault`);
 
   const x = images(4, 21);
-  const want = await direct(d.deployedModel, x);
+  const want = await direct(d.deployedModel!, x);
   // deployed-0 is delayed 300 ms: wait for originals, then SIGTERM while they are in flight.
   const inflight = [0, 1, 2, 3].map((i) =>
     inferHttp(base, 'cli-model', x.subarray(i * 784, (i + 1) * 784), { decode: { kind: 'deadline', waitMs: 5000 } }),
