@@ -39,6 +39,7 @@ export interface ServeFlags {
   grpc: boolean;
   grpcTlsCert?: string;
   grpcTlsKey?: string;
+  dashboardControls?: boolean;
   logLevel: string;
 }
 
@@ -158,6 +159,7 @@ export function register(program: Command): void {
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
       limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -220,6 +222,7 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
     ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,
+    dashboard: { controls: flags.dashboardControls ?? false },
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -237,6 +240,8 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
         `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
     );
   }
+
+  process.stdout.write(`  dashboard: ${server.url}/dashboard${flags.dashboardControls ? ' (controls on)' : ''}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
