@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
 import type { Engine } from '../engine/types.js';
 import { ServerContext } from './context.js';
+import { guardRoutes } from './http-front.js';
 import { registerFallback, registerHttpRoutes } from './http-routes.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
@@ -52,9 +53,11 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const ctx = new ServerContext(options.engines, limits, log);
 
   const app: TemplatedApp = uws.App();
-  registerHttpRoutes(app, ctx);
-  const stream = registerStream(app, ctx, uws);
-  registerFallback(app, ctx);
+  // Every route goes through the front door (http-front.ts); listen and close use the app itself.
+  const routes = guardRoutes(app, ctx);
+  registerHttpRoutes(routes, ctx);
+  const stream = registerStream(routes, ctx, uws);
+  registerFallback(routes, ctx);
 
   const host = options.host ?? '127.0.0.1';
   const listenSocket = await listen(app, host, options.port ?? 0);

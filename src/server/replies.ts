@@ -3,6 +3,7 @@
 // message), and an HTTP exchange whose reply is written at most once.
 import { ParmError, httpStatusOf } from '../errors.js';
 import { errorResponse } from '../wire/index.js';
+import { frontOf } from './http-front.js';
 import type { HttpResponse } from './uws.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -51,13 +52,20 @@ export function errorReply(status: number, message: string): Reply {
   return { status, body: errorResponse(message) };
 }
 
+function byteLength(body: string | Uint8Array): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
 /**
  * One HTTP request's answer. uWS forbids touching a response after it was aborted or ended, so
- * `send` writes at most once and drops the reply when the client has gone.
+ * `send` writes at most once and drops the reply when the client has gone. A reply to HEAD (as
+ * the front door recorded it) carries the status, headers and Content-Length, never the body.
  */
 export class HttpExchange {
   /** Set by the first send, or when uWS reports the client gone (after watchAborted). */
   private done = false;
+  /** uWS reported the client gone before a reply was written. */
+  private gone = false;
 
   constructor(
     private readonly res: HttpResponse,
@@ -68,23 +76,42 @@ export class HttpExchange {
   /** Needed before answering asynchronously: uWS reports an aborted request only to this handler. */
   watchAborted(): this {
     this.res.onAborted(() => {
+      this.gone = !this.done;
       this.done = true;
     });
     return this;
   }
 
+  /** A reply was written, or the client is gone: nothing more may be sent. */
   get answered(): boolean {
     return this.done;
   }
 
-  send(r: Reply, closeConnection = false): void {
-    if (this.done) return;
+  /** The client hung up before any reply was written. */
+  get aborted(): boolean {
+    return this.gone;
+  }
+
+  /** Writes the reply; false when nothing was written (already answered, or the client is gone). */
+  send(r: Reply, closeConnection = false): boolean {
+    if (this.done) return false;
     this.done = true;
+    const head = frontOf(this.res)?.head ?? false;
+    const close = closeConnection || this.draining();
     this.res.cork(() => {
       this.res.writeStatus(statusLine(r.status));
       this.res.writeHeader('Content-Type', r.contentType ?? 'application/json');
       for (const [k, v] of Object.entries(r.headers ?? {})) this.res.writeHeader(k, v);
-      this.res.end(r.body, closeConnection || this.draining());
+      if (head) {
+        // This uWS build completes a body-less end only without arguments, so it writes neither a
+        // Content-Length (we write the GET answer's) nor a close (the header asks the client to).
+        this.res.writeHeader('Content-Length', String(byteLength(r.body)));
+        if (close) this.res.writeHeader('Connection', 'close');
+        this.res.endWithoutBody();
+      } else {
+        this.res.end(r.body, close);
+      }
     });
+    return true;
   }
 }

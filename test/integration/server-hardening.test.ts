@@ -1,6 +1,7 @@
 // What an adversarial client found (issue 16), each case through real sockets on a real server over
 // the fake engine: timer-sized timeouts and deadlines, HEAD, requests whose client hung up, duplicate
 // and oversized Content-Length, and the HTTP/1.x versions uWebSockets.js does not parse.
+import http from 'node:http';
 import t from 'tap';
 import WebSocket from 'ws';
 import { startServer, type ParmServer } from '../../src/server/app.js';
@@ -54,4 +55,48 @@ t.test('timeouts and deadlines a Node timer cannot hold are refused with a 400 n
   const r = await fetch(`${server.url}/v2/models/fake/infer`, { method: 'POST', body: inferBody({ parm_timeout_ms: 2 ** 31 - 1, parm_deadline_ms: 0 }) });
   t.equal(r.status, 200, 'parm_timeout_ms 2147483647 is served');
   t.equal(engine.lastOptions?.timeoutMs, 2 ** 31 - 1, 'and reaches the engine as given');
+});
+
+/** One request over `agent` (keep-alive, one socket): status, headers, body, and whether the socket was reused. */
+function request(agent: http.Agent, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}${path}`, { method, agent }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('HEAD: GET routes answer with their status and headers and no body; other routes 404/405 without a body; the socket stays usable', async (t) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  for (const path of ['/v2/health/ready', '/v2/health/live', '/v2', '/v2/models/fake', '/v2/models/fake/ready', '/metrics']) {
+    const head = await request(agent, 'HEAD', path);
+    const get = await request(agent, 'GET', path);
+    t.equal(head.status, get.status, `HEAD ${path}: the GET status`);
+    t.equal(head.body, '', `HEAD ${path}: no body`);
+    t.equal(head.headers['content-type'], get.headers['content-type'], `HEAD ${path}: the GET content type`);
+    if (path !== '/metrics') t.equal(head.headers['content-length'], String(Buffer.byteLength(get.body, 'latin1')), `HEAD ${path}: the GET length`);
+    t.ok(get.reused, `GET ${path} after HEAD on the same socket`);
+  }
+  const refused: Array<[string, number]> = [
+    ['/v2/models/fake/infer', 405],
+    ['/v2/repository/index', 405],
+    ['/v2/models/nope', 404],
+    ['/nothing', 404],
+  ];
+  for (const [path, status] of refused) {
+    const head = await request(agent, 'HEAD', path);
+    t.equal(head.status, status, `HEAD ${path}`);
+    t.equal(head.body, '', `HEAD ${path}: no body`);
+    const live = await request(agent, 'GET', '/v2/health/live');
+    t.equal(live.status, 200, `the next answer after HEAD ${path} parses`);
+  }
+  const r405 = await fetch(`${server.url}/v2/models/fake/infer`);
+  t.equal(r405.headers.get('allow'), 'POST', '405 says which method the route takes');
+  t.equal((await fetch(`${server.url}/v2/health/live`, { method: 'POST' })).headers.get('allow'), 'GET, HEAD');
 });
