@@ -1,30 +1,65 @@
 // The HTTP front door: what every HTTP request goes through before its route's handler, whichever
 // module registered the route. guardRoutes() hands the route modules an app whose registrations
-// wrap each handler; the wrapper reads the request's headers once and records what the reply must
-// honour (a HEAD gets no body), which HttpExchange reads back with frontOf(res).
+// wrap each handler; the wrapper reads the request's headers once, refuses framing that
+// uWebSockets.js passes through (duplicate Content-Length), and records what the reply must
+// honour (a HEAD gets no body: replies.ts ReplyRules).
 import type { ServerContext } from './context.js';
+import { HttpExchange, errorReply, setReplyRules, type Reply } from './replies.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from './uws.js';
-
-/** What one request's reply must honour; set by the front door before the route handler runs. */
-export interface FrontInfo {
-  /** A HEAD request: the reply carries the status and headers of the GET answer, and no body. */
-  readonly head: boolean;
-}
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
 
-/** Keyed by the uWS response object, which lives exactly as long as its request. */
-const fronts = new WeakMap<HttpResponse, FrontInfo>();
-
-/** The front door's record for a response; undefined for one built outside it (unit tests). */
-export function frontOf(res: HttpResponse): FrontInfo | undefined {
-  return fronts.get(res);
+/** The headers the front door reads, in one pass: uWS's getHeader sees only the first of a name. */
+interface FrontHeaders {
+  contentLength: string[];
 }
 
-function guard(_ctx: ServerContext, handler: Handler): Handler {
+function readHeaders(req: HttpRequest): FrontHeaders {
+  const h: FrontHeaders = { contentLength: [] };
+  req.forEach((k, v) => {
+    if (k === 'content-length') h.contentLength.push(v);
+  });
+  return h;
+}
+
+/**
+ * A request whose framing parm must refuse (RFC 9112 §6.3: 400, then close), or undefined.
+ * uWS frames the body by the first Content-Length; a proxy in front may take another one.
+ */
+function framingProblem(h: FrontHeaders): Reply | undefined {
+  if (h.contentLength.length > 1) {
+    return errorReply(400, `duplicate Content-Length headers (${h.contentLength.map((v) => `'${v}'`).join(', ')}): the body's length is ambiguous`);
+  }
+  return undefined;
+}
+
+/**
+ * Refuses a request and closes its connection. uWS parses whatever followed the request in the
+ * same read as soon as this handler returns, and honours a close only once that is answered: a
+ * reply sent now would let a request hidden in an ambiguous body be served. Answered on the next
+ * turn instead, so that uWS, finding a request pipelined behind an unanswered one, drops the
+ * connection without serving it; with nothing behind it the 400 goes out and the connection closes.
+ */
+function refuseFraming(ctx: ServerContext, res: HttpResponse, reply: Reply): void {
+  const exchange = new HttpExchange(res, () => ctx.draining).watchAborted();
+  setImmediate(() => exchange.send(reply, true));
+}
+
+/** Runs the front door, then the route's handler unless the request was refused. */
+function admitRequest(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: boolean): boolean {
+  setReplyRules(res, { head });
+  const h = readHeaders(req);
+  const framing = framingProblem(h);
+  if (framing) {
+    refuseFraming(ctx, res, framing);
+    return false;
+  }
+  return true;
+}
+
+function guard(ctx: ServerContext, handler: Handler): Handler {
   return (res, req) => {
-    fronts.set(res, { head: req.getMethod() === 'head' });
-    return handler(res, req);
+    if (admitRequest(ctx, res, req, req.getMethod() === 'head')) return handler(res, req);
   };
 }
 
@@ -67,7 +102,6 @@ type Upgrade = NonNullable<WebSocketBehavior<unknown>['upgrade']>;
 
 function guardUpgrade(ctx: ServerContext, upgrade: Upgrade): Upgrade {
   return (res, req, context) => {
-    fronts.set(res, { head: false });
-    upgrade(res, req, context);
+    if (admitRequest(ctx, res, req, false)) upgrade(res, req, context);
   };
 }

@@ -3,7 +3,6 @@
 // message), and an HTTP exchange whose reply is written at most once.
 import { ParmError, httpStatusOf } from '../errors.js';
 import { errorResponse } from '../wire/index.js';
-import { frontOf } from './http-front.js';
 import type { HttpResponse } from './uws.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -52,6 +51,19 @@ export function errorReply(status: number, message: string): Reply {
   return { status, body: errorResponse(message) };
 }
 
+/** What one request's reply must honour, recorded by the front door (http-front.ts) before its route runs. */
+export interface ReplyRules {
+  /** A HEAD request: the reply carries the status and headers of the GET answer, and no body. */
+  readonly head: boolean;
+}
+
+/** Keyed by the uWS response object, which lives exactly as long as its request. */
+const replyRules = new WeakMap<HttpResponse, ReplyRules>();
+
+export function setReplyRules(res: HttpResponse, rules: ReplyRules): void {
+  replyRules.set(res, rules);
+}
+
 function byteLength(body: string | Uint8Array): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
 }
@@ -59,7 +71,7 @@ function byteLength(body: string | Uint8Array): number {
 /**
  * One HTTP request's answer. uWS forbids touching a response after it was aborted or ended, so
  * `send` writes at most once and drops the reply when the client has gone. A reply to HEAD (as
- * the front door recorded it) carries the status, headers and Content-Length, never the body.
+ * the front door recorded it in its ReplyRules) carries the status, headers and Content-Length, never the body.
  */
 export class HttpExchange {
   /** Set by the first send, or when uWS reports the client gone (after watchAborted). */
@@ -96,7 +108,8 @@ export class HttpExchange {
   send(r: Reply, closeConnection = false): boolean {
     if (this.done) return false;
     this.done = true;
-    const head = frontOf(this.res)?.head ?? false;
+    // A response built outside the front door (unit tests) has no rules: a plain reply.
+    const head = replyRules.get(this.res)?.head ?? false;
     const close = closeConnection || this.draining();
     this.res.cork(() => {
       this.res.writeStatus(statusLine(r.status));

@@ -6,6 +6,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { startServer, type ParmServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
+import { rawHttp, statusCodes } from '../helpers/raw-http.js';
 
 function image(seed: number): Float32Array {
   const a = new Float32Array(784);
@@ -99,4 +100,31 @@ t.test('HEAD: GET routes answer with their status and headers and no body; other
   const r405 = await fetch(`${server.url}/v2/models/fake/infer`);
   t.equal(r405.headers.get('allow'), 'POST', '405 says which method the route takes');
   t.equal((await fetch(`${server.url}/v2/health/live`, { method: 'POST' })).headers.get('allow'), 'GET, HEAD');
+});
+
+t.test('duplicate Content-Length headers: 400 and close, and a request hidden in the body is never answered', async (t) => {
+  const calls = engine.calls;
+  const hidden = 'GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n';
+  const body = `{"a":1}${hidden}`;
+  // Two lengths 7 and 36: parm reading the first would answer twice (the hidden GET as a second request).
+  const smuggled = await rawHttp(server.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  t.ok(smuggled.closed, 'the connection is closed');
+  t.notOk(smuggled.timedOut);
+  const codes = statusCodes(smuggled.text);
+  t.notOk(codes.includes(200), `the hidden request is not answered (got ${codes.join(', ') || 'nothing'})`);
+  t.ok(codes.length <= 1 && codes.every((c) => c === 400), 'at most the 400');
+
+  for (const [name, lengths, route] of [
+    ['differing lengths', ['7', '9'], 'POST /v2/models/fake/infer'],
+    ['equal lengths', ['7', '7'], 'POST /v2/models/fake/infer'],
+    ['on a GET route', ['7', '8'], 'GET /v2/health/live'],
+    ['an empty one first', ['', '7'], 'POST /v2/repository/index'],
+  ] as const) {
+    const r = await rawHttp(server.port, `${route} HTTP/1.1\r\nHost: x\r\n${lengths.map((l) => `Content-Length: ${l}\r\n`).join('')}\r\n{"a":1}`);
+    t.same(statusCodes(r.text), [400], `${name}: one 400`);
+    t.match(r.text, /\r\nConnection: close\r\n/i, `${name}: says close`);
+    t.match(r.text, /"error":"duplicate Content-Length headers/, name);
+    t.ok(r.closed, `${name}: and closes`);
+  }
+  t.equal(engine.calls, calls, 'nothing reached the engine');
 });
