@@ -1,55 +1,85 @@
 // The HTTP front door: what every HTTP request goes through before its route's handler, whichever
 // module registered the route. guardRoutes() hands the route modules an app whose registrations
 // wrap each handler; the wrapper reads the request's headers once, refuses framing that
-// uWebSockets.js passes through (duplicate Content-Length), and records what the reply must
-// honour (a HEAD gets no body: replies.ts ReplyRules).
+// uWebSockets.js passes through (duplicate Content-Length) or drops the connection for without a
+// word (a Content-Length it cannot read, a Transfer-Encoding it does not decode), and records what
+// the reply must honour (a HEAD gets no body: replies.ts ReplyRules).
 import type { ServerContext } from './context.js';
+import { contentLengthRefusal } from './http-body.js';
 import { HttpExchange, errorReply, setReplyRules, type Reply } from './replies.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from './uws.js';
+import { UWS_CORK_BUFFER_BYTES, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocketBehavior } from './uws.js';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
 
 /** The headers the front door reads, in one pass: uWS's getHeader sees only the first of a name. */
 interface FrontHeaders {
   contentLength: string[];
+  transferEncoding: string;
 }
 
 function readHeaders(req: HttpRequest): FrontHeaders {
-  const h: FrontHeaders = { contentLength: [] };
+  const h: FrontHeaders = { contentLength: [], transferEncoding: '' };
   req.forEach((k, v) => {
     if (k === 'content-length') h.contentLength.push(v);
+    else if (k === 'transfer-encoding') h.transferEncoding = v;
   });
   return h;
 }
 
+/** A request whose framing parm must refuse, and whether uWS will drop the connection once the handler returns. */
+interface FramingProblem {
+  reply: Reply;
+  dropped: boolean;
+}
+
 /**
- * A request whose framing parm must refuse (RFC 9112 §6.3: 400, then close), or undefined.
- * uWS frames the body by the first Content-Length; a proxy in front may take another one.
+ * A request whose framing parm refuses (RFC 9112 §6.3: 400, then close), or undefined.
+ * uWS frames a body by the first Content-Length (a proxy in front may take another one), decodes
+ * only the chunked coding, and drops the connection for a Content-Length it cannot read.
  */
-function framingProblem(h: FrontHeaders): Reply | undefined {
+function framingProblem(ctx: ServerContext, h: FrontHeaders): FramingProblem | undefined {
+  const te = h.transferEncoding;
+  if (te !== '' && te.trim().toLowerCase() !== 'chunked') {
+    return { reply: errorReply(400, `Transfer-Encoding '${te}' is not supported; send the body as is or chunked`), dropped: true };
+  }
+  const first = h.contentLength[0];
+  const length = first === undefined ? undefined : contentLengthRefusal(first, ctx.limits.maxBodyBytes);
+  if (length?.dropped) return { reply: errorReply(length.status, length.message), dropped: true };
   if (h.contentLength.length > 1) {
-    return errorReply(400, `duplicate Content-Length headers (${h.contentLength.map((v) => `'${v}'`).join(', ')}): the body's length is ambiguous`);
+    const values = h.contentLength.map((v) => `'${v}'`).join(', ');
+    return { reply: errorReply(400, `duplicate Content-Length headers (${values}): the body's length is ambiguous`), dropped: false };
   }
   return undefined;
 }
 
 /**
- * Refuses a request and closes its connection. uWS parses whatever followed the request in the
- * same read as soon as this handler returns, and honours a close only once that is answered: a
- * reply sent now would let a request hidden in an ambiguous body be served. Answered on the next
- * turn instead, so that uWS, finding a request pipelined behind an unanswered one, drops the
- * connection without serving it; with nothing behind it the 400 goes out and the connection closes.
+ * Refuses a request and closes its connection.
+ *
+ * When uWS is about to drop the connection (it does so as soon as the handler returns), the reply
+ * is padded with trailing whitespace (still valid JSON) past uWS's cork buffer, so that it is
+ * written to the socket now rather than lost with the buffer.
+ *
+ * Otherwise uWS parses whatever followed the request in the same read as soon as the handler
+ * returns, and honours a close only once that is answered: a reply sent now would let a request
+ * hidden in an ambiguous body be served. It is answered on the next turn instead: uWS, finding a
+ * request pipelined behind an unanswered one, drops the connection without serving it, and with
+ * nothing behind it the 400 goes out and the connection closes.
  */
-function refuseFraming(ctx: ServerContext, res: HttpResponse, reply: Reply): void {
+function refuseFraming(ctx: ServerContext, res: HttpResponse, problem: FramingProblem): void {
+  if (problem.dropped) {
+    const { reply } = problem;
+    new HttpExchange(res, () => ctx.draining).send({ ...reply, body: `${String(reply.body)}${' '.repeat(UWS_CORK_BUFFER_BYTES)}` }, true);
+    return;
+  }
   const exchange = new HttpExchange(res, () => ctx.draining).watchAborted();
-  setImmediate(() => exchange.send(reply, true));
+  setImmediate(() => exchange.send(problem.reply, true));
 }
 
 /** Runs the front door, then the route's handler unless the request was refused. */
 function admitRequest(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: boolean): boolean {
   setReplyRules(res, { head });
   const h = readHeaders(req);
-  const framing = framingProblem(h);
+  const framing = framingProblem(ctx, h);
   if (framing) {
     refuseFraming(ctx, res, framing);
     return false;

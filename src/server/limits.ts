@@ -2,6 +2,8 @@
 // limits: the config file's `limits`, the `parm serve` flags and startServer's options all pass
 // through the same rule per limit.
 import { ParmError } from '../errors.js';
+import { MAX_TIMER_MS } from '../engine/validate.js';
+import { UWS_CONTENT_LENGTH_DIGITS } from './http-body.js';
 
 /** What one client may make the server hold. docs/protocol.md lists each with its default. */
 export interface ServerLimits {
@@ -37,14 +39,22 @@ export const DEFAULT_LIMITS: ServerLimits = {
   drainTimeoutMs: 10_000,
 };
 
+/** The largest body whose Content-Length uWebSockets.js can read (it drops the connection for more digits). */
+const MAX_BODY_BYTES = 10 ** UWS_CONTENT_LENGTH_DIGITS - 1;
+
+const timer = (v: number) => (v > MAX_TIMER_MS ? `must be <= ${MAX_TIMER_MS} (what a timer holds), got ${v}` : undefined);
+
 /**
  * Rules beyond "a number >= 0": values uWebSockets.js would abort the process on (it does not
- * throw for these), or that make no sense. Each returns what is wrong, or undefined.
+ * throw for these) or cannot serve, timers Node would cut to 1 ms, or values that make no sense.
+ * Each returns what is wrong, or undefined.
  */
 const RULES: { readonly [K in keyof ServerLimits]?: (v: number) => string | undefined } = {
   idleTimeoutSec: (v) => (v !== 0 && (v < 8 || v > 960) ? `must be 0 (off) or in [8, 960], got ${v}` : undefined),
   maxMessageBytes: (v) => (v < 1024 || v > 2 ** 30 ? `must be in [1024, 2^30], got ${v}` : undefined),
-  maxBodyBytes: (v) => (v < 1024 ? `must be >= 1024, got ${v}` : undefined),
+  maxBodyBytes: (v) => (v < 1024 || v > MAX_BODY_BYTES ? `must be in [1024, ${MAX_BODY_BYTES}], got ${v}` : undefined),
+  requestTimeoutMs: (v) => (v === 0 ? 'must be > 0, got 0' : timer(v)),
+  drainTimeoutMs: timer,
   maxInFlightPerConnection: (v) => (v < 1 ? `must be >= 1, got ${v}` : undefined),
   maxBatch: (v) => (v < 1 ? `must be >= 1, got ${v}` : undefined),
 };

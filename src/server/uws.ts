@@ -9,6 +9,12 @@ import type * as Uws from 'uWebSockets.js';
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_listen_socket } from 'uWebSockets.js';
 export type UwsModule = typeof Uws;
 
+/**
+ * Bytes a corked uWS response buffers before writing to the socket. A reply longer than this
+ * reaches the socket while the handler runs, before uWS may drop the connection after it.
+ */
+export const UWS_CORK_BUFFER_BYTES = 16 * 1024;
+
 let cached: UwsModule | undefined;
 
 /** Path of the native binary for this platform, architecture and Node ABI. */

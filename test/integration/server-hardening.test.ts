@@ -6,7 +6,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { startServer, type ParmServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
-import { rawHttp, statusCodes } from '../helpers/raw-http.js';
+import { hasResponses, rawHttp, statusCodes } from '../helpers/raw-http.js';
 
 function image(seed: number): Float32Array {
   const a = new Float32Array(784);
@@ -127,4 +127,27 @@ t.test('duplicate Content-Length headers: 400 and close, and a request hidden in
     t.ok(r.closed, `${name}: and closes`);
   }
   t.equal(engine.calls, calls, 'nothing reached the engine');
+});
+
+t.test('a Content-Length uWebSockets.js cannot read still gets its answer before the connection closes', async (t) => {
+  const cases: Array<[string, string, number, RegExp]> = [
+    ['10 digits', 'Content-Length: 9999999999', 413, /request body of 9999999999 bytes exceeds the limit of 8388608 bytes/],
+    ['20 digits', 'Content-Length: 99999999999999999999', 413, /exceeds the limit of 8388608 bytes/],
+    ['9 digits (read by uWS)', 'Content-Length: 999999999', 413, /request body of 999999999 bytes exceeds the limit/],
+    ['10 digits, small value', 'Content-Length: 0000000005', 400, /Content-Length '0000000005' has more than 9 digits/],
+    ['not a number', 'Content-Length: 12a', 400, /invalid Content-Length '12a'/],
+    ['signed', 'Content-Length: +5', 400, /invalid Content-Length '\+5'/],
+    ['an encoding uWS does not decode', 'Transfer-Encoding: gzip', 400, /Transfer-Encoding 'gzip' is not supported/],
+  ];
+  for (const [name, header, status, message] of cases) {
+    const r = await rawHttp(server.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\n${header}\r\n\r\nhello`);
+    t.same(statusCodes(r.text), [status], `${name}: ${status}`);
+    const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+    t.match(body ? (JSON.parse(body) as { error: string }).error : '', message, `${name}: a JSON error body`);
+    t.ok(r.closed, `${name}: then the connection closes`);
+  }
+  // A chunked body (which uWS decodes) is still read and answered.
+  const json = inferBody({});
+  const chunked = await rawHttp(server.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`, { until: hasResponses(1) });
+  t.same(statusCodes(chunked.text), [200], 'chunked upload');
 });
