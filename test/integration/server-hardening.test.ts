@@ -151,3 +151,20 @@ t.test('a Content-Length uWebSockets.js cannot read still gets its answer before
   const chunked = await rawHttp(server.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`, { until: hasResponses(1) });
   t.same(statusCodes(chunked.text), [200], 'chunked upload');
 });
+
+t.test('HTTP/1.x requests uWebSockets.js does not parse: what arrives (docs/protocol.md "HTTP/1.x")', async (t) => {
+  // Without Host but with other headers: closed at once, without an answer (uWS decides; no parm code runs).
+  const noHost = await rawHttp(server.port, 'GET /v2/health/live HTTP/1.1\r\nAccept: */*\r\n\r\n', { timeoutMs: 5000 });
+  t.ok(noHost.closed, 'HTTP/1.1 without Host: closed well before the idle timeout');
+  t.equal(noHost.text, '', 'with no answer');
+  // HTTP/1.0, other versions, and a request line with no header lines are never parsed: no handler
+  // runs, so parm cannot answer; uWS closes the connection at its fixed 10 s HTTP idle timeout.
+  const unparsed = ['GET /v2/health/live HTTP/1.0\r\n\r\n', 'GET /v2/health/live HTTP/1.0\r\nHost: x\r\n\r\n', 'GET /v2/health/live HTTP/2.0\r\nHost: x\r\n\r\n', 'GET /v2/health/live HTTP/1.1\r\n\r\n'];
+  const results = await Promise.all(unparsed.map((r) => rawHttp(server.port, r, { timeoutMs: 30_000 })));
+  results.forEach((r, i) => {
+    const line = JSON.stringify(unparsed[i]!.split('\r\n')[0]);
+    t.ok(r.closed, `${line}: closed by the server`);
+    t.equal(r.text, '', `${line}: without an answer`);
+  });
+  t.equal((await fetch(`${server.url}/v2/health/live`)).status, 200, 'and the server serves on');
+});
