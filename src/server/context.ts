@@ -7,8 +7,24 @@ import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
 import type { RequestId } from '../wire/index.js';
 import type { ParsedInferRequest, ProtocolLimits } from './infer-request.js';
 import type { ServerLimits } from './limits.js';
-import { ServerMetrics, type Transport } from './metrics.js';
+import { ServerMetrics, type Outcome, type Transport } from './metrics.js';
 import { describeError, type DescribedError } from './replies.js';
+
+/** One inference request's end, as finish() records it. */
+export interface RequestEnd {
+  /** Deployment name; "" for an unknown model or version. */
+  model: string;
+  transport: Transport;
+  /** The request's id, when it could be read. */
+  id: RequestId | null | undefined;
+  /** performance.now() when the request was received (HTTP: its body read; stream: its message). */
+  t0: number;
+  /** The answer's HTTP-equivalent status (200 for an answer). */
+  status: number;
+  reconstructed?: boolean;
+  /** The answer reached the transport; false when the client had gone. */
+  delivered: boolean;
+}
 
 export class ServerContext {
   /** Engines by deployment name; fixed at start. */
@@ -106,6 +122,15 @@ export class ServerContext {
     const info = engine.info as ModelInfo | undefined;
     if (!info) throw new ParmError('PARM_ERR_SERVER_NOT_READY', `model '${engine.options.name}' is not ready`);
     return info;
+  }
+
+  /** Records how an inference request ended, once per request: the metrics outcome and latency. */
+  finish(e: RequestEnd): Outcome {
+    const outcome: Outcome = !e.delivered ? 'aborted' : e.status === 200 ? 'success' : 'failure';
+    if (outcome === 'aborted') this.metrics.aborted(e.model, e.transport);
+    else if (outcome === 'failure') this.metrics.failure(e.model, e.transport, e.status);
+    else this.metrics.success(e.model, e.transport, (performance.now() - e.t0) / 1000, e.reconstructed ?? false);
+    return outcome;
   }
 
   /** Runs an admitted request on its engine. */

@@ -29,33 +29,37 @@ export interface StreamConnection {
 
 type StreamSocket = WebSocket<StreamConnection>;
 
-/** Sends one answer, unless the client's backlog is past the hard limit: then it is closed (1008). */
-function send(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, header: string, chunks: readonly Uint8Array[]): void {
-  if (c.closed) return;
+/**
+ * Sends one answer, unless the connection is closed or the client's backlog is past the hard
+ * limit (then it is closed, 1008). Returns whether the answer was handed to the socket.
+ */
+function send(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, header: string, chunks: readonly Uint8Array[]): boolean {
+  if (c.closed) return false;
   if (ws.getBufferedAmount() > ctx.limits.wsMaxBackpressureBytes) {
     c.closed = true;
     ctx.log.warn({ model: c.model, buffered: ws.getBufferedAmount() }, 'closing a WebSocket client that does not read');
     ws.end(1008, 'backpressure limit exceeded: the client is not reading');
-    return;
+    return false;
   }
   ws.cork(() => {
     if (framing === 'binary') ws.send(encodeFrame(header, chunks), true);
     else ws.send(header, false);
   });
+  return true;
 }
 
 /** An error answer `{"id", "error"}` in the request's framing; the connection stays open. */
-function answerError(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, id: RequestId | null, err: unknown): void {
+function answerError(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, id: RequestId | null, t0: number, err: unknown): void {
   const d = ctx.describe(err, c.model, id);
-  ctx.metrics.failure(c.model, 'ws', d.status);
-  send(ctx, ws, c, framing, errorResponse(d.message, id), []);
+  const delivered = send(ctx, ws, c, framing, errorResponse(d.message, id), []);
+  ctx.finish({ model: c.model, transport: 'ws', id, t0, status: d.status, delivered });
 }
 
 /** Closes the connection for a framing violation, with a reason. */
 function protocolClose(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, code: number, reason: string): void {
   if (c.closed) return;
   c.closed = true;
-  ctx.metrics.failure(c.model, 'ws', 400);
+  ctx.finish({ model: c.model, transport: 'ws', id: null, t0: performance.now(), status: 400, delivered: true });
   // Close reasons are at most 123 bytes of UTF-8.
   ws.end(code, Buffer.from(reason, 'utf8').subarray(0, 123));
 }
@@ -67,8 +71,7 @@ export function releaseParked(ctx: ServerContext, ws: StreamSocket, c: StreamCon
 }
 
 /** Counts a parsed request in flight and queues it behind any parked ones; it starts now if the client keeps up. */
-function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest): void {
-  const t0 = performance.now();
+function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest, t0: number): void {
   const id = parsed.id ?? null;
   c.inFlight++;
   ctx.begin('ws');
@@ -81,12 +84,12 @@ function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, frami
     ctx.run(c.engine, parsed).then(
       (result) => {
         const enc = encodeInferResponse(parsed, result, ctx.infoOf(c.engine));
-        if (!c.closed) ctx.metrics.success(c.model, 'ws', (performance.now() - t0) / 1000, result.reconstructed);
-        send(ctx, ws, c, framing, enc.header, enc.chunks);
+        const delivered = send(ctx, ws, c, framing, enc.header, enc.chunks);
+        ctx.finish({ model: c.model, transport: 'ws', id, t0, status: 200, reconstructed: result.reconstructed, delivered });
         answered();
       },
       (err) => {
-        answerError(ctx, ws, c, framing, id, err);
+        answerError(ctx, ws, c, framing, id, t0, err);
         answered();
       },
     );
@@ -102,6 +105,7 @@ function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, frami
 export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: ArrayBuffer, isBinary: boolean): void {
   const c = ws.getUserData();
   if (c.closed) return;
+  const t0 = performance.now();
   const bytes = new Uint8Array(message);
   const max = ctx.limits.maxMessageBytes;
   if (bytes.length > max) {
@@ -126,10 +130,10 @@ export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: A
     parsed = parseInferRequest(request, tensors, info, { framing, allowBinaryOutputs: isBinary, limits: ctx.protocolLimits });
   } catch (err) {
     if (err instanceof ParmError && err.code === 'PARM_ERR_SERVER_PROTOCOL') protocolClose(ctx, ws, c, 1002, err.message);
-    else answerError(ctx, ws, c, framing, id, err);
+    else answerError(ctx, ws, c, framing, id, t0, err);
     return;
   }
-  accept(ctx, ws, c, framing, parsed);
+  accept(ctx, ws, c, framing, parsed, t0);
 }
 
 /** The close event: parked requests never started, so their in-flight accounting is released here. */

@@ -31,6 +31,8 @@ export interface FakeEngineOptions {
   maxPending?: number;
   /** Floats per answer row (default 10), to make answers large in backpressure tests. */
   outputFloats?: number;
+  /** Every query fails with this error after delayMs, as an engine error would. */
+  failWith?: ParmError;
 }
 
 export class FakeEngine implements Engine {
@@ -90,10 +92,11 @@ export class FakeEngine implements Engine {
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
     };
-    return new Promise((resolve) =>
+    return new Promise((resolve, reject) =>
       setTimeout(() => {
         this.pending--;
-        resolve(result);
+        if (this.opts.failWith) reject(this.opts.failWith);
+        else resolve(result);
       }, this.opts.delayMs ?? 0),
     );
   }

@@ -2,8 +2,10 @@
 // the fake engine: timer-sized timeouts and deadlines, HEAD, requests whose client hung up, duplicate
 // and oversized Content-Length, and the HTTP/1.x versions uWebSockets.js does not parse.
 import http from 'node:http';
+import net from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
+import { ParmError } from '../../src/errors.js';
 import { startServer, type ParmServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
 import { hasResponses, rawHttp, statusCodes } from '../helpers/raw-http.js';
@@ -167,4 +169,41 @@ t.test('HTTP/1.x requests uWebSockets.js does not parse: what arrives (docs/prot
     t.equal(r.text, '', `${line}: without an answer`);
   });
   t.equal((await fetch(`${server.url}/v2/health/live`)).status, 200, 'and the server serves on');
+});
+
+t.test('a request whose client hung up before the answer counts as aborted, on the success and the error path, over HTTP and the stream', async (t) => {
+  const slow = new FakeEngine({ name: 'slow', delayMs: 150 });
+  const broken = new FakeEngine({ name: 'broken', delayMs: 150, failWith: new ParmError('PARM_ERR_ENGINE_INSTANCE', 'instance failed') });
+  const s = await startServer({ engines: [slow, broken], port: 0 });
+  t.teardown(() => s.close());
+  const body = inferBody({});
+  const sent = async (model: string) => {
+    // A full request, then the socket is gone before the engine answers.
+    const socket = net.connect(s.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`POST /v2/models/${model}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await new Promise((r) => setTimeout(r, 30));
+    socket.destroy();
+  };
+  const streamed = async (model: string) => {
+    const ws = new WebSocket(`${s.url.replace('http', 'ws')}/v2/models/${model}/infer/stream`, { perMessageDeflate: false });
+    await new Promise((res, rej) => ws.once('open', res).once('error', rej));
+    ws.send(inferBody({}, 'gone'));
+    await new Promise((r) => setTimeout(r, 30));
+    ws.terminate();
+  };
+  await Promise.all([sent('slow'), sent('broken'), streamed('slow'), streamed('broken')]);
+  t.equal(slow.calls + broken.calls, 4, 'every request reached its engine');
+  while (slow.pending + broken.pending > 0) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 20));
+  const m = await (await fetch(`${s.url}/metrics`)).text();
+  for (const model of ['slow', 'broken']) {
+    for (const transport of ['http', 'ws']) {
+      t.match(m, new RegExp(`parm_requests_total\\{model="${model}",transport="${transport}",outcome="aborted",status="499"\\} 1\\n`), `${model} over ${transport}: aborted`);
+      t.notMatch(m, new RegExp(`parm_requests_total\\{model="${model}",transport="${transport}",outcome="(success|failure)"`), `${model} over ${transport}: not a success or failure`);
+    }
+  }
+  t.notMatch(m, /parm_request_duration_seconds_count\{model="slow"/, 'no latency observed for an answer nobody received');
+  t.match(m, /parm_requests_in_flight\{transport="http"\} 0/);
+  t.match(m, /parm_requests_in_flight\{transport="ws"\} 0/);
 });
