@@ -8,7 +8,7 @@ import { ParmEngine } from '../engine/engine.js';
 import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
 import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
-import { startServer } from '../server/app.js';
+import { checkListenable, startServer } from '../server/app.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
@@ -149,6 +149,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
+  const host = flags.host ?? plan.host ?? '127.0.0.1';
+  const port = flags.port ?? plan.port ?? 8000;
+  // Fail before loading any model when the port is taken; startServer's exclusive bind decides.
+  if (port !== 0) await checkListenable(host, port);
   const engines: Engine[] = [];
   try {
     for (const d of plan.deployments) {
@@ -162,8 +166,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const server = await startServer({
     engines,
-    host: flags.host ?? plan.host ?? '127.0.0.1',
-    port: flags.port ?? plan.port ?? 8000,
+    host,
+    port,
     limits,
     logger: log,
   }).catch(async (err: unknown) => {

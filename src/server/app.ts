@@ -1,6 +1,7 @@
 // The network front: Open Inference Protocol v2 over HTTP and a pipelined WebSocket stream, on the
 // native uWebSockets.js. startServer builds the shared context, registers the routes
 // (http-routes.ts, ws-stream.ts), listens, and owns the graceful close.
+import net from 'node:net';
 import { endianness } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
@@ -10,7 +11,7 @@ import { guardRoutes } from './http-front.js';
 import { registerFallback, registerHttpRoutes } from './http-routes.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
-import { loadUws, type TemplatedApp, type us_listen_socket } from './uws.js';
+import { loadUws, type TemplatedApp, type UwsModule, type us_listen_socket } from './uws.js';
 import { registerStream } from './ws-stream.js';
 
 export interface ServerOptions {
@@ -36,11 +37,42 @@ export interface ParmServer {
   close(): Promise<void>;
 }
 
-function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+/**
+ * Rejects with PARM_ERR_SERVER_CONFIG naming host:port and why, when Node's own exclusive bind of
+ * it fails now (uWS reports only that its bind failed); resolves when it could be bound. A check
+ * at one moment: the exclusive bind in startServer is what guarantees one server per port.
+ */
+export function checkListenable(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is in use (by another parm serve or another program)'
+          : err.code === 'EADDRNOTAVAIL'
+            ? "the address is not one of this host's"
+            : err.code === 'EACCES'
+              ? 'permission denied (ports below 1024 need privileges)'
+              : err.message;
+      reject(new ParmError('PARM_ERR_SERVER_CONFIG', `cannot listen on ${host}:${port}: ${why}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * Listens on host:port, exclusively. uWS binds with SO_REUSEPORT by default, which lets a second
+ * server on a taken port start and take half the connections; LIBUS_LISTEN_EXCLUSIVE_PORT makes
+ * the kernel refuse the bind at once instead (no probe-then-bind race), for port 0 as well.
+ */
+function listen(uws: UwsModule, app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
   return new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(host, port, (ls) => {
+    // The (host, port, options, cb) form and the flag's runtime export exist in this uWS build but not in its typings.
+    const listenWith = app.listen as unknown as (h: string, p: number, o: number, cb: (ls: us_listen_socket | false) => void) => void;
+    const exclusive = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+    listenWith.call(app, host, port, exclusive, (ls) => {
       if (ls) resolve(ls);
-      else reject(new ParmError('PARM_ERR_SERVER_CONFIG', `cannot listen on ${host}:${port} (address in use or not available)`));
+      else checkListenable(host, port).then(() => reject(new ParmError('PARM_ERR_SERVER_CONFIG', `cannot listen on ${host}:${port} (address in use or not available; a connection closed moments ago may hold it in TIME_WAIT)`)), reject);
     });
   });
 }
@@ -60,7 +92,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   registerFallback(routes, ctx);
 
   const host = options.host ?? '127.0.0.1';
-  const listenSocket = await listen(app, host, options.port ?? 0);
+  const listenSocket = await listen(uws, app, host, options.port ?? 0);
   const port = uws.us_socket_local_port(listenSocket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
   log.info({ host, port, models: [...ctx.engines.keys()] }, 'listening');
 

@@ -41,9 +41,9 @@ export function loadUws(): UwsModule {
   } catch (err) {
     throw new Error(`uWebSockets.js native binary at ${path} failed to load: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof cached.App !== 'function') {
+  if (typeof cached.App !== 'function' || typeof (cached as { LIBUS_LISTEN_EXCLUSIVE_PORT?: unknown }).LIBUS_LISTEN_EXCLUSIVE_PORT !== 'number') {
     cached = undefined;
-    throw new Error(`uWebSockets.js native binary at ${path} does not export App()`);
+    throw new Error(`uWebSockets.js native binary at ${path} does not export App() and LIBUS_LISTEN_EXCLUSIVE_PORT`);
   }
   return cached;
 }
