@@ -2,7 +2,7 @@
 // limits: the config file's `limits`, the `parm serve` flags and startServer's options all pass
 // through the same rule per limit.
 import { ParmError } from '../errors.js';
-import { MAX_TIMER_MS } from '../engine/validate.js';
+import { MAX_TIMER_MS, rejectUnknownKeys } from '../engine/validate.js';
 import { UWS_CONTENT_LENGTH_DIGITS } from './http-body.js';
 
 /** What one client may make the server hold. docs/protocol.md lists each with its default. */
@@ -77,9 +77,10 @@ function fail(message: string): never {
 export function parseLimits(v: unknown, where: string): Partial<ServerLimits> {
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${where}: limits must be an object`);
+  rejectUnknownKeys(`${where}: limits`, v as Record<string, unknown>, Object.keys(DEFAULT_LIMITS), 'PARM_ERR_SERVER_CONFIG');
   const out: Partial<ServerLimits> = {};
   for (const [name, value] of Object.entries(v)) {
-    if (!isLimitName(name)) fail(`${where}: unknown limit '${name}' (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (!isLimitName(name)) fail(`${where}: unknown limit '${name}'`);
     const problem = limitProblem(name, value);
     if (problem) fail(`${where}: limits.${name} ${problem}`);
     out[name] = value as number;

@@ -1,7 +1,10 @@
 // `parm serve` as a process, for what an operator relies on (issue 13): a taken port is an error
 // with the port in it and a non-zero exit, not a second server sharing the port.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startServer } from '../../src/server/app.js';
@@ -46,4 +49,14 @@ t.test('parm serve on a port another parm server holds exits 1 naming the port',
   t.notMatch(r.stdout, /parm: ready/, 'never ready (it used to start and share the port)');
   t.equal(r.code, 1, 'exit code 1');
   t.match(r.stderr, new RegExp(`^parm: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`, 'm'));
+});
+
+t.test('a misspelt option in the serve config is an error naming the file, the key and the closest known one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parm-serve-keys-'));
+  const file = join(dir, 'serve.json');
+  writeFileSync(file, JSON.stringify({ port: 0, deployments: [{ bundled: 'fashion-mnist-mlp', hangTimeoutMS: 500 }] }));
+  const r = await run(['serve', '--config', file, '--log-level', 'silent']);
+  t.equal(r.code, 1, 'exit code 1');
+  t.match(r.stderr, `parm: --config ${file}: deployments[0].hangTimeoutMS: unknown option (did you mean 'hangTimeoutMs'?)`);
+  t.notMatch(r.stdout, /listening/, 'nothing started');
 });
