@@ -7,7 +7,7 @@ import { parseDecodePolicy } from '../engine/decode-policy.js';
 import { ParmEngine } from '../engine/engine.js';
 import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
-import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
+import type { BatchingOptions, DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
 import { checkListenable, startServer } from '../server/app.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
@@ -26,6 +26,12 @@ interface ServeFlags {
   threads?: number;
   decode?: DecodePolicy;
   maxPending?: number;
+  batch?: BatchingOptions;
+  hangTimeout?: number;
+  groupWait?: number;
+  partialGroup?: 'replicate' | 'unprotected';
+  maxRetries?: number;
+  parityRows?: number;
   fault: FaultSpec[];
   maxBodyBytes?: number;
   maxMessageBytes?: number;
@@ -44,6 +50,20 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: st
   if (!Number.isInteger(n) || n < min || n > max) usage(`${name} must be an integer in [${min}, ${max}], got '${v}'`);
   return n;
 };
+
+/** A number of milliseconds (its range is the engine option's, checked by the engine). */
+const ms = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) usage(`${name} must be a number of milliseconds >= 0, got '${v}'`);
+  return n;
+};
+
+/** `--batch <maxBatch>[:<maxDelayMs>]`: dynamic batching, waiting up to maxDelayMs (default 1) to fill a batch. */
+function parseBatch(v: string): BatchingOptions {
+  const m = /^(\d+)(?::(\d+(?:\.\d+)?))?$/.exec(v);
+  if (!m || Number(m[1]) < 1) usage(`--batch must be <maxBatch>[:<maxDelayMs>] with maxBatch an integer >= 1 and maxDelayMs a number >= 0, got '${v}'`);
+  return { maxBatch: Number(m[1]), maxDelayMs: m[2] === undefined ? 1 : Number(m[2]) };
+}
 
 /** `--decode first|deadline:<ms>`: the command line's one reading of a decode policy. */
 function parseDecode(v: string): DecodePolicy {
@@ -67,17 +87,52 @@ const limitFlag = (flag: string, name: keyof ServerLimits) => (v: string) => {
   return n;
 };
 
-/** Engine fields the command line sets, applied over every deployment (config file or bundled). */
+/**
+ * Engine options the command line sets over every deployment (config file or bundled): the flag,
+ * where commander puts its value, and the engine option it sets. The engine checks the values.
+ */
+const ENGINE_FLAGS: ReadonlyArray<readonly [flag: string, key: keyof ServeFlags, option: keyof EngineOptions]> = [
+  ['--mode', 'mode', 'mode'],
+  ['--instances', 'instances', 'instances'],
+  ['--parity-instances', 'parityInstances', 'parityInstances'],
+  ['--isolation', 'isolation', 'isolation'],
+  ['--threads', 'threads', 'threadsPerSession'],
+  ['--decode', 'decode', 'decode'],
+  ['--max-pending', 'maxPending', 'maxPending'],
+  ['--batch', 'batch', 'batching'],
+  ['--hang-timeout', 'hangTimeout', 'hangTimeoutMs'],
+  ['--group-wait', 'groupWait', 'groupWaitMs'],
+  ['--partial-group', 'partialGroup', 'partialGroup'],
+  ['--max-retries', 'maxRetries', 'maxRetries'],
+];
+
 function overrides(f: ServeFlags): Partial<EngineOptions> {
-  const o: Partial<EngineOptions> = {};
-  if (f.mode !== undefined) o.mode = f.mode;
-  if (f.instances !== undefined) o.instances = f.instances;
-  if (f.parityInstances !== undefined) o.parityInstances = f.parityInstances;
-  if (f.isolation !== undefined) o.isolation = f.isolation;
-  if (f.threads !== undefined) o.threadsPerSession = f.threads;
-  if (f.decode !== undefined) o.decode = f.decode;
-  if (f.maxPending !== undefined) o.maxPending = f.maxPending;
-  return o;
+  const o: Record<string, unknown> = {};
+  for (const [, key, option] of ENGINE_FLAGS) if (f[key] !== undefined) o[option] = f[key];
+  return o as Partial<EngineOptions>;
+}
+
+/**
+ * An engine option error caused by a flag, as a usage error naming the flag and its value
+ * ("--hang-timeout 5: hangTimeoutMs: expected ..."); other errors unchanged. The config file's
+ * deployments were checked when it was read, so an engine option error here comes from a flag.
+ */
+function blameFlag(err: unknown, f: ServeFlags): unknown {
+  if (!(err instanceof ParmError) || err.code !== 'PARM_ERR_ENGINE_CONFIG') return err;
+  const field = /^([A-Za-z]+)/.exec(err.message)?.[1];
+  const entry = ENGINE_FLAGS.find(([, key, option]) => option === field && f[key] !== undefined);
+  if (!entry) return err;
+  const v = f[entry[1]];
+  // The value in the flag's own text form.
+  const given =
+    typeof v === 'object' && v !== null && 'maxBatch' in v
+      ? `${v.maxBatch}:${v.maxDelayMs}`
+      : typeof v === 'object' && v !== null && 'kind' in v
+        ? v.kind === 'deadline'
+          ? `deadline:${v.waitMs}`
+          : v.kind
+        : String(v);
+  return new ParmError('PARM_ERR_CLI_USAGE', `${entry[0]} ${given}: ${err.message}`, { cause: err });
 }
 
 export function register(program: Command): void {
@@ -101,6 +156,12 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads per instance', int('--threads', 1, 256))
     .option('--decode <policy>', "default decode policy: 'first' or 'deadline:<ms>' (requests may override with parm_decode)", parseDecode)
     .option('--max-pending <n>', 'queries accepted and not answered per deployment before 503 overloaded', int('--max-pending', 1))
+    .option('--batch <maxBatch>[:<maxDelayMs>]', 'dynamic batching: up to maxBatch queries per instance run, waiting up to maxDelayMs (default 1) to fill one (engine batching; default off)', parseBatch)
+    .option('--hang-timeout <ms>', 'declare an instance hung after this long without a heartbeat or result (engine hangTimeoutMs, >= 10; default adaptive: 20 x its worst recent run, at least 1000)', ms('--hang-timeout'))
+    .option('--group-wait <ms>', 'how long a coding group may wait to fill before the partial-group policy applies (engine groupWaitMs, default 5)', ms('--group-wait'))
+    .addOption(new Option('--partial-group <policy>', 'a group that did not fill in time: replicate its queries, or leave them unprotected (engine partialGroup, default replicate)').choices(['replicate', 'unprotected']))
+    .option('--max-retries <n>', 're-issues of a query after instance failures before it fails (engine maxRetries, default 3)', int('--max-retries', 0))
+    .option('--parity-rows <n>', 'parity models (r) for the bundled deployment: the first n the manifest lists for its k and encoder (default all of them)', int('--parity-rows', 1, 64))
     .option(
       '--fault <spec>',
       'inject a fault (repeatable): delay:<instance>:<ms>[:<probability>], crash:<instance>:<after-n-queries>, hang:<instance>, ' +
@@ -129,13 +190,25 @@ export function register(program: Command): void {
 
 function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; host?: string; port?: number; limits: Partial<ServerLimits> } {
   if (flags.config) {
-    if (flags.model || flags.k !== undefined || flags.encoder) usage('--model, --k and --encoder pick the bundled deployment; with --config set them in the file');
+    if (flags.model || flags.k !== undefined || flags.encoder || flags.parityRows !== undefined) {
+      usage('--model, --k, --encoder and --parity-rows pick the bundled deployment; with --config set them in the file');
+    }
     const cfg = loadServeConfig(flags.config);
     return { deployments: cfg.deployments, host: cfg.host, port: cfg.port, limits: cfg.limits ?? {} };
   }
   const manifest = bundledManifestPath();
   const name = flags.model ?? readManifest(manifest).default;
-  return { deployments: [deploymentFromManifest(manifest, name, { k: flags.k ?? 2, encoder: flags.encoder ?? 'sum' })], limits: {} };
+  const k = flags.k ?? 2;
+  const encoder = flags.encoder ?? 'sum';
+  const d = deploymentFromManifest(manifest, name, { k, encoder });
+  const listed = d.parityModels ?? [];
+  if (flags.parityRows !== undefined) {
+    if (flags.parityRows > listed.length) {
+      usage(`--parity-rows ${flags.parityRows}: models/manifest.json lists ${listed.length} parity model${listed.length === 1 ? '' : 's'} for ${name} with k=${k}, encoder ${encoder}`);
+    }
+    d.parityModels = listed.slice(0, flags.parityRows);
+  }
+  return { deployments: [d], limits: {} };
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
@@ -159,10 +232,11 @@ async function serve(flags: ServeFlags): Promise<void> {
       const faults = [...(d.faults ?? []), ...flags.fault];
       const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
       engines.push(new ParmEngine(opts, { logger: log.child({ model: opts.name }) }));
+      log.info({ model: opts.name, options: opts }, 'deployment');
     }
   } catch (err) {
     await Promise.allSettled(engines.map((e) => e.close()));
-    throw err;
+    throw blameFlag(err, flags);
   }
   const server = await startServer({
     engines,

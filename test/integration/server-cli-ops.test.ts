@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { main } from '../../src/cli/main.js';
 import { startServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
 
@@ -30,6 +31,26 @@ function run(args: string[], timeoutMs = 120_000): Promise<{ code: number | null
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * Runs the CLI in this process, for usage errors that stop it before anything is served (spawning
+ * a TypeScript process per case costs many seconds): what it wrote and its exit code.
+ */
+async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((c: string | Uint8Array) => ((out.stdout += String(c)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => ((out.stderr += String(c)), true)) as typeof process.stderr.write;
+  try {
+    await main(args);
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { code, ...out };
 }
 
 /** A port free a moment ago (the kernel's pick for port 0). */
@@ -59,4 +80,49 @@ t.test('a misspelt option in the serve config is an error naming the file, the k
   t.equal(r.code, 1, 'exit code 1');
   t.match(r.stderr, `parm: --config ${file}: deployments[0].hangTimeoutMS: unknown option (did you mean 'hangTimeoutMs'?)`);
   t.notMatch(r.stdout, /listening/, 'nothing started');
+});
+
+t.test('engine options without a config file: --batch, --hang-timeout, --group-wait, --partial-group, --max-retries, --parity-rows', async (t) => {
+  const help = await inProcess(['serve', '--help']);
+  t.equal(help.code, 0);
+  for (const flag of ['--batch <maxBatch>[:<maxDelayMs>]', '--hang-timeout <ms>', '--group-wait <ms>', '--partial-group <policy>', '--max-retries <n>', '--parity-rows <n>']) {
+    t.match(help.stdout, flag, `--help lists ${flag}`);
+  }
+
+  // Served with the flags: the deployment's options, as logged at start, carry them.
+  const child = spawn(
+    process.execPath,
+    node(['serve', '--port', '0', '--instances', '1', '--batch', '4:2', '--hang-timeout', '750', '--group-wait', '3', '--partial-group', 'unprotected', '--max-retries', '1', '--parity-rows', '1', '--log-level', 'info']),
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let err = '';
+  const logged = await new Promise<Record<string, any>>((resolve, reject) => {
+    child.stderr.on('data', (b) => {
+      err += b;
+      for (const line of err.split('\n')) {
+        if (line.includes('"msg":"deployment"')) resolve(JSON.parse(line) as Record<string, any>);
+      }
+    });
+    child.once('exit', () => reject(new Error(`exited: ${err}`)));
+  });
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+  t.match(logged.options, { batching: { maxBatch: 4, maxDelayMs: 2 }, hangTimeoutMs: 750, groupWaitMs: 3, partialGroup: 'unprotected', maxRetries: 1 });
+  t.equal(logged.options.parityModels.length, 1, '--parity-rows 1: one parity model');
+
+  const usage: Array<[string[], RegExp]> = [
+    [['--batch', '0'], /^parm: --batch must be <maxBatch>\[:<maxDelayMs>\] with maxBatch an integer >= 1 and maxDelayMs a number >= 0, got '0'$/m],
+    [['--batch', '4:soon'], /^parm: --batch must be <maxBatch>\[:<maxDelayMs>\]/m],
+    [['--hang-timeout', '5'], /^parm: --hang-timeout 5: hangTimeoutMs: expected a number in \[10, 2147483647\] \(got 5\)$/m],
+    [['--group-wait', '3000000000'], /^parm: --group-wait 3000000000: groupWaitMs: expected a number in \[0, 2147483647\]/m],
+    [['--max-retries', '101'], /^parm: --max-retries 101: maxRetries: expected an integer in \[0, 100\] \(got 101\)$/m],
+    [['--parity-rows', '2'], /^parm: --parity-rows 2: models\/manifest\.json lists 1 parity model for fashion-mnist-mlp with k=2, encoder sum$/m],
+    [['--partial-group', 'drop'], /--partial-group/],
+  ];
+  for (const [args, message] of usage) {
+    const r = await inProcess(['serve', '--port', '0', '--log-level', 'silent', ...args]);
+    t.not(r.code, 0, `${args.join(' ')}: refused`);
+    t.match(r.stderr, message, args.join(' '));
+  }
 });
