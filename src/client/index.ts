@@ -59,11 +59,17 @@ export class ParmRequestError extends Error {
   }
 }
 
-/** The connection dropped or closed before the answer arrived. The request may or may not have run. */
+/**
+ * The connection could not be made, or dropped or closed before the answer arrived (the request
+ * may or may not have run then).
+ */
 export class ParmConnectionError extends Error {
   constructor(
     message: string,
+    /** WebSocket close code. */
     readonly code?: number,
+    /** HTTP status when the server refused the upgrade (404 unknown model, 401, 503 shutting down). */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'ParmConnectionError';
@@ -166,6 +172,8 @@ export class ParmClient {
   private closedByUser = false;
   private connecting: Promise<void> | undefined;
   private failures = 0;
+  /** The pending reconnect attempt's delay (unref'd until a request waits on it). */
+  private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly slotWaiters: Array<() => void> = [];
   private active = 0;
   readonly url: string;
@@ -203,6 +211,29 @@ export class ParmClient {
       ws.on('error', () => {
         /* surfaced through 'close' */
       });
+      // The server refused the upgrade: keep its status and OIP error text for the rejection.
+      let refused: { status: number; reason: string } | undefined;
+      ws.once('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if ((size += c.length) <= 64 * 1024) chunks.push(c);
+        });
+        const done = () => {
+          let reason = res.statusMessage ?? '';
+          try {
+            const e = (parseJsonBytes(Buffer.concat(chunks), 'error body') as { error?: unknown }).error;
+            if (typeof e === 'string') reason = e;
+          } catch {
+            /* not an OIP error body: keep the status text */
+          }
+          refused = { status, reason };
+          ws.terminate();
+        };
+        res.once('end', done);
+        res.once('error', done);
+      });
       ws.once('close', (code, reason) => {
         const current = this.ws === ws;
         if (current) this.ws = undefined;
@@ -210,7 +241,11 @@ export class ParmClient {
           this.failAll(ws, new ParmConnectionError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`, code));
         } else {
           this.connecting = undefined;
-          reject(new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code));
+          reject(
+            refused
+              ? new ParmConnectionError(`cannot connect to ${this.url}: ${refused.status} ${refused.reason}`, code, refused.status)
+              : new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code),
+          );
         }
         const retry = this.opts.reconnect ?? true;
         if (!this.closedByUser && retry && ((opened && current) || (!opened && this.failures > 0))) this.scheduleReconnect();
@@ -227,7 +262,8 @@ export class ParmClient {
     const delay = Math.min(max, min * 2 ** this.failures);
     this.failures++;
     const p = new Promise<void>((resolve, reject) => {
-      setTimeout(() => {
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = undefined;
         this.connecting = undefined;
         if (this.closedByUser) return reject(new ParmConnectionError('client closed'));
         this.open().then(
@@ -307,7 +343,11 @@ export class ParmClient {
     const header = requestHeader(id, data, opts, binary);
     await this.slot();
     try {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await (this.connecting ?? this.open());
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        // A request waiting for the reconnect keeps the process alive until it is answered or fails.
+        this.reconnectTimer?.ref();
+        await (this.connecting ?? this.open());
+      }
     } catch (err) {
       this.freed();
       throw err;
