@@ -37,6 +37,7 @@ interface ServeFlags {
   maxMessageBytes?: number;
   maxBatch?: number;
   maxInFlight?: number;
+  maxQueuedBytes?: number;
   idleTimeout?: number;
   logLevel: string;
 }
@@ -172,7 +173,8 @@ export function register(program: Command): void {
     .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, limitFlag('--max-body-bytes', 'maxBodyBytes'))
     .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, limitFlag('--max-message-bytes', 'maxMessageBytes'))
     .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, limitFlag('--max-batch', 'maxBatch'))
-    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
+    .option('--max-in-flight <n>', `requests of one WebSocket connection running at once; more wait in its FIFO (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
+    .option('--max-queued-bytes <n>', `message bytes one WebSocket connection may have waiting to start; more get an error answer (default ${DEFAULT_LIMITS.wsMaxQueuedBytes})`, limitFlag('--max-queued-bytes', 'wsMaxQueuedBytes'))
     .option(
       '--idle-timeout <s>',
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
@@ -220,6 +222,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
   if (flags.maxBatch !== undefined) limits.maxBatch = flags.maxBatch;
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
+  if (flags.maxQueuedBytes !== undefined) limits.wsMaxQueuedBytes = flags.maxQueuedBytes;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
   const host = flags.host ?? plan.host ?? '127.0.0.1';

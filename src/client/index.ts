@@ -93,7 +93,8 @@ export interface ParmClientOptions {
   requestTimeoutMs?: number;
   /**
    * Requests sent and not answered at once; more wait in the client (FIFO) for a free slot.
-   * Default 64, the server's default per-connection limit (above it the server answers with errors).
+   * Default 64, the server's default per-connection in-flight limit (above it the server queues
+   * requests, up to its wsMaxQueuedBytes, then answers with errors).
    */
   maxInFlight?: number;
 }

@@ -13,8 +13,10 @@ export interface ServerLimits {
   maxMessageBytes: number;
   /** Largest leading (batch) dimension in one request. */
   maxBatch: number;
-  /** Requests accepted and not yet answered on one WebSocket connection; more get an error answer. */
+  /** Requests of one WebSocket connection running in the engine at once; more wait in the connection's FIFO. */
   maxInFlightPerConnection: number;
+  /** Message bytes of the requests one WebSocket connection may have waiting to start; more get an error answer. */
+  wsMaxQueuedBytes: number;
   /** Bytes queued to a WebSocket client above which the server stops starting its new requests. */
   wsBackpressureBytes: number;
   /** Bytes queued to a WebSocket client above which the server closes it (1008): it is not reading. */
@@ -32,6 +34,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxMessageBytes: 8 * 1024 * 1024,
   maxBatch: 1024,
   maxInFlightPerConnection: 64,
+  wsMaxQueuedBytes: 16 * 1024 * 1024,
   wsBackpressureBytes: 1024 * 1024,
   wsMaxBackpressureBytes: 8 * 1024 * 1024,
   idleTimeoutSec: 120,
