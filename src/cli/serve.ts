@@ -9,6 +9,8 @@ import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
 import type { BatchingOptions, DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
 import { checkListenable, startServer } from '../server/app.js';
+import { AUTH_TOKEN_ENV, readTokenFile } from '../server/auth.js';
+import { parseCorsOrigin } from '../server/cors.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
@@ -39,6 +41,8 @@ interface ServeFlags {
   maxInFlight?: number;
   maxQueuedBytes?: number;
   idleTimeout?: number;
+  authTokenFile?: string;
+  cors: string[];
   logLevel: string;
 }
 
@@ -75,6 +79,15 @@ function parseDecode(v: string): DecodePolicy {
 function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
   try {
     return [...prev, parseFaultSpec(v)];
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+/** `--cors ORIGIN` (repeatable): one origin, or `*`. */
+function cliCors(v: string, prev: string[]): string[] {
+  try {
+    return [...prev, parseCorsOrigin(v)];
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -180,6 +193,16 @@ export function register(program: Command): void {
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
       limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option(
+      '--auth-token-file <file>',
+      `require "Authorization: Bearer <token>" on HTTP and the WebSocket upgrade, health probes excepted; the token is the file's content (default: the ${AUTH_TOKEN_ENV} environment variable, if set)`,
+    )
+    .option(
+      '--cors <origin>',
+      'let browser pages from this origin (scheme://host[:port], repeatable, or * for any) call the HTTP API: preflights answered, Access-Control-* headers on answers',
+      cliCors,
+      [] as string[],
+    )
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -213,9 +236,19 @@ function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; hos
   return { deployments: [d], limits: {} };
 }
 
+/** The bearer token to require: --auth-token-file, else $PARM_AUTH_TOKEN; none when neither is given. Never printed. */
+function authToken(flags: ServeFlags): string | undefined {
+  if (flags.authTokenFile !== undefined) return readTokenFile(flags.authTokenFile);
+  const env = process.env[AUTH_TOKEN_ENV];
+  if (env === undefined) return undefined;
+  if (env.trim() === '') usage(`${AUTH_TOKEN_ENV} is set but empty`);
+  return env.trim();
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
   const plan = deploymentsFrom(flags);
+  const token = authToken(flags);
   const over = overrides(flags);
   const limits: Partial<ServerLimits> = { ...plan.limits };
   if (flags.maxBodyBytes !== undefined) limits.maxBodyBytes = flags.maxBodyBytes;
@@ -247,6 +280,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     port,
     limits,
     logger: log,
+    authToken: token,
+    cors: flags.cors,
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -255,6 +290,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const wsBase = server.url.replace(/^http/, 'ws');
   // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
   process.stdout.write(`parm: listening on ${server.url}\n`);
+  if (token !== undefined) process.stdout.write(`  access: Authorization: Bearer <token> required (health probes excepted)\n`);
+  if (flags.cors.length > 0) process.stdout.write(`  CORS: pages from ${flags.cors.join(', ')}\n`);
   for (const e of engines) {
     const o = e.options;
     const m = encodeURIComponent(o.name);

@@ -33,6 +33,11 @@ export interface InferCallOptions {
   timeoutMs?: number;
 }
 
+/** `Authorization: Bearer <token>` for a server started with an auth token; no header without one. */
+function authHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { Authorization: `Bearer ${token}` };
+}
+
 export interface InferAnswer {
   id: string | number | undefined;
   output: Float32Array;
@@ -80,6 +85,8 @@ export interface ParmClientOptions {
   /** Server base URL: http://host:port or ws://host:port. */
   url: string;
   model: string;
+  /** Bearer token, for a server that requires one (`parm serve --auth-token-file`). */
+  token?: string;
   version?: string;
   /** Binary frames (4-byte LE header length + JSON + raw FP32) rather than JSON text (default true). */
   binary?: boolean;
@@ -198,7 +205,7 @@ export class ParmClient {
 
   private open(): Promise<void> {
     this.connecting ??= new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false });
+      const ws = new WebSocket(this.url, { perMessageDeflate: false, headers: authHeaders(this.opts.token) });
       ws.binaryType = 'nodebuffer';
       let opened = false;
       ws.once('open', () => {
@@ -392,7 +399,7 @@ export async function inferHttp(
   baseUrl: string,
   model: string,
   data: Float32Array,
-  opts: InferCallOptions & { binary?: boolean; version?: string; id?: string } = {},
+  opts: InferCallOptions & { binary?: boolean; version?: string; id?: string; token?: string } = {},
 ): Promise<InferAnswer> {
   const binary = opts.binary ?? true;
   const header = requestHeader(opts.id, data, opts, binary);
@@ -400,9 +407,10 @@ export async function inferHttp(
   const v = opts.version === undefined ? '' : `/versions/${encodeURIComponent(opts.version)}`;
   const url = `${baseUrl.replace(/\/$/, '')}/v2/models/${encodeURIComponent(model)}${v}/infer`;
   const { body, headerLength } = encodeHttpBody(JSON.stringify(header), binary ? [fp32Bytes(data)] : []);
+  const auth = authHeaders(opts.token);
   const init: RequestInit = binary
-    ? { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) }, body }
-    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body };
+    ? { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) }, body }
+    : { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body };
   if (opts.timeoutMs) init.signal = AbortSignal.timeout(opts.timeoutMs);
   const res = await fetch(url, init);
   const answer = new Uint8Array(await res.arrayBuffer());

@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
 import type { Engine } from '../engine/types.js';
 import { ServerContext } from './context.js';
+import { registerPreflight } from './cors.js';
 import { guardRoutes } from './http-front.js';
 import { registerFallback, registerHttpRoutes } from './http-routes.js';
 import { resolveLimits, type ServerLimits } from './limits.js';
@@ -24,6 +25,10 @@ export interface ServerOptions {
   logger?: Logger;
   /** Close the engines when the server closes (default true). */
   closeEngines?: boolean;
+  /** Require `Authorization: Bearer <authToken>` on every route but the health probes (HTTP and the stream upgrade). */
+  authToken?: string;
+  /** Origins (`scheme://host[:port]`, or `*`) whose browser pages may call the HTTP API (CORS). */
+  cors?: readonly string[];
 }
 
 export interface ParmServer {
@@ -82,13 +87,14 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const uws = loadUws();
   const limits = resolveLimits(options.limits);
   const log = options.logger ?? pino({ level: 'silent' });
-  const ctx = new ServerContext(options.engines, limits, log);
+  const ctx = new ServerContext(options.engines, limits, log, { authToken: options.authToken, cors: options.cors });
 
   const app: TemplatedApp = uws.App();
   // Every route goes through the front door (http-front.ts); listen and close use the app itself.
   const routes = guardRoutes(app, ctx);
   registerHttpRoutes(routes, ctx);
   const stream = registerStream(routes, ctx, uws);
+  if (ctx.cors) registerPreflight(routes, ctx, ctx.cors);
   registerFallback(routes, ctx);
 
   const host = options.host ?? '127.0.0.1';

@@ -3,6 +3,8 @@
 // every inference passes on its way to an engine (admit, then run).
 import type { Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { bearerCheck, type BearerCheck } from './auth.js';
+import { CorsPolicy } from './cors.js';
 import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
 import type { RequestId } from '../wire/index.js';
 import type { ParsedInferRequest, ProtocolLimits } from './infer-request.js';
@@ -26,6 +28,14 @@ export interface RequestEnd {
   delivered: boolean;
 }
 
+/** How the server admits clients, beside the limits (startServer's options). */
+export interface AccessOptions {
+  /** Require this bearer token (auth.ts); none: every client is admitted. */
+  authToken?: string;
+  /** Origins whose pages may call the HTTP API (`*` for any); none: no CORS headers, no preflight route. */
+  cors?: readonly string[];
+}
+
 export class ServerContext {
   /** Engines by deployment name; fixed at start. */
   readonly engines: ReadonlyMap<string, Engine>;
@@ -34,6 +44,15 @@ export class ServerContext {
   /** What the request validator enforces (from `limits`). */
   readonly protocolLimits: ProtocolLimits;
   readonly log: Logger;
+  /** A bearer token is required (on every route but the health probes). */
+  readonly authRequired: boolean;
+  /**
+   * Whether an Authorization header value (or gRPC `authorization` metadata) carries the token;
+   * always true when none is required. Constant time (auth.ts).
+   */
+  readonly checkBearer: BearerCheck;
+  /** The CORS policy, when origins were given. */
+  readonly cors: CorsPolicy | undefined;
   /** Set once by close(); from then on no request is admitted and every HTTP reply closes its connection. */
   private drainingFlag = false;
   /** Requests admitted and not yet answered, both transports; changed only by begin() and end(). */
@@ -41,7 +60,7 @@ export class ServerContext {
   /** Set by whenIdle() while close() waits; called when inFlight reaches 0. */
   private onIdle: (() => void) | undefined;
 
-  constructor(engines: readonly Engine[], limits: ServerLimits, log: Logger) {
+  constructor(engines: readonly Engine[], limits: ServerLimits, log: Logger, access: AccessOptions = {}) {
     const byName = new Map<string, Engine>();
     for (const e of engines) {
       // Keyed by the deployment name: `info` (the same name) exists only once the engine has loaded.
@@ -54,6 +73,9 @@ export class ServerContext {
     this.limits = limits;
     this.protocolLimits = { maxBatch: limits.maxBatch };
     this.log = log;
+    this.authRequired = access.authToken !== undefined;
+    this.checkBearer = access.authToken !== undefined ? bearerCheck(access.authToken) : () => true;
+    this.cors = access.cors !== undefined && access.cors.length > 0 ? new CorsPolicy(access.cors) : undefined;
   }
 
   get draining(): boolean {

@@ -3,7 +3,11 @@
 // wrap each handler; the wrapper reads the request's headers once, refuses framing that
 // uWebSockets.js passes through (duplicate Content-Length) or drops the connection for without a
 // word (a Content-Length it cannot read, a Transfer-Encoding it does not decode), and records what
-// the reply must honour (a HEAD gets no body: replies.ts ReplyRules).
+// the reply must honour (a HEAD gets no body; CORS headers for an allowed origin: replies.ts
+// ReplyRules); then, when a token is required, the bearer check (auth.ts) on every route but the
+// health probes.
+import { ParmError } from '../errors.js';
+import { isPublicPath } from './auth.js';
 import type { ServerContext } from './context.js';
 import { contentLengthRefusal } from './http-body.js';
 import { HttpExchange, errorReply, setReplyRules, type Reply } from './replies.js';
@@ -15,15 +19,31 @@ type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
 interface FrontHeaders {
   contentLength: string[];
   transferEncoding: string;
+  /** undefined when absent. */
+  authorization: string | undefined;
+  origin: string;
 }
 
 function readHeaders(req: HttpRequest): FrontHeaders {
-  const h: FrontHeaders = { contentLength: [], transferEncoding: '' };
+  const h: FrontHeaders = { contentLength: [], transferEncoding: '', authorization: undefined, origin: '' };
   req.forEach((k, v) => {
     if (k === 'content-length') h.contentLength.push(v);
     else if (k === 'transfer-encoding') h.transferEncoding = v;
+    else if (k === 'authorization') h.authorization = v;
+    else if (k === 'origin') h.origin = v;
   });
   return h;
+}
+
+/**
+ * 401 with a WWW-Authenticate challenge (RFC 6750 §3: `error="invalid_token"` when a token was
+ * sent). Closes the connection unless the method has no body to skip. The header is not logged.
+ */
+function refuseUnauthorized(ctx: ServerContext, res: HttpResponse, method: string, sent: boolean): void {
+  const d = ctx.describe(new ParmError('PARM_ERR_SERVER_UNAUTHORIZED', 'missing or invalid bearer token: send Authorization: Bearer <token>'), '');
+  const challenge = sent ? 'Bearer realm="parm", error="invalid_token"' : 'Bearer realm="parm"';
+  const reply = { ...errorReply(d.status, d.message), headers: { 'WWW-Authenticate': challenge } };
+  new HttpExchange(res, () => ctx.draining).send(reply, method !== 'get' && method !== 'head');
 }
 
 /** A request whose framing parm must refuse, and whether uWS will drop the connection once the handler returns. */
@@ -75,13 +95,19 @@ function refuseFraming(ctx: ServerContext, res: HttpResponse, problem: FramingPr
   setImmediate(() => exchange.send(problem.reply, true));
 }
 
-/** Runs the front door, then the route's handler unless the request was refused. */
-function admitRequest(ctx: ServerContext, res: HttpResponse, req: HttpRequest, head: boolean): boolean {
-  setReplyRules(res, { head });
+/** Runs the front door; true when the route's handler may run, false when the request was answered here. */
+function admitRequest(ctx: ServerContext, res: HttpResponse, req: HttpRequest): boolean {
+  const method = req.getMethod();
   const h = readHeaders(req);
+  setReplyRules(res, { head: method === 'head', headers: ctx.cors?.replyHeaders(h.origin) });
   const framing = framingProblem(ctx, h);
   if (framing) {
     refuseFraming(ctx, res, framing);
+    return false;
+  }
+  // CORS preflights carry no credentials (browsers never send them there).
+  if (ctx.authRequired && method !== 'options' && !isPublicPath(req.getUrl()) && !ctx.checkBearer(h.authorization)) {
+    refuseUnauthorized(ctx, res, method, h.authorization !== undefined);
     return false;
   }
   return true;
@@ -89,7 +115,7 @@ function admitRequest(ctx: ServerContext, res: HttpResponse, req: HttpRequest, h
 
 function guard(ctx: ServerContext, handler: Handler): Handler {
   return (res, req) => {
-    if (admitRequest(ctx, res, req, req.getMethod() === 'head')) return handler(res, req);
+    if (admitRequest(ctx, res, req)) return handler(res, req);
   };
 }
 
@@ -132,6 +158,6 @@ type Upgrade = NonNullable<WebSocketBehavior<unknown>['upgrade']>;
 
 function guardUpgrade(ctx: ServerContext, upgrade: Upgrade): Upgrade {
   return (res, req, context) => {
-    if (admitRequest(ctx, res, req, false)) upgrade(res, req, context);
+    if (admitRequest(ctx, res, req)) upgrade(res, req, context);
   };
 }

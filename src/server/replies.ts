@@ -7,7 +7,10 @@ import type { HttpResponse } from './uws.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
+  204: '204 No Content',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   413: '413 Payload Too Large',
@@ -55,6 +58,8 @@ export function errorReply(status: number, message: string): Reply {
 export interface ReplyRules {
   /** A HEAD request: the reply carries the status and headers of the GET answer, and no body. */
   readonly head: boolean;
+  /** Headers every reply to this request carries (CORS). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Keyed by the uWS response object, which lives exactly as long as its request. */
@@ -109,12 +114,19 @@ export class HttpExchange {
     if (this.done) return false;
     this.done = true;
     // A response built outside the front door (unit tests) has no rules: a plain reply.
-    const head = replyRules.get(this.res)?.head ?? false;
+    const rules = replyRules.get(this.res);
+    const head = rules?.head ?? false;
     const close = closeConnection || this.draining();
     this.res.cork(() => {
       this.res.writeStatus(statusLine(r.status));
-      this.res.writeHeader('Content-Type', r.contentType ?? 'application/json');
       for (const [k, v] of Object.entries(r.headers ?? {})) this.res.writeHeader(k, v);
+      for (const [k, v] of Object.entries(rules?.headers ?? {})) this.res.writeHeader(k, v);
+      if (r.status === 204) {
+        // No content: neither a Content-Type nor a Content-Length (RFC 9110 §8.6).
+        this.res.endWithoutBody();
+        return;
+      }
+      this.res.writeHeader('Content-Type', r.contentType ?? 'application/json');
       if (head) {
         // This uWS build completes a body-less end only without arguments, so it writes neither a
         // Content-Length (we write the GET answer's) nor a close (the header asks the client to).

@@ -126,3 +126,56 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
     t.match(r.stderr, message, args.join(' '));
   }
 });
+
+/** Starts `parm serve` and resolves once it is ready: its base URL, and stop() (SIGTERM) with what it wrote. */
+async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, node(['serve', '--port', '0', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (b) => (err += b));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const base = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (b) => {
+      out += b;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m && out.includes('parm: ready')) resolve(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`exited early: ${err}`)));
+  });
+  return {
+    base,
+    out: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return { code: await exited, out, err };
+    },
+  };
+}
+
+t.test('--auth-token-file and --cors on parm serve', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parm-serve-auth-'));
+  const token = 'file-token-7Qx';
+  writeFileSync(join(dir, 'token'), `${token}\n`);
+  const s = await serving(['--auth-token-file', join(dir, 'token'), '--cors', 'http://page.example', '--log-level', 'info']);
+  t.match(s.out(), /access: Authorization: Bearer <token> required/);
+  t.equal((await fetch(`${s.base}/v2/health/ready`)).status, 200, 'health without a token');
+  t.equal((await fetch(`${s.base}/v2`)).status, 401, 'the rest needs it');
+  t.equal((await fetch(`${s.base}/v2`, { headers: { Authorization: `Bearer ${token}` } })).status, 200);
+  const pre = await fetch(`${s.base}/v2/models/fashion-mnist-mlp/infer`, { method: 'OPTIONS', headers: { Origin: 'http://page.example', 'Access-Control-Request-Method': 'POST' } });
+  t.equal(pre.status, 204);
+  t.equal(pre.headers.get('access-control-allow-origin'), 'http://page.example');
+  const r = await s.stop();
+  t.equal(r.code, 0);
+  t.notMatch(r.out + r.err, token, 'the token is printed and logged nowhere');
+
+  const e = await serving(['--log-level', 'warn'], { ...process.env, PARM_AUTH_TOKEN: 'env-token-2b' });
+  t.equal((await fetch(`${e.base}/v2`)).status, 401, 'PARM_AUTH_TOKEN');
+  t.equal((await fetch(`${e.base}/v2`, { headers: { Authorization: 'Bearer env-token-2b' } })).status, 200);
+  t.equal((await e.stop()).code, 0);
+
+  const bad = await inProcess(['serve', '--port', '0', '--cors', 'page.example']);
+  t.match(bad.stderr, /^parm: --cors 'page\.example': expected '\*' or an origin/m);
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '');
+  t.match((await inProcess(['serve', '--port', '0', '--auth-token-file', empty])).stderr, /^parm: --auth-token-file .*empty: the file is empty$/m);
+});

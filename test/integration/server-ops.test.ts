@@ -1,10 +1,14 @@
 // What an operator relies on (issue 13): a port that is taken is an error at once, not a second
-// listener sharing it. Real servers on port 0 over the fake engine.
+// listener sharing it; access control by a bearer token; CORS for browser pages; an access log.
+// Real servers on port 0 over the fake engine.
 import net from 'node:net';
+import { pino } from 'pino';
 import t from 'tap';
+import { ParmClient, inferHttp } from '../../src/client/index.js';
 import { ParmError } from '../../src/errors.js';
 import { startServer } from '../../src/server/app.js';
-import { FakeEngine } from '../helpers/fake-engine.js';
+import { FakeEngine, fakeLogits } from '../helpers/fake-engine.js';
+import { rawHttp, statusCodes } from '../helpers/raw-http.js';
 
 /** A port free a moment ago (the kernel's pick for port 0). */
 async function freePort(): Promise<number> {
@@ -42,4 +46,103 @@ t.test('a port that is taken is refused at once, naming it', async (t) => {
   const b = await startServer({ engines: [new FakeEngine()], port: 0 });
   t.not(a.port, b.port);
   await Promise.all([a.close(), b.close()]);
+});
+
+/** A pino logger writing JSON lines into `lines`. */
+function capture(lines: string[]) {
+  return pino({ level: 'debug' }, { write: (s: string) => lines.push(s) });
+}
+
+t.test('--auth-token: HTTP, the WebSocket upgrade and every route but health need the bearer token; it is never logged', async (t) => {
+  const token = 'tok-3f9a.b~C+d/e=';
+  const lines: string[] = [];
+  const s = await startServer({ engines: [new FakeEngine()], port: 0, authToken: token, logger: capture(lines) });
+  t.teardown(() => s.close());
+  const auth = { Authorization: `Bearer ${token}` };
+  for (const path of ['/v2/health/live', '/v2/health/ready']) t.equal((await fetch(`${s.url}${path}`)).status, 200, `${path} without a token`);
+  for (const path of ['/v2', '/v2/models/fake', '/v2/models/fake/ready', '/metrics']) {
+    const none = await fetch(`${s.url}${path}`);
+    t.equal(none.status, 401, `${path} without a token`);
+    t.equal(none.headers.get('www-authenticate'), 'Bearer realm="parm"');
+    t.match(await none.json(), { error: 'missing or invalid bearer token: send Authorization: Bearer <token>' });
+    const wrong = await fetch(`${s.url}${path}`, { headers: { Authorization: 'Bearer nope' } });
+    t.equal(wrong.status, 401, `${path} with a wrong token`);
+    t.equal(wrong.headers.get('www-authenticate'), 'Bearer realm="parm", error="invalid_token"');
+    t.equal((await fetch(`${s.url}${path}`, { headers: auth })).status, 200, `${path} with the token`);
+  }
+  // An inference without the token is refused before its body is read, and the connection closes.
+  const body = JSON.stringify({ id: 'x', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: new Array(784).fill(0.5) }] });
+  const raw = await rawHttp(s.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  t.same(statusCodes(raw.text), [401]);
+  t.ok(raw.closed, 'closed: the unread body is not taken for a request');
+  const img = new Float32Array(784).fill(0.25);
+  t.match(await inferHttp(s.url, 'fake', img).catch((e: unknown) => e), { name: 'ParmRequestError', status: 401 });
+  t.same(Array.from((await inferHttp(s.url, 'fake', img, { token })).output), Array.from(fakeLogits(img)), 'inferHttp with the token');
+
+  const refused = await ParmClient.connect({ url: s.url, model: 'fake', reconnect: false }).catch((e: unknown) => e);
+  t.match(refused, { status: 401, message: /: 401 missing or invalid bearer token/ }, 'the stream upgrade needs it too');
+  const c = await ParmClient.connect({ url: s.url, model: 'fake', token });
+  t.same(Array.from((await c.infer(img)).output), Array.from(fakeLogits(img)), 'the stream with the token');
+  await c.close();
+
+  await new Promise((r) => setTimeout(r, 50));
+  const log = lines.join('');
+  t.notMatch(log, token, 'the token appears in no log line');
+  t.notMatch(log, /authorization/i, 'nor does the header');
+});
+
+t.test('--cors: preflights are answered and answers to an allowed origin carry Access-Control-* headers', async (t) => {
+  const page = 'http://page.example:8080';
+  const s = await startServer({ engines: [new FakeEngine()], port: 0, cors: [page, 'https://other.example'], authToken: 'tok' });
+  t.teardown(() => s.close());
+  const preflight = (origin: string) =>
+    fetch(`${s.url}/v2/models/fake/infer`, {
+      method: 'OPTIONS',
+      headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, inference-header-content-length' },
+    });
+  const ok = await preflight(page);
+  t.equal(ok.status, 204, 'a preflight needs no token');
+  t.equal(ok.headers.get('access-control-allow-origin'), page);
+  t.equal(ok.headers.get('access-control-allow-methods'), 'GET, HEAD, POST, OPTIONS');
+  t.equal(ok.headers.get('access-control-allow-headers'), 'Authorization, Content-Type, Inference-Header-Content-Length');
+  t.equal(ok.headers.get('access-control-max-age'), '600');
+  t.equal(ok.headers.get('vary'), 'Origin');
+  t.equal(ok.headers.get('content-length'), null, 'a 204 has no Content-Length (RFC 9110 §8.6)');
+  const evil = await preflight('http://evil.example');
+  t.equal(evil.status, 403);
+  t.match(await evil.json(), { error: "origin 'http://evil.example' is not allowed (parm serve --cors)" });
+  t.equal(evil.headers.get('access-control-allow-origin'), null);
+
+  // The actual request: the answer names the origin and exposes the binary header length.
+  const img = new Float32Array(784).fill(0.5);
+  const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(img) }], parameters: { binary_data_output: true } });
+  const r = await fetch(`${s.url}/v2/models/fake/infer`, { method: 'POST', body, headers: { Origin: page, Authorization: 'Bearer tok' } });
+  t.equal(r.status, 200);
+  t.equal(r.headers.get('access-control-allow-origin'), page);
+  t.equal(r.headers.get('access-control-expose-headers'), 'Inference-Header-Content-Length');
+  t.equal(r.headers.get('vary'), 'Origin');
+  t.ok(r.headers.get('inference-header-content-length'));
+  const denied = await fetch(`${s.url}/v2`, { headers: { Origin: page } });
+  t.equal(denied.status, 401);
+  t.equal(denied.headers.get('access-control-allow-origin'), page, 'a 401 is readable by the page too');
+  const foreign = await fetch(`${s.url}/v2/health/live`, { headers: { Origin: 'http://evil.example' } });
+  t.equal(foreign.status, 200, 'a request from another origin is answered (the browser withholds it)');
+  t.equal(foreign.headers.get('access-control-allow-origin'), null);
+  t.equal(foreign.headers.get('vary'), 'Origin');
+
+  const any = await startServer({ engines: [new FakeEngine()], port: 0, cors: ['*'] });
+  t.teardown(() => any.close());
+  t.equal((await fetch(`${any.url}/v2`, { headers: { Origin: 'http://x.example' } })).headers.get('access-control-allow-origin'), '*');
+  const pre = await fetch(`${any.url}/v2/models/fake/infer`, { method: 'OPTIONS', headers: { Origin: 'http://x.example', 'Access-Control-Request-Method': 'POST' } });
+  t.equal(pre.status, 204);
+  t.equal(pre.headers.get('access-control-allow-origin'), '*');
+
+  const none = await startServer({ engines: [new FakeEngine()], port: 0 });
+  t.teardown(() => none.close());
+  const off = await fetch(`${none.url}/v2/models/fake/infer`, { method: 'OPTIONS', headers: { Origin: page, 'Access-Control-Request-Method': 'POST' } });
+  t.equal(off.status, 405, 'without --cors there is no preflight route');
+  t.equal(off.headers.get('access-control-allow-origin'), null);
+  t.equal((await fetch(`${none.url}/v2`, { headers: { Origin: page } })).headers.get('access-control-allow-origin'), null);
+
+  await t.rejects(startServer({ engines: [new FakeEngine()], port: 0, cors: ['page.example'] }), { code: 'PARM_ERR_SERVER_CONFIG', message: /--cors 'page\.example': expected '\*' or an origin such as https:\/\/host\[:port\]/ });
 });
