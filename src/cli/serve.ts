@@ -1,5 +1,6 @@
-// `parm serve`: serve deployments over OIP HTTP and the WebSocket stream. With no --config it
-// serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+// `parm serve`: serve deployments over OIP HTTP, the WebSocket stream and gRPC. With no --config
+// it serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
@@ -14,7 +15,7 @@ import { parseCorsOrigin } from '../server/cors.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   host?: string;
   port?: number;
   config?: string;
@@ -42,9 +43,19 @@ interface ServeFlags {
   maxQueuedBytes?: number;
   idleTimeout?: number;
   authTokenFile?: string;
-  cors: string[];
+  /** Repeatable; parm worker passes none. */
+  cors?: string[];
+  /** undefined: the default port. */
+  grpcPort?: number | 'off';
+  /** false with --no-grpc. */
+  grpc: boolean;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
   logLevel: string;
 }
+
+/** Triton's gRPC port. */
+const DEFAULT_GRPC_PORT = 8001;
 
 function usage(message: string): never {
   throw new ParmError('PARM_ERR_CLI_USAGE', message);
@@ -91,6 +102,33 @@ function cliCors(v: string, prev: string[]): string[] {
   } catch (err) {
     return usage((err as Error).message);
   }
+}
+
+/** `--grpc-port <port|off>`: 0 picks a free port, `off` serves no gRPC. */
+export function parseGrpcPort(v: string): number | 'off' {
+  // Not null for off: commander turns a null from a parser into ''.
+  return v === 'off' ? 'off' : int('--grpc-port', 0, 65535)(v);
+}
+
+/** The gRPC port (undefined: no gRPC) and TLS files from the flags; the files are read now, so that a wrong path fails before anything starts. */
+export function grpcFlags(f: Pick<ServeFlags, 'grpc' | 'grpcPort' | 'grpcTlsCert' | 'grpcTlsKey'>): { grpcPort?: number; grpcTls?: { cert: Buffer; key: Buffer } } {
+  const grpcPort = f.grpc === false || f.grpcPort === 'off' ? undefined : (f.grpcPort ?? DEFAULT_GRPC_PORT);
+  const tls = grpcTls(f);
+  if (tls && grpcPort === undefined) usage('--grpc-tls-cert and --grpc-tls-key need the gRPC port (drop --no-grpc / --grpc-port off)');
+  return { ...(grpcPort !== undefined ? { grpcPort } : {}), ...(tls ? { grpcTls: tls } : {}) };
+}
+
+function grpcTls(f: Pick<ServeFlags, 'grpcTlsCert' | 'grpcTlsKey'>): { cert: Buffer; key: Buffer } | undefined {
+  if (f.grpcTlsCert === undefined && f.grpcTlsKey === undefined) return undefined;
+  if (f.grpcTlsCert === undefined || f.grpcTlsKey === undefined) usage('--grpc-tls-cert and --grpc-tls-key go together');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      return usage(`${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('--grpc-tls-cert', f.grpcTlsCert), key: read('--grpc-tls-key', f.grpcTlsKey) };
 }
 
 /** A flag that sets one server limit: an integer, then the limit's own rule (src/server/limits.ts). */
@@ -153,12 +191,16 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description(
-      'Serve deployments over Open Inference Protocol v2 HTTP and a WebSocket stream (docs/protocol.md). ' +
+      'Serve deployments over Open Inference Protocol v2 HTTP, a WebSocket stream and gRPC (docs/protocol.md). ' +
         'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
         'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
     )
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or the config file host)')
     .option('--port <port>', 'port to listen on; 0 picks a free one and prints it (default 8000, or the config file port)', int('--port', 0, 65535))
+    .option('--grpc-port <port>', `OIP gRPC port; 0 picks a free one and prints it; 'off' serves no gRPC (default ${DEFAULT_GRPC_PORT})`, parseGrpcPort)
+    .option('--no-grpc', 'serve no gRPC (the same as --grpc-port off)')
+    .option('--grpc-tls-cert <file>', 'serve gRPC over TLS with this PEM certificate chain (with --grpc-tls-key)')
+    .option('--grpc-tls-key <file>', 'PEM private key of --grpc-tls-cert')
     .option('--config <file>', 'JSON serve config: { host?, port?, limits?, deployments: [EngineOptions | { bundled, k?, encoder?, ... }] }; model paths relative to the file')
     .option('--model <name>', 'bundled deployment to serve when there is no --config (default: the manifest default)')
     .addOption(new Option('--mode <mode>', 'redundancy mode (default parm)').choices(['none', 'equal-resources', 'hedged', 'parm']))
@@ -246,9 +288,17 @@ function authToken(flags: ServeFlags): string | undefined {
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  await runServe(flags, deploymentsFrom(flags), authToken(flags));
+}
+
+/**
+ * Serves `plan` (the deployments of a config, the bundled one, or `parm worker`'s one model) until
+ * a signal: engines, the server, the two lines a script reads (`parm: listening on URL`,
+ * `parm: ready`), graceful shutdown on SIGINT / SIGTERM. `token`: the bearer token to require
+ * (parm serve's; a worker requires none, since the remote-instance client sends none).
+ */
+export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploymentsFrom>, token?: string): Promise<void> {
   const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
-  const plan = deploymentsFrom(flags);
-  const token = authToken(flags);
   const over = overrides(flags);
   const limits: Partial<ServerLimits> = { ...plan.limits };
   if (flags.maxBodyBytes !== undefined) limits.maxBodyBytes = flags.maxBodyBytes;
@@ -260,14 +310,16 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   const host = flags.host ?? plan.host ?? '127.0.0.1';
   const port = flags.port ?? plan.port ?? 8000;
+  const grpc = grpcFlags(flags);
   // Fail before loading any model when the port is taken; startServer's exclusive bind decides.
   if (port !== 0) await checkListenable(host, port);
+  const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {
     for (const d of plan.deployments) {
       const faults = [...(d.faults ?? []), ...flags.fault];
       const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
-      engines.push(new ParmEngine(opts, { logger: log.child({ model: opts.name }) }));
+      engines.push(makeEngine(opts));
       log.info({ model: opts.name, options: opts }, 'deployment');
     }
   } catch (err) {
@@ -281,7 +333,10 @@ async function serve(flags: ServeFlags): Promise<void> {
     limits,
     logger: log,
     authToken: token,
-    cors: flags.cors,
+    cors: flags.cors ?? [],
+    ...grpc,
+    // A repository load after an unload starts the deployment again from the same options.
+    engineFactory: makeEngine,
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -290,8 +345,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   const wsBase = server.url.replace(/^http/, 'ws');
   // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
   process.stdout.write(`parm: listening on ${server.url}\n`);
+  if (server.grpcUrl) process.stdout.write(`parm: listening on ${server.grpcUrl}\n`);
   if (token !== undefined) process.stdout.write(`  access: Authorization: Bearer <token> required (health probes excepted)\n`);
-  if (flags.cors.length > 0) process.stdout.write(`  CORS: pages from ${flags.cors.join(', ')}\n`);
+  if (flags.cors?.length) process.stdout.write(`  CORS: pages from ${flags.cors.join(', ')}\n`);
   for (const e of engines) {
     const o = e.options;
     const m = encodeURIComponent(o.name);

@@ -1,7 +1,7 @@
 // Injected faults: which instances a FaultSpec names, its validation (options objects and the
 // command line's text form), and the faults each instance applies itself.
 import { ParmError } from '../errors.js';
-import type { InstanceFault } from './instance-messages.js';
+import type { Disturbance, InstanceFault } from './instance-messages.js';
 import type { FaultSpec } from './types.js';
 import { bad, int, isRecord, num, oneOf } from './validate.js';
 
@@ -114,4 +114,19 @@ export function faultsFor(specs: readonly FaultSpec[], id: string, role: 'deploy
     }
   }
   return out;
+}
+
+/**
+ * The delay (ms) an instance adds to the run it starts now: each delay fault fires with its
+ * probability (Pareto with scale `ms` and shape 2: finite mean 2 ms, heavy tail, capped at 100x
+ * the scale), plus a background `delay` disturbance active now.
+ */
+export function faultDelayMs(faults: readonly InstanceFault[], disturbance: (Disturbance & { until: number }) | null, now: number, random: () => number = Math.random): number {
+  let ms = 0;
+  for (const f of faults) {
+    if (f.kind !== 'delay' || random() >= f.probability) continue;
+    ms += f.distribution === 'pareto' ? Math.min(f.ms / Math.sqrt(1 - random()), 100 * f.ms) : f.ms;
+  }
+  if (disturbance && disturbance.kind === 'delay' && now < disturbance.until) ms += disturbance.intensity;
+  return ms;
 }

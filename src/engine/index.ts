@@ -10,7 +10,8 @@ export { nativeCodec, type EngineCodec } from './engine-codec.js';
 export type { EngineInstance, InstanceEvents, InstanceFactory, InstanceSpec, ModelSignature } from './instance.js';
 export { bundledManifestPath, deploymentFromManifest, readManifest, type Manifest } from './manifest.js';
 export { DEFAULTS as ENGINE_DEFAULTS, resolveOptions } from './options.js';
-export { LocalInstance, localInstanceFactory, WORKER_URL } from './local-instance.js';
+export { LocalInstance, defaultInstanceFactory, WORKER_URL } from './local-instance.js';
+export { RemoteInstance, parseModelUrl, type RemoteBackend } from './remote-instance.js';
 export type * from './types.js';
 
 /**

@@ -1,8 +1,10 @@
 // Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
 // Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { faultDelayMs } from './faults.js';
 import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './instance-messages.js';
 
 type Port = { send(msg: FromInstance, transfer?: ArrayBuffer[]): void; onMessage(fn: (m: ToInstance) => void): void };
@@ -72,17 +74,6 @@ function applyContention(): void {
   contentionTimer?.unref();
 }
 
-function extraDelay(): number {
-  let ms = 0;
-  for (const f of faults) {
-    if (f.kind !== 'delay' || Math.random() >= f.probability) continue;
-    // Pareto with scale `ms` and shape 2 (finite mean 2*ms, heavy tail), capped at 100x scale.
-    ms += f.distribution === 'pareto' ? Math.min(f.ms / Math.sqrt(1 - Math.random()), 100 * f.ms) : f.ms;
-  }
-  if (disturbance && disturbance.kind === 'delay' && performance.now() < disturbance.until) ms += disturbance.intensity;
-  return ms;
-}
-
 async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
   if (hung || faults.some((f) => f.kind === 'hang')) {
     hung = true;
@@ -92,7 +83,7 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
   const crash = faults.find((f): f is Extract<InstanceFault, { kind: 'crash' }> => f.kind === 'crash');
   if (crash && runsSinceStart >= crash.afterQueries) process.exit(17);
   runsSinceStart++;
-  const delay = extraDelay();
+  const delay = faultDelayMs(faults, disturbance, performance.now());
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   try {
     // A plain buffer arrived as this thread's own copy and is used as is; a shared one is staged.
@@ -112,7 +103,7 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
     if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
       data = data.slice();
     }
-    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs }, [data.buffer as ArrayBuffer]);
+    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs, injectedMs: delay }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     port.send({ t: 'error', taskId: msg.taskId, message: (e as Error).message });
   }
@@ -136,6 +127,16 @@ async function warmUp(s: ort.InferenceSession): Promise<number> {
   } catch {
     // A model that cannot run on zeros still loads; its real queries report their own errors.
     return 0;
+  }
+}
+
+/** This thread's OS id (Linux: /proc/thread-self links to /proc/PID/task/TID), null where unknown. */
+function osThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : null;
+  } catch {
+    return null;
   }
 }
 
@@ -171,7 +172,7 @@ port.onMessage((msg) => {
           const warmupMs = await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
-          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs });
+          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs, tid: osThreadId() });
         } catch (e) {
           port.send({ t: 'fatal', message: (e as Error).message });
         }

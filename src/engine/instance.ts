@@ -4,6 +4,7 @@
 // them through an InstanceFactory, so the coding logic never knows which kind it drives.
 import type { Clock } from './clock.js';
 import type { Disturbance, InstanceFault, TensorMeta } from './instance-messages.js';
+import type { RemoteBackend } from './remote-instance.js';
 import type { InstanceHealth } from './types.js';
 
 export type InstanceRole = 'deployed' | 'parity';
@@ -16,8 +17,10 @@ export interface InstanceSpec {
   role: InstanceRole;
   /** Parity row served (parity instances); 0 for deployed ones. */
   row: number;
-  /** The ONNX file this instance runs. */
-  modelPath: string;
+  /** The ONNX file a local instance runs (undefined for a remote one). */
+  modelPath: string | undefined;
+  /** A remote instance's model endpoint and how to reach it (undefined for a local one). */
+  backend: RemoteBackend | undefined;
   threads: number;
   isolation: 'thread' | 'process';
   heartbeatMs: number;
@@ -46,8 +49,11 @@ export interface ModelSignature {
  */
 export interface InstanceEvents {
   onReady(inst: EngineInstance, signature: ModelSignature): void;
-  /** `output` is owned by the engine from here on. */
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[]): void;
+  /**
+   * `output` is owned by the engine from here on. `injectedMs`: delay the instance added on
+   * purpose (an injected fault or background disturbance), left out of its measured run time.
+   */
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs?: number): void;
   /** The model ran and failed on this task; the instance itself is fine. */
   onTaskError(inst: EngineInstance, taskId: number, message: string): void;
   /** The instance died, hung or lost its connection; `taskIds` are the tasks it was running. */
@@ -60,6 +66,8 @@ export interface EngineInstance {
   readonly id: string;
   readonly role: InstanceRole;
   readonly row: number;
+  /** A remote instance's model endpoint URL; undefined for a local instance. */
+  readonly backend: string | undefined;
   readonly state: InstanceState;
   /** Restarts so far. */
   readonly restarts: number;
@@ -71,14 +79,15 @@ export interface EngineInstance {
   readonly suspectedHung: boolean;
   /** Load the model; reports onReady (or onDown / onGaveUp). */
   start(): void;
-  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory: read only. */
+  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory and `shape` is shared: both read only. */
   run(taskId: number, input: Float32Array, shape: number[]): void;
   /**
    * The engine no longer needs a running task's result (a reconstruction answered for it). An
-   * instance that can stop the work (a remote request) does; a local model run cannot be stopped
-   * and finishes. Either way no event for this task is needed any more.
+   * instance that can stop the work (a remote request) aborts it, frees the slot at once, sends no
+   * event for it and returns true; a local model run cannot be stopped: it returns false, and the
+   * result comes as usual (and is discarded).
    */
-  abandon(taskId: number): void;
+  abandon(taskId: number): boolean;
   setFaults(faults: InstanceFault[]): void;
   disturb(d: Disturbance): void;
   /** Called periodically with the engine clock: a silent instance is declared hung and replaced. */

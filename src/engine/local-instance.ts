@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from './clock.js';
 import { HangDetector } from './hang-detector.js';
+import { RemoteInstance } from './remote-instance.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from './instance.js';
 import type { Disturbance, FromInstance, InstanceFault, ToInstance } from './instance-messages.js';
 import type { InstanceHealth } from './types.js';
@@ -63,6 +64,8 @@ export class LocalInstance implements EngineInstance {
   private readonly runs: HangDetector;
   /** The current run has lasted past the suspicion threshold (set by checkAlive). */
   private suspected = false;
+  /** OS thread id of the model's thread, as the worker last reported it (Linux). */
+  private tid: number | null = null;
   private startFailures = 0;
   /** Failures (crash, hang, failed start) since the last successful task: drives the backoff. */
   private failuresSinceSuccess = 0;
@@ -93,6 +96,11 @@ export class LocalInstance implements EngineInstance {
     return this.spec.row;
   }
 
+  /** Local: no backend URL. */
+  get backend(): undefined {
+    return undefined;
+  }
+
   get suspectedHung(): boolean {
     return this.suspected;
   }
@@ -112,6 +120,7 @@ export class LocalInstance implements EngineInstance {
       suspectedHung: this.suspected,
       recentRunMs: this.runs.medianMs,
     };
+    if (this.tid !== null) h.tid = this.tid;
     if (this.worker && !(this.worker instanceof Worker) && this.worker.pid !== undefined) h.pid = this.worker.pid;
     return h;
   }
@@ -148,7 +157,7 @@ export class LocalInstance implements EngineInstance {
       });
       this.worker = w;
     }
-    this.post({ t: 'init', modelPath: this.spec.modelPath, threads: this.spec.threads, heartbeatMs: this.spec.heartbeatMs, nice: this.spec.nice, faults: this.faults });
+    this.post({ t: 'init', modelPath: this.spec.modelPath ?? '', threads: this.spec.threads, heartbeatMs: this.spec.heartbeatMs, nice: this.spec.nice, faults: this.faults });
   }
 
   /** Send one task. `input` may be a SharedArrayBuffer view: threads share it, processes get a copy. */
@@ -161,7 +170,9 @@ export class LocalInstance implements EngineInstance {
   }
 
   /** A model run cannot be stopped midway: the result comes and the engine drops it. */
-  abandon(): void {}
+  abandon(): boolean {
+    return false;
+  }
 
   setFaults(faults: InstanceFault[]): void {
     this.faults = faults;
@@ -224,6 +235,7 @@ export class LocalInstance implements EngineInstance {
         this.state = 'ready';
         this.startFailures = 0;
         if (m.warmupMs > 0) this.runs.add(m.warmupMs);
+        this.tid = m.tid;
         this.events.onReady(this, { inputs: m.inputs, outputs: m.outputs });
         break;
       case 'fatal':
@@ -238,7 +250,7 @@ export class LocalInstance implements EngineInstance {
           this.suspected = false;
           this.runs.add(this.clock.now() - this.runStartedAt);
           this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape);
+          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
         }
         break;
       case 'error':
@@ -285,7 +297,7 @@ export class LocalInstance implements EngineInstance {
   }
 }
 
-/** The engine's default InstanceFactory: every instance is a LocalInstance. */
-export function localInstanceFactory(spec: InstanceSpec, events: InstanceEvents, clock: Clock): EngineInstance {
-  return new LocalInstance(spec, events, clock);
+/** The engine's default InstanceFactory: a RemoteInstance for a spec with a backend, else a LocalInstance. */
+export function defaultInstanceFactory(spec: InstanceSpec, events: InstanceEvents, clock: Clock): EngineInstance {
+  return spec.backend ? new RemoteInstance(spec, spec.backend, events, clock) : new LocalInstance(spec, events, clock);
 }

@@ -21,7 +21,7 @@ const same = (a: readonly number[] | undefined, b: readonly number[]): boolean =
 
 /** `deployed` from one deployed instance, `parity[row]` from one instance of each parity row. */
 export function checkSignatures(o: ResolvedOptions, deployed: ModelSignature, parity: readonly ModelSignature[]): ModelShape {
-  const where = o.deployedModel;
+  const where = o.deployedModel ?? o.deployedBackends?.[0]?.url ?? o.name;
   const inp = deployed.inputs[0];
   const out = deployed.outputs[0];
   if (!inp || !out) throw new ParmError('PARM_ERR_ENGINE_MODEL', `${where}: the model needs one input and one output`);
@@ -45,7 +45,7 @@ export function checkSignatures(o: ResolvedOptions, deployed: ModelSignature, pa
     info: {
       name: o.name,
       version: o.version,
-      platform: 'onnxruntime',
+      platform: 'onnxruntime_onnx',
       inputs: [{ name: inp.name, datatype: 'FP32', shape: inp.shape }],
       outputs: [{ name: out.name, datatype: 'FP32', shape: out.shape }],
     },

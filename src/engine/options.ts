@@ -5,14 +5,19 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateDecode } from './decode-policy.js';
 import { validateFaults } from './faults.js';
+import { parseModelUrl, type RemoteBackend } from './remote-instance.js';
 import type { BackgroundLoadSpec, BatchingOptions, DecodePolicy, EncoderKind, EngineOptions, FaultSpec, Mode } from './types.js';
 import { MAX_TIMER_MS, bad, int, isRecord, num, oneOf, rejectUnknownKeys } from './validate.js';
 
 export interface ResolvedOptions {
   name: string;
   version: string;
-  deployedModel: string;
-  parityModels: { path: string; coefficients: number[] }[];
+  /** Local deployed instances run this file; undefined when the deployed instances are remote. */
+  deployedModel: string | undefined;
+  /** Remote deployed instances, one per entry; undefined for local ones. */
+  deployedBackends: RemoteBackend[] | undefined;
+  /** Per parity row: a local file or remote instances (exactly one), and its coefficients. */
+  parityModels: { path: string | undefined; backends: RemoteBackend[] | undefined; coefficients: number[] }[];
   k: number;
   encoder: EncoderKind;
   mode: Mode;
@@ -35,6 +40,8 @@ export interface ResolvedOptions {
   maxRetries: number;
   closeTimeoutMs: number;
   parityNice: number;
+  /** undefined: adaptive (parity-start.ts). */
+  parityDeferMs: number | undefined;
 }
 
 /** Instances per role: a fleet of remote (or simulated) instances can be large. */
@@ -58,6 +65,30 @@ export const DEFAULTS = {
   parityNice: 10,
 };
 
+/** Remote-instance defaults (BackendSpec). */
+export const BACKEND_DEFAULTS = { concurrency: 1, connectTimeoutMs: 1000 };
+
+function backends(field: string, v: unknown): RemoteBackend[] {
+  if (!Array.isArray(v) || v.length === 0) bad(field, 'expected a non-empty array of model endpoint URLs (http://HOST:PORT/v2/models/NAME)', v);
+  return v.map((b: unknown, i: number): RemoteBackend => {
+    const at = `${field}[${i}]`;
+    const spec: Record<string, unknown> = typeof b === 'string' ? { url: b } : isRecord(b) ? b : bad(at, 'expected a URL or { url, concurrency?, connectTimeoutMs?, requestTimeoutMs? }', b);
+    rejectUnknownKeys(at, spec, ['url', 'concurrency', 'connectTimeoutMs', 'requestTimeoutMs']);
+    if (typeof spec.url !== 'string') bad(`${at}.url`, 'expected a model endpoint URL', spec.url);
+    try {
+      parseModelUrl(spec.url);
+    } catch (e) {
+      bad(typeof b === 'string' ? at : `${at}.url`, (e as Error).message, spec.url);
+    }
+    return {
+      url: spec.url.replace(/\/+$/, ''),
+      concurrency: int(`${at}.concurrency`, spec.concurrency, BACKEND_DEFAULTS.concurrency, 1, 1024),
+      connectTimeoutMs: num(`${at}.connectTimeoutMs`, spec.connectTimeoutMs, BACKEND_DEFAULTS.connectTimeoutMs, 1, MAX_TIMER_MS),
+      requestTimeoutMs: spec.requestTimeoutMs === undefined ? undefined : num(`${at}.requestTimeoutMs`, spec.requestTimeoutMs, NaN, 1, MAX_TIMER_MS),
+    };
+  });
+}
+
 function modelPath(field: string, v: unknown, baseDir: string): string {
   if (typeof v !== 'string' || v.length === 0) bad(field, 'expected a path to an ONNX file', v);
   const p = resolve(baseDir, v);
@@ -67,9 +98,9 @@ function modelPath(field: string, v: unknown, baseDir: string): string {
 
 /** Every EngineOptions key, for the unknown-key check (a misspelt option is an error, not a default). */
 export const ENGINE_OPTION_KEYS: readonly (keyof EngineOptions)[] = [
-  'name', 'version', 'deployedModel', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
+  'name', 'version', 'deployedModel', 'deployedBackends', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
   'threadsPerSession', 'balancing', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
-  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs',
+  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs', 'parityDeferMs',
 ];
 
 function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
@@ -98,21 +129,28 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
   const encoder = oneOf('encoder', o.encoder, ['sum', 'concat'] as const, DEFAULTS.encoder);
   if (o.parityModels !== undefined && !Array.isArray(o.parityModels)) bad('parityModels', 'expected an array', o.parityModels);
   const parityModels = (o.parityModels ?? []).map((p, i) => {
-    if (!isRecord(p)) bad(`parityModels[${i}]`, 'expected { path, coefficients? }', p);
-    rejectUnknownKeys(`parityModels[${i}]`, p, ['path', 'coefficients']);
-    const path = modelPath(`parityModels[${i}].path`, p.path, baseDir);
+    if (!isRecord(p)) bad(`parityModels[${i}]`, 'expected { path | backends, coefficients? }', p);
+    rejectUnknownKeys(`parityModels[${i}]`, p, ['path', 'backends', 'coefficients']);
+    if ((p.path === undefined) === (p.backends === undefined)) bad(`parityModels[${i}]`, 'expected exactly one of path (a local ONNX file) and backends (remote instances)', p);
+    const path = p.path === undefined ? undefined : modelPath(`parityModels[${i}].path`, p.path, baseDir);
+    const remote = p.backends === undefined ? undefined : backends(`parityModels[${i}].backends`, p.backends);
     const c = p.coefficients ?? new Array<number>(k).fill(1);
     if (!Array.isArray(c) || c.length !== k || !c.every((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0)) {
       bad(`parityModels[${i}].coefficients`, `expected ${k} finite non-zero numbers (one per group member)`, p.coefficients);
     }
     if (encoder === 'concat' && !c.every((x) => x === 1)) bad(`parityModels[${i}].coefficients`, 'the concat encoder has no weights: only ones', c);
-    return { path, coefficients: c.slice() };
+    return { path, backends: remote, coefficients: c.slice() };
   });
+  if ((o.deployedModel === undefined) === (o.deployedBackends === undefined)) {
+    bad('deployedModel', 'expected exactly one of deployedModel (a local ONNX file) and deployedBackends (remote instances)', o.deployedModel);
+  }
+  const deployedBackends = o.deployedBackends === undefined ? undefined : backends('deployedBackends', o.deployedBackends);
+  if (deployedBackends && o.instances !== undefined) bad('instances', 'counts local instances: with deployedBackends each listed URL is one instance', o.instances);
   const mode = oneOf('mode', o.mode, ['none', 'equal-resources', 'hedged', 'parm'] as const, parityModels.length > 0 ? 'parm' : 'none');
   // equal-resources and hedged size themselves as parm would (m + r x parityInstances, r >= 1).
   if (mode === 'parm' && parityModels.length === 0) bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
   if (encoder === 'concat' && parityModels.length > 1) bad('parityModels', 'the concat encoder supports r = 1 only', parityModels.length);
-  const instances = int('instances', o.instances, DEFAULTS.instances, 1, MAX_INSTANCES);
+  const instances = deployedBackends ? deployedBackends.length : int('instances', o.instances, DEFAULTS.instances, 1, MAX_INSTANCES);
   let batching: BatchingOptions | false = false;
   if (o.batching !== undefined && o.batching !== false) {
     const b = o.batching;
@@ -123,7 +161,8 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
   return {
     name: o.name,
     version: typeof o.version === 'string' && o.version.length > 0 ? o.version : DEFAULTS.version,
-    deployedModel: modelPath('deployedModel', o.deployedModel, baseDir),
+    deployedModel: o.deployedModel === undefined ? undefined : modelPath('deployedModel', o.deployedModel, baseDir),
+    deployedBackends,
     parityModels,
     k,
     encoder,
@@ -146,11 +185,21 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, MAX_TIMER_MS),
     parityNice: int('parityNice', o.parityNice, DEFAULTS.parityNice, 0, 19),
+    parityDeferMs: o.parityDeferMs === undefined ? undefined : num('parityDeferMs', o.parityDeferMs, NaN, 0, MAX_TIMER_MS),
   };
 }
 
-/** Deployed-model instances a mode runs: the baselines with redundancy get parm's total count. */
-export function deployedInstanceCount(o: Pick<ResolvedOptions, 'mode' | 'instances' | 'parityInstances' | 'parityModels'>): number {
+/**
+ * Deployed-model instances a mode runs. Local: the baselines with redundancy get parm's total
+ * count (m + r x parityInstances, r >= 1). Remote: exactly the listed deployed backends.
+ */
+export function deployedInstanceCount(o: Pick<ResolvedOptions, 'mode' | 'instances' | 'parityInstances' | 'parityModels' | 'deployedBackends'>): number {
+  if (o.deployedBackends) return o.deployedBackends.length;
   const r = Math.max(1, o.parityModels.length);
   return o.mode === 'equal-resources' || o.mode === 'hedged' ? o.instances + r * o.parityInstances : o.instances;
+}
+
+/** Parity instances of one row: its listed backends, or parityInstances local ones. */
+export function parityRowCount(o: Pick<ResolvedOptions, 'parityInstances'>, row: ResolvedOptions['parityModels'][number]): number {
+  return row.backends ? row.backends.length : o.parityInstances;
 }

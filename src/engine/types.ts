@@ -25,6 +25,13 @@ export interface InferOptions {
   decode?: DecodePolicy;
   /** Reject with PARM_ERR_ENGINE_TIMEOUT if no answer by then (ms from acceptance). */
   timeoutMs?: number;
+  /**
+   * The caller no longer wants the answer (its client cancelled, or went away): on abort the query
+   * rejects with PARM_ERR_ENGINE_CANCELLED and its work still waiting in the queues is dropped
+   * (work already running on an instance finishes and is discarded). An already aborted signal is
+   * refused at admission.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InferResult {
@@ -54,9 +61,29 @@ export interface BatchingOptions {
   maxDelayMs: number;
 }
 
+/**
+ * A remote instance: the URL of an Open Inference Protocol v2 model endpoint,
+ * http://HOST:PORT/v2/models/NAME[/versions/V] (Triton, a KServe v2 predictor, `parm worker`), or
+ * that URL with per-backend settings. Each listed entry is one instance (list a URL twice for two
+ * instances on one backend).
+ */
+export type BackendSpec =
+  | string
+  | {
+      url: string;
+      /** Requests in flight at once on this instance (default 1: the paper's pull model; more for servers that batch). */
+      concurrency?: number;
+      /** TCP connect timeout, ms (default 1000). */
+      connectTimeoutMs?: number;
+      /** A request unanswered this long fails the instance (default: adaptive, like hangTimeoutMs). */
+      requestTimeoutMs?: number;
+    };
+
 export interface ParityModelSpec {
-  /** Path to the parity model's ONNX file. */
-  path: string;
+  /** Path to the parity model's ONNX file (local instances), or... */
+  path?: string;
+  /** ...the parity model's remote instances (exactly one of path and backends). */
+  backends?: BackendSpec[];
   /** Coefficients w_1..w_k of this parity row (default all ones). */
   coefficients?: number[];
 }
@@ -65,16 +92,18 @@ export interface EngineOptions {
   /** Deployment name, used as the OIP model name. */
   name: string;
   version?: string;
-  /** Path to the deployed model's ONNX file. */
-  deployedModel: string;
+  /** Path to the deployed model's ONNX file (local instances; or deployedBackends). */
+  deployedModel?: string;
+  /** The deployed model's remote instances, one per entry (instead of deployedModel and instances). */
+  deployedBackends?: BackendSpec[];
   /** r parity models (r = length); required for mode `parm`. */
   parityModels?: ParityModelSpec[];
   k?: number;
   encoder?: EncoderKind;
   mode?: Mode;
-  /** Deployed-model instances (m). */
+  /** Deployed-model instances (m) run locally from deployedModel (default 2). */
   instances?: number;
-  /** Parity-model instances (default ceil(m / k) per parity row). */
+  /** Local parity-model instances per parity row given by path (default ceil(m / k)). */
   parityInstances?: number;
   isolation?: 'thread' | 'process';
   threadsPerSession?: number;
@@ -93,6 +122,13 @@ export interface EngineOptions {
    * than slow them. 0 runs parity at the same priority as the deployed model.
    */
   parityNice?: number;
+  /**
+   * How long a window's parity waits before it is encoded and run, and is run only if a member is
+   * still unanswered then (or at once when a member's instance fails). 0: eager, every group's
+   * parity at once (the paper's). Default: adaptive, 3 x the median of recent deployed run times,
+   * at least 1 ms (src/engine/parity-start.ts).
+   */
+  parityDeferMs?: number;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
   /**
@@ -125,7 +161,8 @@ export interface ModelTensorInfo {
 export interface ModelInfo {
   name: string;
   version: string;
-  platform: 'onnxruntime';
+  /** Triton's platform name for ONNX models (OIP platform names are `<project>_<format>`). */
+  platform: 'onnxruntime_onnx';
   inputs: ModelTensorInfo[];
   outputs: ModelTensorInfo[];
 }
@@ -142,8 +179,12 @@ export interface InstanceHealth {
   recentRunMs: number;
   /** Where it runs: the model server's URL for a remote instance; absent for local ones. */
   backend?: string;
+  /** Remote instances: the circuit breaker (closed: serving; open: down; half-open: probing). */
+  circuit?: 'closed' | 'open' | 'half-open';
   /** OS process id of the instance (isolation `process` only). */
   pid?: number;
+  /** OS thread id of the thread running the model (local instances on Linux): per-thread CPU. */
+  tid?: number;
 }
 
 export interface LatencySummary {
@@ -176,9 +217,18 @@ export interface EngineMetrics {
   unprotected: number;
   /** Queued parity work dropped because every member of its groups was already answered. */
   parityCancelled: number;
+  /** Running remote requests aborted because a reconstruction had answered for them. */
+  abandoned: number;
+  /** Parity tasks never started: every member of their groups answered within parityDeferMs. */
+  paritySkipped: number;
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;
+  /**
+   * How long instances took per task, by role: tasks measured and the run time (ms) at each
+   * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
+   */
+  runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
 }
 
 export interface Engine {

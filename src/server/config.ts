@@ -79,13 +79,19 @@ export function resolveDeployment(d: unknown, baseDir: string, where: string, ma
     return { ...base, ...(rest as Partial<EngineOptions>) };
   }
   if (typeof d.name !== 'string' || d.name === '') bad(`${where}.name must be a non-empty string`);
-  if (typeof d.deployedModel !== 'string') bad(`${where}.deployedModel must be a path to an ONNX file (or use "bundled")`);
-  const out = { ...(d as unknown as EngineOptions), deployedModel: abs(d.deployedModel) };
+  if (typeof d.deployedModel !== 'string' && !Array.isArray(d.deployedBackends)) {
+    bad(`${where}.deployedModel must be a path to an ONNX file, or deployedBackends a list of model endpoint URLs (or use "bundled")`);
+  }
+  // Paths are relative to the config file; backend URLs (the engine checks them) stay as written.
+  const out = { ...(d as unknown as EngineOptions) };
+  if (typeof d.deployedModel === 'string') out.deployedModel = abs(d.deployedModel);
   if (d.parityModels !== undefined) {
-    if (!Array.isArray(d.parityModels)) bad(`${where}.parityModels must be an array of { path, coefficients? }`);
+    if (!Array.isArray(d.parityModels)) bad(`${where}.parityModels must be an array of { path | backends, coefficients? }`);
     out.parityModels = d.parityModels.map((p, i) => {
-      if (!isObject(p) || typeof p.path !== 'string') bad(`${where}.parityModels[${i}].path must be a path to an ONNX file`);
-      return { ...(p as unknown as { path: string }), path: abs(p.path) };
+      if (!isObject(p) || (typeof p.path !== 'string' && !Array.isArray(p.backends))) {
+        bad(`${where}.parityModels[${i}] needs a path to an ONNX file or backends, a list of model endpoint URLs`);
+      }
+      return typeof p.path === 'string' ? { ...p, path: abs(p.path) } : { ...p };
     });
   }
   return out;

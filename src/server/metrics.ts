@@ -1,9 +1,10 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'grpc';
 
 /** How a request ended: answered 200, answered with an error, or its answer never delivered (the client went away). */
 export type Outcome = 'success' | 'failure' | 'aborted';
@@ -76,6 +77,8 @@ export class ServerMetrics {
     mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
     mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
     mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
+    mirror('parm_engine_parity_skipped_total', 'Parity tasks never started: every member of their groups answered within the parity deferral', (m) => m.paritySkipped);
+    mirror('parm_engine_abandoned_total', 'Requests still running on a remote instance, aborted because a reconstruction had answered them', (m) => m.abandoned);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
       name: 'parm_engine_queue_depth',
@@ -99,6 +102,15 @@ export class ServerMetrics {
         }
       }),
     });
+    const backendInfo: Gauge<'model' | 'instance' | 'role' | 'backend'> = new Gauge({
+      name: 'parm_instance_backend_info',
+      help: "Always 1: where an instance runs; backend is a remote instance's model endpoint URL, '' for a local one",
+      labelNames: ['model', 'instance', 'role', 'backend'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) backendInfo.set({ model, instance: inst.id, role: inst.role, backend: inst.backend ?? '' }, 1);
+      }),
+    });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({
       name: 'parm_instance_in_flight',
       help: 'Queries running on an instance',
@@ -115,6 +127,19 @@ export class ServerMetrics {
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
+      }),
+    });
+    const runTime: Gauge<'model' | 'role' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_ms',
+      help: 'Run time of a task on an instance (handed over to result, ms) by role, at the quantiles of RUN_TIME_QUANTILES: what parm simulate is calibrated on',
+      labelNames: ['model', 'role', 'quantile'],
+      registers,
+      collect: each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          const s = m.runTime[role];
+          if (s.count === 0) continue;
+          RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
+        }
       }),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({

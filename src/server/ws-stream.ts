@@ -4,7 +4,7 @@
 // does not read; bounded in bytes), and the close rules (1002 framing, 1009 size, 1008
 // backpressure, 1001 shutdown).
 import { ParmError } from '../errors.js';
-import type { Engine } from '../engine/types.js';
+import type { Engine, ModelInfo } from '../engine/types.js';
 import { encodeFrame, errorResponse, readMessage, type Framing, type RequestId } from '../wire/index.js';
 import type { ServerContext } from './context.js';
 import { parseInferRequest, readRequestHeader, type ParsedInferRequest } from './infer-request.js';
@@ -107,7 +107,7 @@ export function releaseParked(ctx: ServerContext, ws: StreamSocket, c: StreamCon
 }
 
 /** Counts a parsed request in flight and queues it behind any waiting ones; it starts now if it may. */
-function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest, t0: number, bytes: number): void {
+function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest, info: ModelInfo, t0: number, bytes: number): void {
   const id = parsed.id ?? null;
   c.inFlight++;
   ctx.begin('ws');
@@ -120,7 +120,8 @@ function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, frami
   const start = () => {
     ctx.run(c.engine, parsed).then(
       (result) => {
-        const enc = encodeInferResponse(parsed, result, ctx.infoOf(c.engine));
+        // Against the model as admitted, even if it is unloaded meanwhile.
+        const enc = encodeInferResponse(parsed, result, info);
         const delivered = send(ctx, ws, c, framing, enc.header, enc.chunks);
         ctx.finish({ model: c.model, transport: 'ws', id, t0, status: 200, reconstructed: result.reconstructed, delivered });
         answered();
@@ -154,6 +155,7 @@ export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: A
   const framing: Framing = isBinary ? 'binary' : 'json';
   let id: RequestId | null = null;
   let parsed: ParsedInferRequest;
+  let info: ModelInfo;
   try {
     const { header, tensors } = readMessage(bytes, isBinary);
     const request = readRequestHeader(header);
@@ -165,14 +167,14 @@ export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: A
     if (mustWait(ctx, ws, c) && c.queuedBytes + bytes.length > queueLimit) {
       throw new ParmError('PARM_ERR_SERVER_OVERLOADED', `too many requests waiting on this connection (${c.queuedBytes} bytes queued, limit ${queueLimit} bytes); wait for answers`);
     }
-    const info = ctx.admit(c.engine);
+    info = ctx.admit(c.engine);
     parsed = parseInferRequest(request, tensors, info, { framing, allowBinaryOutputs: isBinary, limits: ctx.protocolLimits });
   } catch (err) {
     if (err instanceof ParmError && err.code === 'PARM_ERR_SERVER_PROTOCOL') protocolClose(ctx, ws, c, 1002, err.message);
     else answerError(ctx, ws, c, framing, id, t0, err);
     return;
   }
-  accept(ctx, ws, c, framing, parsed, t0, bytes.length);
+  accept(ctx, ws, c, framing, parsed, info, t0, bytes.length);
 }
 
 /** The close event: waiting requests never start; each ends here as aborted, and its accounting is released. */

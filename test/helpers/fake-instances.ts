@@ -103,6 +103,9 @@ export class FakeInstance implements EngineInstance {
   get row(): number {
     return this.spec.row;
   }
+  get backend(): undefined {
+    return undefined;
+  }
   get suspectedHung(): boolean {
     return this.suspected;
   }
@@ -165,7 +168,9 @@ export class FakeInstance implements EngineInstance {
     }, outcome.ms);
   }
 
-  abandon(): void {}
+  abandon(): boolean {
+    return false;
+  }
 
   setFaults(faults: InstanceFault[]): void {
     this.faults = faults;

@@ -66,7 +66,7 @@ t.test('parm serve on a port another parm server holds exits 1 naming the port',
   const port = await freePort();
   const first = await startServer({ engines: [new FakeEngine()], port });
   t.teardown(() => first.close());
-  const r = await run(['serve', '--port', String(port), '--log-level', 'silent']);
+  const r = await run(['serve', '--port', String(port), '--no-grpc', '--log-level', 'silent']);
   t.notMatch(r.stdout, /parm: ready/, 'never ready (it used to start and share the port)');
   t.equal(r.code, 1, 'exit code 1');
   t.match(r.stderr, new RegExp(`^parm: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`, 'm'));
@@ -76,7 +76,7 @@ t.test('a misspelt option in the serve config is an error naming the file, the k
   const dir = mkdtempSync(join(tmpdir(), 'parm-serve-keys-'));
   const file = join(dir, 'serve.json');
   writeFileSync(file, JSON.stringify({ port: 0, deployments: [{ bundled: 'fashion-mnist-mlp', hangTimeoutMS: 500 }] }));
-  const r = await run(['serve', '--config', file, '--log-level', 'silent']);
+  const r = await run(['serve', '--config', file, '--no-grpc', '--log-level', 'silent']);
   t.equal(r.code, 1, 'exit code 1');
   t.match(r.stderr, `parm: --config ${file}: deployments[0].hangTimeoutMS: unknown option (did you mean 'hangTimeoutMs'?)`);
   t.notMatch(r.stdout, /listening/, 'nothing started');
@@ -92,7 +92,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
   // Served with the flags: the deployment's options, as logged at start, carry them.
   const child = spawn(
     process.execPath,
-    node(['serve', '--port', '0', '--instances', '1', '--batch', '4:2', '--hang-timeout', '750', '--group-wait', '3', '--partial-group', 'unprotected', '--max-retries', '1', '--parity-rows', '1', '--log-level', 'info']),
+    node(['serve', '--port', '0', '--no-grpc', '--instances', '1', '--batch', '4:2', '--hang-timeout', '750', '--group-wait', '3', '--partial-group', 'unprotected', '--max-retries', '1', '--parity-rows', '1', '--log-level', 'info']),
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -121,7 +121,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
     [['--partial-group', 'drop'], /--partial-group/],
   ];
   for (const [args, message] of usage) {
-    const r = await inProcess(['serve', '--port', '0', '--log-level', 'silent', ...args]);
+    const r = await inProcess(['serve', '--port', '0', '--no-grpc', '--log-level', 'silent', ...args]);
     t.not(r.code, 0, `${args.join(' ')}: refused`);
     t.match(r.stderr, message, args.join(' '));
   }
@@ -129,7 +129,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
 
 /** Starts `parm serve` and resolves once it is ready: its base URL, and stop() (SIGTERM) with what it wrote. */
 async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(process.execPath, node(['serve', '--port', '0', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, node(['serve', '--port', '0', '--no-grpc', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stderr.on('data', (b) => (err += b));

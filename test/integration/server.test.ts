@@ -55,7 +55,7 @@ function nextMessage(ws: WebSocket): Promise<Record<string, any>> {
 
 t.test('HTTP JSON, HTTP binary and WebSocket answers equal a direct onnxruntime run', async (t) => {
   const x = images(6, 11);
-  const want = await direct(deployment.deployedModel, x);
+  const want = await direct(deployment.deployedModel!, x);
   const one = (i: number) => x.subarray(i * 784, (i + 1) * 784);
   const row = (i: number) => Array.from(want.subarray(i * 10, (i + 1) * 10));
 
@@ -114,7 +114,7 @@ t.test('under a delay fault, answers come back reconstructed and say so', async 
 
 t.test('100 concurrent connections all get correct answers', async (t) => {
   const x = images(100, 13);
-  const want = await direct(deployment.deployedModel, x);
+  const want = await direct(deployment.deployedModel!, x);
   const clients = await Promise.all(Array.from({ length: 100 }, () => ParmClient.connect({ url: server.url, model: MODEL })));
   const answers = await Promise.all(clients.map((c, i) => c.infer(x.subarray(i * 784, (i + 1) * 784), ORIGINAL)));
   let wrong = 0;
@@ -128,7 +128,7 @@ t.test('100 concurrent connections all get correct answers', async (t) => {
 t.test('bad input, floods and a client that does not read harm no one else', async (t) => {
   const good = await ParmClient.connect({ url: server.url, model: MODEL });
   const x = images(1, 14);
-  const want = Array.from(await direct(deployment.deployedModel, x));
+  const want = Array.from(await direct(deployment.deployedModel!, x));
   let checks = 0;
   let goodRunning = true;
   // A well-behaved client asks continuously while the abuse goes on.
