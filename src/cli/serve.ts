@@ -45,6 +45,7 @@ export interface ServeFlags {
   authTokenFile?: string;
   /** Repeatable; parm worker passes none. */
   cors?: string[];
+  accessLog?: boolean;
   /** undefined: the default port. */
   grpcPort?: number | 'off';
   /** false with --no-grpc. */
@@ -245,6 +246,7 @@ export function register(program: Command): void {
       cliCors,
       [] as string[],
     )
+    .option('--access-log', 'one JSON line on stderr per inference request (id, model, transport, status, outcome, latencyMs, reconstructed), whatever --log-level says')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -334,6 +336,7 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
     logger: log,
     authToken: token,
     cors: flags.cors ?? [],
+    accessLog: flags.accessLog ?? false,
     ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,

@@ -29,10 +29,12 @@ export interface ServerOptions {
   logger?: Logger;
   /** Close the engines when the server closes (default true). */
   closeEngines?: boolean;
-  /** Require `Authorization: Bearer <authToken>` on every route but the health probes (HTTP and the stream upgrade). */
+  /** Require `Authorization: Bearer <authToken>` on every route but the health probes (HTTP, the stream upgrade, gRPC metadata). */
   authToken?: string;
   /** Origins (`scheme://host[:port]`, or `*`) whose browser pages may call the HTTP API (CORS). */
   cors?: readonly string[];
+  /** Log one JSON line per inference request (id, model, transport, status, latency, reconstructed), whatever the logger's level. */
+  accessLog?: boolean;
   /** Serve gRPC on this port too (0 picks a free one); undefined: no gRPC front. */
   grpcPort?: number;
   /** Serve gRPC over TLS with this certificate chain and key (PEM). */
@@ -100,7 +102,7 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   const uws = loadUws();
   const limits = resolveLimits(options.limits);
   const log = options.logger ?? pino({ level: 'silent' });
-  const ctx = new ServerContext(options.engines, limits, log, { factory: options.engineFactory, authToken: options.authToken, cors: options.cors });
+  const ctx = new ServerContext(options.engines, limits, log, { factory: options.engineFactory, authToken: options.authToken, cors: options.cors, accessLog: options.accessLog });
 
   const app: TemplatedApp = uws.App();
   // Every route goes through the front door (http-front.ts); listen and close use the app itself.

@@ -8,6 +8,9 @@ import { ParmError } from '../errors.js';
 /** The environment variable `parm serve` reads the token from when there is no --auth-token-file. */
 export const AUTH_TOKEN_ENV = 'PARM_AUTH_TOKEN';
 
+/** What a client without the right token is told, on every transport (never the token itself). */
+export const UNAUTHORIZED_MESSAGE = 'missing or invalid bearer token: send Authorization: Bearer <token>';
+
 /** Paths served without a token: liveness and readiness probes. */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/v2/health/live', '/v2/health/ready']);
 

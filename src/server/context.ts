@@ -10,7 +10,7 @@ import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
 import type { RequestId } from '../wire/index.js';
 import type { ParsedInferRequest, ProtocolLimits } from './infer-request.js';
 import type { ServerLimits } from './limits.js';
-import { ServerMetrics, type Outcome, type Transport } from './metrics.js';
+import { ABORTED_STATUS, ServerMetrics, type Outcome, type Transport } from './metrics.js';
 import { ModelRepository, type EngineFactory } from './model-repository.js';
 import { describeError, type DescribedError } from './replies.js';
 import { StatisticsBook } from './statistics.js';
@@ -39,6 +39,8 @@ export interface ContextOptions {
   authToken?: string | undefined;
   /** Origins whose pages may call the HTTP API (`*` for any); none: no CORS headers, no preflight route. */
   cors?: readonly string[] | undefined;
+  /** One JSON line per inference request on the log, whatever its level (`parm serve --access-log`). */
+  accessLog?: boolean | undefined;
 }
 
 export class ServerContext {
@@ -60,6 +62,8 @@ export class ServerContext {
   readonly checkBearer: BearerCheck;
   /** The CORS policy, when origins were given. */
   readonly cors: CorsPolicy | undefined;
+  /** Where finish() writes the access log line, when it is on. */
+  private readonly accessLog: Logger | undefined;
   /** Set once by close(); from then on no request is admitted and every HTTP reply closes its connection. */
   private drainingFlag = false;
   /** Requests admitted and not yet answered, both transports; changed only by begin() and end(). */
@@ -84,6 +88,8 @@ export class ServerContext {
     this.authRequired = access.authToken !== undefined;
     this.checkBearer = access.authToken !== undefined ? bearerCheck(access.authToken) : () => true;
     this.cors = access.cors !== undefined && access.cors.length > 0 ? new CorsPolicy(access.cors) : undefined;
+    // Its own level: --log-level warn silences the server's info lines, not the access log asked for.
+    this.accessLog = access.accessLog ? log.child({}, { level: 'info' }) : undefined;
   }
 
   get draining(): boolean {
@@ -163,13 +169,25 @@ export class ServerContext {
     return this.infoOf(engine);
   }
 
-  /** Records how an inference request ended, once per request: the metrics outcome and latency. */
+  /** Records how an inference request ended, once per request: the metrics outcome and latency, and the access log line. */
   finish(e: RequestEnd): Outcome {
     const outcome: Outcome = !e.delivered ? 'aborted' : e.status === 200 ? 'success' : 'failure';
     const seconds = (performance.now() - e.t0) / 1000;
     if (outcome === 'aborted') this.metrics.aborted(e.model, e.transport);
     else if (outcome === 'failure') this.metrics.failure(e.model, e.transport, e.status);
     else this.metrics.success(e.model, e.transport, seconds, e.reconstructed ?? false);
+    this.accessLog?.info(
+      {
+        id: e.id ?? null,
+        model: e.model,
+        transport: e.transport,
+        status: outcome === 'aborted' ? ABORTED_STATUS : e.status,
+        outcome,
+        latencyMs: Math.round(seconds * 1e6) / 1e3,
+        reconstructed: e.reconstructed ?? false,
+      },
+      'request',
+    );
     return outcome;
   }
 

@@ -7,7 +7,7 @@
 // ReplyRules); then, when a token is required, the bearer check (auth.ts) on every route but the
 // health probes.
 import { ParmError } from '../errors.js';
-import { isPublicPath } from './auth.js';
+import { UNAUTHORIZED_MESSAGE, isPublicPath } from './auth.js';
 import type { ServerContext } from './context.js';
 import { contentLengthRefusal } from './http-body.js';
 import { HttpExchange, errorReply, setReplyRules, type Reply } from './replies.js';
@@ -40,7 +40,7 @@ function readHeaders(req: HttpRequest): FrontHeaders {
  * sent). Closes the connection unless the method has no body to skip. The header is not logged.
  */
 function refuseUnauthorized(ctx: ServerContext, res: HttpResponse, method: string, sent: boolean): void {
-  const d = ctx.describe(new ParmError('PARM_ERR_SERVER_UNAUTHORIZED', 'missing or invalid bearer token: send Authorization: Bearer <token>'), '');
+  const d = ctx.describe(new ParmError('PARM_ERR_SERVER_UNAUTHORIZED', UNAUTHORIZED_MESSAGE), '');
   const challenge = sent ? 'Bearer realm="parm", error="invalid_token"' : 'Bearer realm="parm"';
   const reply = { ...errorReply(d.status, d.message), headers: { 'WWW-Authenticate': challenge } };
   new HttpExchange(res, () => ctx.draining).send(reply, method !== 'get' && method !== 'head');

@@ -1,5 +1,6 @@
 // `parm serve` as a process, for what an operator relies on (issue 13): a taken port is an error
-// with the port in it and a non-zero exit, not a second server sharing the port.
+// with the port in it and a non-zero exit, not a second server sharing the port; engine flags;
+// the access-control, CORS and access-log flags.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { main } from '../../src/cli/main.js';
+import { inferHttp } from '../../src/client/index.js';
 import { startServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
 
@@ -152,7 +154,7 @@ async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
   };
 }
 
-t.test('--auth-token-file and --cors on parm serve', async (t) => {
+t.test('--auth-token-file, --cors and --access-log on parm serve', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parm-serve-auth-'));
   const token = 'file-token-7Qx';
   writeFileSync(join(dir, 'token'), `${token}\n`);
@@ -168,10 +170,16 @@ t.test('--auth-token-file and --cors on parm serve', async (t) => {
   t.equal(r.code, 0);
   t.notMatch(r.out + r.err, token, 'the token is printed and logged nowhere');
 
-  const e = await serving(['--log-level', 'warn'], { ...process.env, PARM_AUTH_TOKEN: 'env-token-2b' });
+  const e = await serving(['--log-level', 'warn', '--access-log'], { ...process.env, PARM_AUTH_TOKEN: 'env-token-2b' });
   t.equal((await fetch(`${e.base}/v2`)).status, 401, 'PARM_AUTH_TOKEN');
   t.equal((await fetch(`${e.base}/v2`, { headers: { Authorization: 'Bearer env-token-2b' } })).status, 200);
-  t.equal((await e.stop()).code, 0);
+  await inferHttp(e.base, 'fashion-mnist-mlp', new Float32Array(784).fill(0.5), { id: 'cli-1', token: 'env-token-2b' });
+  const stopped = await e.stop();
+  t.equal(stopped.code, 0);
+  const access = stopped.err.split('\n').filter((l) => l.includes('"msg":"request"'));
+  t.equal(access.length, 1, '--access-log: one line for the one inference, at --log-level warn');
+  t.match(JSON.parse(access[0]!), { id: 'cli-1', model: 'fashion-mnist-mlp', transport: 'http', status: 200, outcome: 'success', reconstructed: false });
+  t.notMatch(stopped.err, 'env-token-2b', 'nor is the token from the environment logged');
 
   const bad = await inProcess(['serve', '--port', '0', '--cors', 'page.example']);
   t.match(bad.stderr, /^parm: --cors 'page\.example': expected '\*' or an origin/m);

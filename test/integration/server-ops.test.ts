@@ -1,14 +1,16 @@
 // What an operator relies on (issue 13): a port that is taken is an error at once, not a second
-// listener sharing it; access control by a bearer token; CORS for browser pages; an access log.
+// listener sharing it; access control by a bearer token (HTTP, the stream upgrade, gRPC); CORS for
+// browser pages; an access log.
 // Real servers on port 0 over the fake engine.
 import net from 'node:net';
 import { pino } from 'pino';
 import t from 'tap';
 import { ParmClient, inferHttp } from '../../src/client/index.js';
-import { ParmError } from '../../src/errors.js';
+import { GRPC_STATUS, ParmError } from '../../src/errors.js';
 import { startServer } from '../../src/server/app.js';
 import { FakeEngine, fakeLogits } from '../helpers/fake-engine.js';
 import { rawHttp, statusCodes } from '../helpers/raw-http.js';
+import { KServeClient, TritonClient, collect, floats, grpc, inferRequest } from './grpc-helpers.js';
 
 /** A port free a moment ago (the kernel's pick for port 0). */
 async function freePort(): Promise<number> {
@@ -145,4 +147,97 @@ t.test('--cors: preflights are answered and answers to an allowed origin carry A
   t.equal((await fetch(`${none.url}/v2`, { headers: { Origin: page } })).headers.get('access-control-allow-origin'), null);
 
   await t.rejects(startServer({ engines: [new FakeEngine()], port: 0, cors: ['page.example'] }), { code: 'PARM_ERR_SERVER_CONFIG', message: /--cors 'page\.example': expected '\*' or an origin such as https:\/\/host\[:port\]/ });
+});
+
+t.test('--auth-token on gRPC: the authorization metadata, health calls excepted; UNAUTHENTICATED with the HTTP message', async (t) => {
+  const token = 'grpc-tok_9';
+  const s = await startServer({ engines: [new FakeEngine()], port: 0, grpcPort: 0, authToken: token });
+  const address = `127.0.0.1:${s.grpcPort}`;
+  const client = new KServeClient(address);
+  const triton = new TritonClient(address);
+  t.teardown(async () => {
+    client.close();
+    triton.close();
+    await s.close();
+  });
+  const withToken = (value: string) => {
+    const m = new grpc.Metadata();
+    m.set('authorization', value);
+    return { metadata: m };
+  };
+  t.same(await client.call('ServerLive', {}), { live: true }, 'ServerLive without a token');
+  t.same(await client.call('ServerReady', {}), { ready: true }, 'ServerReady without a token');
+  const x = new Float32Array(784).fill(0.75);
+  const infer = inferRequest('fake', x, [1, 1, 28, 28], true);
+  for (const [method, request] of [['ServerMetadata', {}], ['ModelReady', { name: 'fake' }], ['ModelMetadata', { name: 'fake' }], ['ModelInfer', infer]] as const) {
+    for (const [how, o] of [['no token', {}], ['a wrong token', withToken('Bearer nope')], ['another scheme', withToken(`Basic ${token}`)]] as const) {
+      const err = (await client.call(method, request, o).catch((e: unknown) => e)) as grpc.ServiceError;
+      t.equal(err.code, GRPC_STATUS.UNAUTHENTICATED, `${method} with ${how}`);
+      t.equal(err.details, 'missing or invalid bearer token: send Authorization: Bearer <token>');
+    }
+  }
+  const answer = await client.call('ModelInfer', infer, withToken(`Bearer ${token}`));
+  t.same(Array.from(floats(answer.raw_output_contents[0])), Array.from(fakeLogits(x)), 'ModelInfer with the token');
+  t.match(await client.call('ModelReady', { name: 'fake' }, withToken(`bearer ${token}`)), { ready: true }, 'the scheme in any case');
+
+  const refused = collect(triton.stream());
+  await t.rejects(refused.done, { code: GRPC_STATUS.UNAUTHENTICATED }, 'ModelStreamInfer without a token');
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${token}`);
+  const call = (triton.raw as unknown as { ModelStreamInfer(md: grpc.Metadata): grpc.ClientDuplexStream<object, any> }).ModelStreamInfer(m);
+  const streamed = collect(call);
+  call.write({ ...inferRequest('fake', x, [1, 1, 28, 28], true), id: 's1' });
+  call.end();
+  await streamed.done;
+  t.equal(streamed.got.length, 1, 'ModelStreamInfer with the token');
+  t.equal(streamed.got[0].infer_response.id, 's1');
+});
+
+/** The access log lines among what a logger wrote. */
+function accessLines(lines: string[]): Array<Record<string, unknown>> {
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+}
+
+t.test('--access-log: one JSON line per inference request on every transport, whatever the log level; none without it', async (t) => {
+  const lines: string[] = [];
+  // At warn, the server's own info lines are off; the access log still writes.
+  const logger = pino({ level: 'warn' }, { write: (s: string) => lines.push(s) });
+  const engine = new FakeEngine({ delayMs: 150 });
+  const s = await startServer({ engines: [engine], port: 0, grpcPort: 0, accessLog: true, logger });
+  const client = new KServeClient(`127.0.0.1:${s.grpcPort}`);
+  t.teardown(async () => {
+    client.close();
+    await s.close();
+  });
+  const x = new Float32Array(784).fill(0.5);
+  await inferHttp(s.url, 'fake', x, { id: 'h1' });
+  await inferHttp(s.url, 'nope', x, { id: 'h2' }).catch(() => undefined);
+  const c = await ParmClient.connect({ url: s.url, model: 'fake' });
+  await c.infer(x);
+  await c.close();
+  await client.call('ModelInfer', { ...inferRequest('fake', x, [1, 1, 28, 28], true), id: 'g1' });
+  // A client that hangs up before its answer: logged as aborted, 499.
+  const body = JSON.stringify({ id: 'a1', inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(x) }] });
+  await rawHttp(s.port, `POST /v2/models/fake/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`, { timeoutMs: 30 });
+  const deadline = Date.now() + 5000;
+  while (accessLines(lines).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+  const got = accessLines(lines);
+  t.equal(got.length, 5, 'one line per request');
+  const byId = new Map(got.map((l) => [l.id, l]));
+  t.match(byId.get('h1'), { level: 30, model: 'fake', transport: 'http', status: 200, outcome: 'success', reconstructed: false });
+  t.match(got.find((l) => l.status === 404), { id: null, model: '', transport: 'http', outcome: 'failure' }, 'an unknown model is refused before the body (and its id) is read');
+  t.match(got.find((l) => l.transport === 'ws'), { id: String, model: 'fake', status: 200, outcome: 'success' }, 'the stream (the client numbers its requests)');
+  t.match(byId.get('g1'), { model: 'fake', transport: 'grpc', status: 200, outcome: 'success' });
+  t.match(byId.get('a1'), { model: 'fake', transport: 'http', status: 499, outcome: 'aborted' });
+  const latency = byId.get('h1')!.latencyMs as number;
+  t.ok(latency >= 140 && latency < 5000, `latencyMs is the request's time in the server (${latency} ms; the engine takes 150)`);
+  t.equal(lines.length, got.length, 'nothing else at warn');
+
+  const quiet: string[] = [];
+  const q = await startServer({ engines: [new FakeEngine()], port: 0, logger: pino({ level: 'debug' }, { write: (l: string) => quiet.push(l) }) });
+  await inferHttp(q.url, 'fake', x);
+  await q.close();
+  t.equal(accessLines(quiet).length, 0, 'no access log unless asked for');
+  t.ok(quiet.length > 0, 'while the server logs at debug');
 });
