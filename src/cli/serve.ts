@@ -313,8 +313,9 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
   const host = flags.host ?? plan.host ?? '127.0.0.1';
   const port = flags.port ?? plan.port ?? 8000;
   const grpc = grpcFlags(flags);
-  // Fail before loading any model when the port is taken; startServer's exclusive bind decides.
+  // Fail before loading any model when a port is taken; startServer's exclusive bind decides.
   if (port !== 0) await checkListenable(host, port);
+  if (grpc.grpcPort !== undefined && grpc.grpcPort !== 0) await checkListenable(host, grpc.grpcPort);
   const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {

@@ -74,6 +74,17 @@ t.test('parm serve on a port another parm server holds exits 1 naming the port',
   t.match(r.stderr, new RegExp(`^parm: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`, 'm'));
 });
 
+t.test('a gRPC port that is taken is refused before any model loads', async (t) => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  t.teardown(() => holder.close());
+  const taken = (holder.address() as net.AddressInfo).port;
+  const r = await inProcess(['serve', '--port', '0', '--grpc-port', String(taken), '--log-level', 'silent']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, new RegExp(`^parm: cannot listen on 127\\.0\\.0\\.1:${taken}: the port is in use`, 'm'));
+  t.notMatch(r.stdout, /listening/, 'nothing started');
+});
+
 t.test('a misspelt option in the serve config is an error naming the file, the key and the closest known one', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parm-serve-keys-'));
   const file = join(dir, 'serve.json');
@@ -129,9 +140,9 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
   }
 });
 
-/** Starts `parm serve` and resolves once it is ready: its base URL, and stop() (SIGTERM) with what it wrote. */
-async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(process.execPath, node(['serve', '--port', '0', '--no-grpc', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
+/** Starts `parm serve` and resolves once it is ready: its base URL, stop() (SIGTERM) with what it wrote, and kill() (SIGKILL). */
+async function serving(args: string[], env: NodeJS.ProcessEnv = process.env, port = 0) {
+  const child = spawn(process.execPath, node(['serve', '--port', String(port), '--no-grpc', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stderr.on('data', (b) => (err += b));
@@ -151,8 +162,40 @@ async function serving(args: string[], env: NodeJS.ProcessEnv = process.env) {
       child.kill('SIGTERM');
       return { code: await exited, out, err };
     },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
+
+t.test('parm serve --port N starts again at once on N after a kill -9 that left connections open', async (t) => {
+  const port = await freePort();
+  const first = await serving(['--log-level', 'warn'], process.env, port);
+  // Open connections of every kind: a kept-alive HTTP one after an answer, a WebSocket stream,
+  // a request whose body is half sent, and one idle socket.
+  const sockets: net.Socket[] = [];
+  const open = (data: string) =>
+    new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(data);
+        setTimeout(resolve, 100);
+      });
+      s.on('error', () => undefined);
+      sockets.push(s);
+    });
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  await open('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n');
+  await open('GET /v2/models/fashion-mnist-mlp/infer/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  await open('POST /v2/models/fashion-mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"inputs":');
+  await open('');
+  await first.kill();
+  // The killed server's side of those connections now lingers (FIN_WAIT / TIME_WAIT) on port N.
+  const again = await serving(['--log-level', 'warn'], process.env, port);
+  t.equal(again.base, `http://127.0.0.1:${port}`, 'ready on the same port at once');
+  t.equal((await fetch(`${again.base}/v2/health/ready`)).status, 200);
+  t.equal((await again.stop()).code, 0);
+});
 
 t.test('--auth-token-file, --cors and --access-log on parm serve', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parm-serve-auth-'));
