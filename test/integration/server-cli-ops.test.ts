@@ -6,15 +6,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { main } from '../../src/cli/main.js';
 import { inferHttp } from '../../src/client/index.js';
 import { startServer } from '../../src/server/app.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
-
-const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
-const node = (args: string[]) => [...process.execArgv, ENTRY, ...args];
+import { freePort, node, serving } from './serve-process.js';
 
 /** Runs `parm` to its exit (or until it prints `parm: ready`, then stops it): the exit code, stdout and stderr. */
 function run(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -53,15 +50,6 @@ async function inProcess(args: string[]): Promise<{ code: number; stdout: string
   const code = Number(process.exitCode ?? 0);
   process.exitCode = undefined;
   return { code, ...out };
-}
-
-/** A port free a moment ago (the kernel's pick for port 0). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 t.test('parm serve on a port another parm server holds exits 1 naming the port', async (t) => {
@@ -138,63 +126,6 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
     t.not(r.code, 0, `${args.join(' ')}: refused`);
     t.match(r.stderr, message, args.join(' '));
   }
-});
-
-/** Starts `parm serve` and resolves once it is ready: its base URL, stop() (SIGTERM) with what it wrote, and kill() (SIGKILL). */
-async function serving(args: string[], env: NodeJS.ProcessEnv = process.env, port = 0) {
-  const child = spawn(process.execPath, node(['serve', '--port', String(port), '--no-grpc', ...args]), { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (b) => (err += b));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (b) => {
-      out += b;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m && out.includes('parm: ready')) resolve(m[1]!);
-    });
-    child.once('exit', () => reject(new Error(`exited early: ${err}`)));
-  });
-  return {
-    base,
-    out: () => out,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return { code: await exited, out, err };
-    },
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
-t.test('parm serve --port N starts again at once on N after a kill -9 that left connections open', async (t) => {
-  const port = await freePort();
-  const first = await serving(['--log-level', 'warn'], process.env, port);
-  // Open connections of every kind: a kept-alive HTTP one after an answer, a WebSocket stream,
-  // a request whose body is half sent, and one idle socket.
-  const sockets: net.Socket[] = [];
-  const open = (data: string) =>
-    new Promise<void>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.write(data);
-        setTimeout(resolve, 100);
-      });
-      s.on('error', () => undefined);
-      sockets.push(s);
-    });
-  t.teardown(() => sockets.forEach((s) => s.destroy()));
-  await open('GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n');
-  await open('GET /v2/models/fashion-mnist-mlp/infer/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-  await open('POST /v2/models/fashion-mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"inputs":');
-  await open('');
-  await first.kill();
-  // The killed server's side of those connections now lingers (FIN_WAIT / TIME_WAIT) on port N.
-  const again = await serving(['--log-level', 'warn'], process.env, port);
-  t.equal(again.base, `http://127.0.0.1:${port}`, 'ready on the same port at once');
-  t.equal((await fetch(`${again.base}/v2/health/ready`)).status, 200);
-  t.equal((await again.stop()).code, 0);
 });
 
 t.test('--auth-token-file, --cors and --access-log on parm serve', async (t) => {
