@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   PARM_ERR_SERVER_NOT_READY: { http: 503, summary: 'server not ready' },
   PARM_ERR_SERVER_PROTOCOL: { http: 400, summary: 'WebSocket framing violation (the connection is closed)' },
   PARM_ERR_SERVER_CONFIG: { http: 400, summary: 'invalid serve configuration' },
+  PARM_ERR_SERVER_FORBIDDEN: { http: 403, summary: 'action not enabled on this server' },
   // Command line and training.
   PARM_ERR_CLI_USAGE: { http: 400, summary: 'invalid command-line usage' },
   PARM_ERR_TRAIN_INPUT: { http: 400, summary: 'invalid training input' },

@@ -52,6 +52,7 @@ export interface ServeFlags {
   grpc: boolean;
   grpcTlsCert?: string;
   grpcTlsKey?: string;
+  dashboardControls?: boolean;
   logLevel: string;
 }
 
@@ -247,6 +248,7 @@ export function register(program: Command): void {
       [] as string[],
     )
     .option('--access-log', 'one JSON line on stderr per inference request (id, model, transport, status, outcome, latencyMs, reconstructed), whatever --log-level says')
+    .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -341,6 +343,7 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
     ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,
+    dashboard: { controls: flags.dashboardControls ?? false },
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -360,6 +363,8 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
         `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
     );
   }
+
+  process.stdout.write(`  dashboard: ${server.url}/dashboard${flags.dashboardControls ? ' (controls on)' : ''}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

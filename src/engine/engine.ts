@@ -207,7 +207,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary());
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary(), this.faults);
   }
 
   close(): Promise<void> {

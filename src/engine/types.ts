@@ -229,6 +229,8 @@ export interface EngineMetrics {
    * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
    */
   runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
+  /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
+  faults: FaultSpec[];
 }
 
 export interface Engine {

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { endianness } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { registerDashboard, type DashboardOptions } from '../dashboard/routes.js';
 import { ParmError } from '../errors.js';
 import type { Engine } from '../engine/types.js';
 import { startGrpcFront, type GrpcFront, type GrpcTls } from '../grpc/server.js';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   grpcTls?: GrpcTls;
   /** Builds a deployment's engine again for a repository load after an unload (without it, load is refused). */
   engineFactory?: EngineFactory;
+  /** The live page at GET /dashboard (src/dashboard/); its controls are off by default. */
+  dashboard?: DashboardOptions;
 }
 
 export interface ParmServer {
@@ -110,11 +113,18 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
   registerHttpRoutes(routes, ctx);
   registerOperationRoutes(routes, ctx);
   const stream = registerStream(routes, ctx, uws);
+  // --- dashboard (src/dashboard/) ---
+  // Behind the front door like every route: with an auth token, the page and its controls need it.
+  const dashboard = registerDashboard(routes, ctx, options.dashboard);
+  // --- end dashboard ---
   if (ctx.cors) registerPreflight(routes, ctx, ctx.cors);
   registerFallback(routes, ctx);
 
   const host = options.host ?? '127.0.0.1';
-  const listenSocket = await listen(uws, app, host, options.port ?? 0);
+  const listenSocket = await listen(uws, app, host, options.port ?? 0).catch(async (err: unknown) => {
+    await dashboard.close();
+    throw err;
+  });
   const port = uws.us_socket_local_port(listenSocket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
   let grpcFront: GrpcFront | undefined;
   if (options.grpcPort !== undefined) {
@@ -122,15 +132,18 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       grpcFront = await startGrpcFront(ctx, { host, port: options.grpcPort, tls: options.grpcTls });
     } catch (err) {
       uws.us_listen_socket_close(listenSocket);
+      await dashboard.close();
       throw err;
     }
   }
   log.info({ host, port, grpcPort: grpcFront?.port, models: [...ctx.engines.keys()] }, 'listening');
+  dashboard.listening(host, port);
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       ctx.startDraining();
+      await dashboard.close();
       uws.us_listen_socket_close(listenSocket);
       grpcFront?.stopAccepting();
       log.info({ inFlight: ctx.requestsInFlight }, 'shutting down: answering requests in flight');

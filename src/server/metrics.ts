@@ -21,6 +21,8 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
   readonly inFlight: Gauge<'transport'>;
+  /** Told of every successful answer after it is counted (the dashboard's latency windows). */
+  onSuccess: ((model: string, seconds: number, reconstructed: boolean) => void) | undefined;
   /** Engine metrics read in the scrape in progress, by deployment. */
   private readonly scrape = new Map<string, EngineMetrics>();
 
@@ -160,6 +162,7 @@ export class ServerMetrics {
   success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
     this.requests.inc({ model, transport, outcome: 'success', status: '200' });
     this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+    this.onSuccess?.(model, seconds, reconstructed);
   }
 
   failure(model: string, transport: Transport, status: number): void {

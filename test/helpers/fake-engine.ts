@@ -114,7 +114,12 @@ export class FakeEngine implements Engine {
     });
   }
 
-  setFaults(_faults: FaultSpec[]): void {}
+  /** What the last setFaults was given (no validation: the fake applies none of them). */
+  faults: FaultSpec[] = [];
+
+  setFaults(faults: FaultSpec[]): void {
+    this.faults = faults.map((f) => ({ ...f }));
+  }
 
   metrics(): EngineMetrics {
     return {
@@ -138,6 +143,7 @@ export class FakeEngine implements Engine {
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
       runTime: { deployed: { count: this.calls, quantiles: RUN_TIME_QUANTILES.map(() => 1) }, parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) } },
+      faults: this.faults.map((f) => ({ ...f })),
     };
   }
 

@@ -40,6 +40,7 @@ t.test('--help documents every flag', async (t) => {
     '--max-batch',
     '--max-in-flight',
     '--idle-timeout',
+    '--dashboard-controls',
     '--log-level',
   ]) {
     t.match(r.stdout, flag, flag);

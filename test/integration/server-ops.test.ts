@@ -62,7 +62,7 @@ t.test('--auth-token: HTTP, the WebSocket upgrade and every route but health nee
   t.teardown(() => s.close());
   const auth = { Authorization: `Bearer ${token}` };
   for (const path of ['/v2/health/live', '/v2/health/ready']) t.equal((await fetch(`${s.url}${path}`)).status, 200, `${path} without a token`);
-  for (const path of ['/v2', '/v2/models/fake', '/v2/models/fake/ready', '/metrics']) {
+  for (const path of ['/v2', '/v2/models/fake', '/v2/models/fake/ready', '/metrics', '/v2/models/fake/stats', '/dashboard']) {
     const none = await fetch(`${s.url}${path}`);
     t.equal(none.status, 401, `${path} without a token`);
     t.equal(none.headers.get('www-authenticate'), 'Bearer realm="parm"');
