@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   PARM_ERR_ENGINE_MODEL: { http: 500, summary: 'model failed to load or run' },
   // Network front.
   PARM_ERR_SERVER_BAD_REQUEST: { http: 400, summary: 'malformed request' },
+  PARM_ERR_SERVER_UNAUTHORIZED: { http: 401, summary: 'missing or invalid bearer token' },
   PARM_ERR_SERVER_NOT_FOUND: { http: 404, summary: 'unknown model, version or route' },
   PARM_ERR_SERVER_METHOD: { http: 405, summary: 'method not allowed' },
   PARM_ERR_SERVER_TOO_LARGE: { http: 413, summary: 'request too large' },

@@ -8,8 +8,10 @@ import { parseDecodePolicy } from '../engine/decode-policy.js';
 import { ParmEngine } from '../engine/engine.js';
 import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
-import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
-import { startServer } from '../server/app.js';
+import type { BatchingOptions, DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
+import { checkListenable, startServer } from '../server/app.js';
+import { AUTH_TOKEN_ENV, readTokenFile } from '../server/auth.js';
+import { parseCorsOrigin } from '../server/cors.js';
 import { loadServeConfig } from '../server/config.js';
 import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
@@ -27,12 +29,23 @@ export interface ServeFlags {
   threads?: number;
   decode?: DecodePolicy;
   maxPending?: number;
+  batch?: BatchingOptions;
+  hangTimeout?: number;
+  groupWait?: number;
+  partialGroup?: 'replicate' | 'unprotected';
+  maxRetries?: number;
+  parityRows?: number;
   fault: FaultSpec[];
   maxBodyBytes?: number;
   maxMessageBytes?: number;
   maxBatch?: number;
   maxInFlight?: number;
+  maxQueuedBytes?: number;
   idleTimeout?: number;
+  authTokenFile?: string;
+  /** Repeatable; parm worker passes none. */
+  cors?: string[];
+  accessLog?: boolean;
   /** undefined: the default port. */
   grpcPort?: number | 'off';
   /** false with --no-grpc. */
@@ -56,6 +69,20 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: st
   return n;
 };
 
+/** A number of milliseconds (its range is the engine option's, checked by the engine). */
+const ms = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) usage(`${name} must be a number of milliseconds >= 0, got '${v}'`);
+  return n;
+};
+
+/** `--batch <maxBatch>[:<maxDelayMs>]`: dynamic batching, waiting up to maxDelayMs (default 1) to fill a batch. */
+function parseBatch(v: string): BatchingOptions {
+  const m = /^(\d+)(?::(\d+(?:\.\d+)?))?$/.exec(v);
+  if (!m || Number(m[1]) < 1) usage(`--batch must be <maxBatch>[:<maxDelayMs>] with maxBatch an integer >= 1 and maxDelayMs a number >= 0, got '${v}'`);
+  return { maxBatch: Number(m[1]), maxDelayMs: m[2] === undefined ? 1 : Number(m[2]) };
+}
+
 /** `--decode first|deadline:<ms>`: the command line's one reading of a decode policy. */
 function parseDecode(v: string): DecodePolicy {
   return parseDecodePolicy(v, '--decode');
@@ -65,6 +92,15 @@ function parseDecode(v: string): DecodePolicy {
 function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
   try {
     return [...prev, parseFaultSpec(v)];
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+/** `--cors ORIGIN` (repeatable): one origin, or `*`. */
+function cliCors(v: string, prev: string[]): string[] {
+  try {
+    return [...prev, parseCorsOrigin(v)];
   } catch (err) {
     return usage((err as Error).message);
   }
@@ -105,17 +141,52 @@ const limitFlag = (flag: string, name: keyof ServerLimits) => (v: string) => {
   return n;
 };
 
-/** Engine fields the command line sets, applied over every deployment (config file or bundled). */
+/**
+ * Engine options the command line sets over every deployment (config file or bundled): the flag,
+ * where commander puts its value, and the engine option it sets. The engine checks the values.
+ */
+const ENGINE_FLAGS: ReadonlyArray<readonly [flag: string, key: keyof ServeFlags, option: keyof EngineOptions]> = [
+  ['--mode', 'mode', 'mode'],
+  ['--instances', 'instances', 'instances'],
+  ['--parity-instances', 'parityInstances', 'parityInstances'],
+  ['--isolation', 'isolation', 'isolation'],
+  ['--threads', 'threads', 'threadsPerSession'],
+  ['--decode', 'decode', 'decode'],
+  ['--max-pending', 'maxPending', 'maxPending'],
+  ['--batch', 'batch', 'batching'],
+  ['--hang-timeout', 'hangTimeout', 'hangTimeoutMs'],
+  ['--group-wait', 'groupWait', 'groupWaitMs'],
+  ['--partial-group', 'partialGroup', 'partialGroup'],
+  ['--max-retries', 'maxRetries', 'maxRetries'],
+];
+
 function overrides(f: ServeFlags): Partial<EngineOptions> {
-  const o: Partial<EngineOptions> = {};
-  if (f.mode !== undefined) o.mode = f.mode;
-  if (f.instances !== undefined) o.instances = f.instances;
-  if (f.parityInstances !== undefined) o.parityInstances = f.parityInstances;
-  if (f.isolation !== undefined) o.isolation = f.isolation;
-  if (f.threads !== undefined) o.threadsPerSession = f.threads;
-  if (f.decode !== undefined) o.decode = f.decode;
-  if (f.maxPending !== undefined) o.maxPending = f.maxPending;
-  return o;
+  const o: Record<string, unknown> = {};
+  for (const [, key, option] of ENGINE_FLAGS) if (f[key] !== undefined) o[option] = f[key];
+  return o as Partial<EngineOptions>;
+}
+
+/**
+ * An engine option error caused by a flag, as a usage error naming the flag and its value
+ * ("--hang-timeout 5: hangTimeoutMs: expected ..."); other errors unchanged. The config file's
+ * deployments were checked when it was read, so an engine option error here comes from a flag.
+ */
+function blameFlag(err: unknown, f: ServeFlags): unknown {
+  if (!(err instanceof ParmError) || err.code !== 'PARM_ERR_ENGINE_CONFIG') return err;
+  const field = /^([A-Za-z]+)/.exec(err.message)?.[1];
+  const entry = ENGINE_FLAGS.find(([, key, option]) => option === field && f[key] !== undefined);
+  if (!entry) return err;
+  const v = f[entry[1]];
+  // The value in the flag's own text form.
+  const given =
+    typeof v === 'object' && v !== null && 'maxBatch' in v
+      ? `${v.maxBatch}:${v.maxDelayMs}`
+      : typeof v === 'object' && v !== null && 'kind' in v
+        ? v.kind === 'deadline'
+          ? `deadline:${v.waitMs}`
+          : v.kind
+        : String(v);
+  return new ParmError('PARM_ERR_CLI_USAGE', `${entry[0]} ${given}: ${err.message}`, { cause: err });
 }
 
 export function register(program: Command): void {
@@ -143,6 +214,12 @@ export function register(program: Command): void {
     .option('--threads <n>', 'onnxruntime intra-op threads per instance', int('--threads', 1, 256))
     .option('--decode <policy>', "default decode policy: 'first' or 'deadline:<ms>' (requests may override with parm_decode)", parseDecode)
     .option('--max-pending <n>', 'queries accepted and not answered per deployment before 503 overloaded', int('--max-pending', 1))
+    .option('--batch <maxBatch>[:<maxDelayMs>]', 'dynamic batching: up to maxBatch queries per instance run, waiting up to maxDelayMs (default 1) to fill one (engine batching; default off)', parseBatch)
+    .option('--hang-timeout <ms>', 'declare an instance hung after this long without a heartbeat or result (engine hangTimeoutMs, >= 10; default adaptive: 20 x its worst recent run, at least 1000)', ms('--hang-timeout'))
+    .option('--group-wait <ms>', 'how long a coding group may wait to fill before the partial-group policy applies (engine groupWaitMs, default 5)', ms('--group-wait'))
+    .addOption(new Option('--partial-group <policy>', 'a group that did not fill in time: replicate its queries, or leave them unprotected (engine partialGroup, default replicate)').choices(['replicate', 'unprotected']))
+    .option('--max-retries <n>', 're-issues of a query after instance failures before it fails (engine maxRetries, default 3)', int('--max-retries', 0))
+    .option('--parity-rows <n>', 'parity models (r) for the bundled deployment: the first n the manifest lists for its k and encoder (default all of them)', int('--parity-rows', 1, 64))
     .option(
       '--fault <spec>',
       'inject a fault (repeatable): delay:<instance>:<ms>[:<probability>], crash:<instance>:<after-n-queries>, hang:<instance>, ' +
@@ -153,12 +230,24 @@ export function register(program: Command): void {
     .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, limitFlag('--max-body-bytes', 'maxBodyBytes'))
     .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, limitFlag('--max-message-bytes', 'maxMessageBytes'))
     .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, limitFlag('--max-batch', 'maxBatch'))
-    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
+    .option('--max-in-flight <n>', `requests of one WebSocket connection running at once; more wait in its FIFO (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
+    .option('--max-queued-bytes <n>', `message bytes one WebSocket connection may have waiting to start; more get an error answer (default ${DEFAULT_LIMITS.wsMaxQueuedBytes})`, limitFlag('--max-queued-bytes', 'wsMaxQueuedBytes'))
     .option(
       '--idle-timeout <s>',
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
       limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option(
+      '--auth-token-file <file>',
+      `require "Authorization: Bearer <token>" on HTTP and the WebSocket upgrade, health probes excepted; the token is the file's content (default: the ${AUTH_TOKEN_ENV} environment variable, if set)`,
+    )
+    .option(
+      '--cors <origin>',
+      'let browser pages from this origin (scheme://host[:port], repeatable, or * for any) call the HTTP API: preflights answered, Access-Control-* headers on answers',
+      cliCors,
+      [] as string[],
+    )
+    .option('--access-log', 'one JSON line on stderr per inference request (id, model, transport, status, outcome, latencyMs, reconstructed), whatever --log-level says')
     .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
@@ -172,25 +261,47 @@ export function register(program: Command): void {
 
 function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; host?: string; port?: number; limits: Partial<ServerLimits> } {
   if (flags.config) {
-    if (flags.model || flags.k !== undefined || flags.encoder) usage('--model, --k and --encoder pick the bundled deployment; with --config set them in the file');
+    if (flags.model || flags.k !== undefined || flags.encoder || flags.parityRows !== undefined) {
+      usage('--model, --k, --encoder and --parity-rows pick the bundled deployment; with --config set them in the file');
+    }
     const cfg = loadServeConfig(flags.config);
     return { deployments: cfg.deployments, host: cfg.host, port: cfg.port, limits: cfg.limits ?? {} };
   }
   const manifest = bundledManifestPath();
   const name = flags.model ?? readManifest(manifest).default;
-  return { deployments: [deploymentFromManifest(manifest, name, { k: flags.k ?? 2, encoder: flags.encoder ?? 'sum' })], limits: {} };
+  const k = flags.k ?? 2;
+  const encoder = flags.encoder ?? 'sum';
+  const d = deploymentFromManifest(manifest, name, { k, encoder });
+  const listed = d.parityModels ?? [];
+  if (flags.parityRows !== undefined) {
+    if (flags.parityRows > listed.length) {
+      usage(`--parity-rows ${flags.parityRows}: models/manifest.json lists ${listed.length} parity model${listed.length === 1 ? '' : 's'} for ${name} with k=${k}, encoder ${encoder}`);
+    }
+    d.parityModels = listed.slice(0, flags.parityRows);
+  }
+  return { deployments: [d], limits: {} };
+}
+
+/** The bearer token to require: --auth-token-file, else $PARM_AUTH_TOKEN; none when neither is given. Never printed. */
+function authToken(flags: ServeFlags): string | undefined {
+  if (flags.authTokenFile !== undefined) return readTokenFile(flags.authTokenFile);
+  const env = process.env[AUTH_TOKEN_ENV];
+  if (env === undefined) return undefined;
+  if (env.trim() === '') usage(`${AUTH_TOKEN_ENV} is set but empty`);
+  return env.trim();
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
-  await runServe(flags, deploymentsFrom(flags));
+  await runServe(flags, deploymentsFrom(flags), authToken(flags));
 }
 
 /**
  * Serves `plan` (the deployments of a config, the bundled one, or `parm worker`'s one model) until
  * a signal: engines, the server, the two lines a script reads (`parm: listening on URL`,
- * `parm: ready`), graceful shutdown on SIGINT / SIGTERM.
+ * `parm: ready`), graceful shutdown on SIGINT / SIGTERM. `token`: the bearer token to require
+ * (parm serve's; a worker requires none, since the remote-instance client sends none).
  */
-export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploymentsFrom>): Promise<void> {
+export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploymentsFrom>, token?: string): Promise<void> {
   const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
   const over = overrides(flags);
   const limits: Partial<ServerLimits> = { ...plan.limits };
@@ -198,9 +309,15 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
   if (flags.maxMessageBytes !== undefined) limits.maxMessageBytes = flags.maxMessageBytes;
   if (flags.maxBatch !== undefined) limits.maxBatch = flags.maxBatch;
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
+  if (flags.maxQueuedBytes !== undefined) limits.wsMaxQueuedBytes = flags.maxQueuedBytes;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
+  const host = flags.host ?? plan.host ?? '127.0.0.1';
+  const port = flags.port ?? plan.port ?? 8000;
   const grpc = grpcFlags(flags);
+  // Fail before loading any model when a port is taken; startServer's exclusive bind decides.
+  if (port !== 0) await checkListenable(host, port);
+  if (grpc.grpcPort !== undefined && grpc.grpcPort !== 0) await checkListenable(host, grpc.grpcPort);
   const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {
@@ -208,17 +325,21 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
       const faults = [...(d.faults ?? []), ...flags.fault];
       const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
       engines.push(makeEngine(opts));
+      log.info({ model: opts.name, options: opts }, 'deployment');
     }
   } catch (err) {
     await Promise.allSettled(engines.map((e) => e.close()));
-    throw err;
+    throw blameFlag(err, flags);
   }
   const server = await startServer({
     engines,
-    host: flags.host ?? plan.host ?? '127.0.0.1',
-    port: flags.port ?? plan.port ?? 8000,
+    host,
+    port,
     limits,
     logger: log,
+    authToken: token,
+    cors: flags.cors ?? [],
+    accessLog: flags.accessLog ?? false,
     ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,
@@ -232,6 +353,8 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
   // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
   process.stdout.write(`parm: listening on ${server.url}\n`);
   if (server.grpcUrl) process.stdout.write(`parm: listening on ${server.grpcUrl}\n`);
+  if (token !== undefined) process.stdout.write(`  access: Authorization: Bearer <token> required (health probes excepted)\n`);
+  if (flags.cors?.length) process.stdout.write(`  CORS: pages from ${flags.cors.join(', ')}\n`);
   for (const e of engines) {
     const o = e.options;
     const m = encodeURIComponent(o.name);

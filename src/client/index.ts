@@ -33,6 +33,11 @@ export interface InferCallOptions {
   timeoutMs?: number;
 }
 
+/** `Authorization: Bearer <token>` for a server started with an auth token; no header without one. */
+function authHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { Authorization: `Bearer ${token}` };
+}
+
 export interface InferAnswer {
   id: string | number | undefined;
   output: Float32Array;
@@ -59,11 +64,17 @@ export class ParmRequestError extends Error {
   }
 }
 
-/** The connection dropped or closed before the answer arrived. The request may or may not have run. */
+/**
+ * The connection could not be made, or dropped or closed before the answer arrived (the request
+ * may or may not have run then).
+ */
 export class ParmConnectionError extends Error {
   constructor(
     message: string,
+    /** WebSocket close code. */
     readonly code?: number,
+    /** HTTP status when the server refused the upgrade (404 unknown model, 401, 503 shutting down). */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'ParmConnectionError';
@@ -74,6 +85,8 @@ export interface ParmClientOptions {
   /** Server base URL: http://host:port or ws://host:port. */
   url: string;
   model: string;
+  /** Bearer token, for a server that requires one (`parm serve --auth-token-file`). */
+  token?: string;
   version?: string;
   /** Binary frames (4-byte LE header length + JSON + raw FP32) rather than JSON text (default true). */
   binary?: boolean;
@@ -87,7 +100,8 @@ export interface ParmClientOptions {
   requestTimeoutMs?: number;
   /**
    * Requests sent and not answered at once; more wait in the client (FIFO) for a free slot.
-   * Default 64, the server's default per-connection limit (above it the server answers with errors).
+   * Default 64, the server's default per-connection in-flight limit (above it the server queues
+   * requests, up to its wsMaxQueuedBytes, then answers with errors).
    */
   maxInFlight?: number;
 }
@@ -166,6 +180,8 @@ export class ParmClient {
   private closedByUser = false;
   private connecting: Promise<void> | undefined;
   private failures = 0;
+  /** The pending reconnect attempt's delay (unref'd until a request waits on it). */
+  private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly slotWaiters: Array<() => void> = [];
   private active = 0;
   readonly url: string;
@@ -189,7 +205,7 @@ export class ParmClient {
 
   private open(): Promise<void> {
     this.connecting ??= new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(this.url, { perMessageDeflate: false });
+      const ws = new WebSocket(this.url, { perMessageDeflate: false, headers: authHeaders(this.opts.token) });
       ws.binaryType = 'nodebuffer';
       let opened = false;
       ws.once('open', () => {
@@ -203,6 +219,29 @@ export class ParmClient {
       ws.on('error', () => {
         /* surfaced through 'close' */
       });
+      // The server refused the upgrade: keep its status and OIP error text for the rejection.
+      let refused: { status: number; reason: string } | undefined;
+      ws.once('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if ((size += c.length) <= 64 * 1024) chunks.push(c);
+        });
+        const done = () => {
+          let reason = res.statusMessage ?? '';
+          try {
+            const e = (parseJsonBytes(Buffer.concat(chunks), 'error body') as { error?: unknown }).error;
+            if (typeof e === 'string') reason = e;
+          } catch {
+            /* not an OIP error body: keep the status text */
+          }
+          refused = { status, reason };
+          ws.terminate();
+        };
+        res.once('end', done);
+        res.once('error', done);
+      });
       ws.once('close', (code, reason) => {
         const current = this.ws === ws;
         if (current) this.ws = undefined;
@@ -210,7 +249,11 @@ export class ParmClient {
           this.failAll(ws, new ParmConnectionError(`connection closed (${code}${reason.length ? `: ${reason.toString()}` : ''})`, code));
         } else {
           this.connecting = undefined;
-          reject(new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code));
+          reject(
+            refused
+              ? new ParmConnectionError(`cannot connect to ${this.url}: ${refused.status} ${refused.reason}`, code, refused.status)
+              : new ParmConnectionError(`cannot connect to ${this.url} (${code})`, code),
+          );
         }
         const retry = this.opts.reconnect ?? true;
         if (!this.closedByUser && retry && ((opened && current) || (!opened && this.failures > 0))) this.scheduleReconnect();
@@ -227,7 +270,8 @@ export class ParmClient {
     const delay = Math.min(max, min * 2 ** this.failures);
     this.failures++;
     const p = new Promise<void>((resolve, reject) => {
-      setTimeout(() => {
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = undefined;
         this.connecting = undefined;
         if (this.closedByUser) return reject(new ParmConnectionError('client closed'));
         this.open().then(
@@ -307,7 +351,11 @@ export class ParmClient {
     const header = requestHeader(id, data, opts, binary);
     await this.slot();
     try {
-      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) await (this.connecting ?? this.open());
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        // A request waiting for the reconnect keeps the process alive until it is answered or fails.
+        this.reconnectTimer?.ref();
+        await (this.connecting ?? this.open());
+      }
     } catch (err) {
       this.freed();
       throw err;
@@ -351,7 +399,7 @@ export async function inferHttp(
   baseUrl: string,
   model: string,
   data: Float32Array,
-  opts: InferCallOptions & { binary?: boolean; version?: string; id?: string } = {},
+  opts: InferCallOptions & { binary?: boolean; version?: string; id?: string; token?: string } = {},
 ): Promise<InferAnswer> {
   const binary = opts.binary ?? true;
   const header = requestHeader(opts.id, data, opts, binary);
@@ -359,9 +407,10 @@ export async function inferHttp(
   const v = opts.version === undefined ? '' : `/versions/${encodeURIComponent(opts.version)}`;
   const url = `${baseUrl.replace(/\/$/, '')}/v2/models/${encodeURIComponent(model)}${v}/infer`;
   const { body, headerLength } = encodeHttpBody(JSON.stringify(header), binary ? [fp32Bytes(data)] : []);
+  const auth = authHeaders(opts.token);
   const init: RequestInit = binary
-    ? { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) }, body }
-    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body };
+    ? { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) }, body }
+    : { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body };
   if (opts.timeoutMs) init.signal = AbortSignal.timeout(opts.timeoutMs);
   const res = await fetch(url, init);
   const answer = new Uint8Array(await res.arrayBuffer());

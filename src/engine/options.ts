@@ -156,7 +156,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     const b = o.batching;
     if (!isRecord(b)) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
     rejectUnknownKeys('batching', b, ['maxBatch', 'maxDelayMs']);
-    batching = { maxBatch: int('batching.maxBatch', b.maxBatch, NaN, 1, 4096), maxDelayMs: num('batching.maxDelayMs', b.maxDelayMs, NaN, 0) };
+    batching = { maxBatch: int('batching.maxBatch', b.maxBatch, NaN, 1, 4096), maxDelayMs: num('batching.maxDelayMs', b.maxDelayMs, NaN, 0, MAX_TIMER_MS) };
   }
   return {
     name: o.name,
@@ -172,18 +172,18 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
     threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
     balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
-    groupWaitMs: num('groupWaitMs', o.groupWaitMs, DEFAULTS.groupWaitMs, 0),
+    groupWaitMs: num('groupWaitMs', o.groupWaitMs, DEFAULTS.groupWaitMs, 0, MAX_TIMER_MS),
     decode: validateDecode('decode', o.decode, { kind: 'first' }),
     batching,
-    hedgeDelayMs: num('hedgeDelayMs', o.hedgeDelayMs, DEFAULTS.hedgeDelayMs, 0),
+    hedgeDelayMs: num('hedgeDelayMs', o.hedgeDelayMs, DEFAULTS.hedgeDelayMs, 0, MAX_TIMER_MS),
     faults: validateFaults('faults', o.faults),
     background: validateBackground(o.background),
     maxPending: int('maxPending', o.maxPending, DEFAULTS.maxPending, 1),
     partialGroup: oneOf('partialGroup', o.partialGroup, ['replicate', 'unprotected'] as const, DEFAULTS.partialGroup),
     hangTimeoutMs: o.hangTimeoutMs === undefined ? undefined : num('hangTimeoutMs', o.hangTimeoutMs, NaN, 10, MAX_TIMER_MS),
-    heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1),
+    heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1, MAX_TIMER_MS),
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
-    closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
+    closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0, MAX_TIMER_MS),
     parityNice: int('parityNice', o.parityNice, DEFAULTS.parityNice, 0, 19),
     parityDeferMs: o.parityDeferMs === undefined ? undefined : num('parityDeferMs', o.parityDeferMs, NaN, 0, MAX_TIMER_MS),
   };

@@ -42,8 +42,10 @@ export function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: Ab
   let label = '';
   const fail = (err: unknown) => {
     // The client's deadline cancels the call: that is a timeout, not a cancellation.
-    const e = err instanceof ParmError && err.code === 'PARM_ERR_ENGINE_CANCELLED' && msLeft(deadline) <= 0 ? new ParmError('PARM_ERR_ENGINE_TIMEOUT', 'the gRPC deadline passed') : err;
-    ctx.metrics.failure(label, 'grpc', httpStatusOf(e));
+    const cancelled = err instanceof ParmError && err.code === 'PARM_ERR_ENGINE_CANCELLED';
+    const e = cancelled && msLeft(deadline) <= 0 ? new ParmError('PARM_ERR_ENGINE_TIMEOUT', 'the gRPC deadline passed') : err;
+    // A call its client cancelled gets no answer: it ends as aborted, as on HTTP and the stream.
+    ctx.finish({ model: label, transport: 'grpc', id: msg.id, t0, status: httpStatusOf(e), delivered: !(cancelled && e === err) });
     reply(e);
   };
   let engine: Engine;
@@ -74,7 +76,7 @@ export function inferOnce(ctx: ServerContext, msg: ModelInferRequest, signal: Ab
         ctx.end('grpc');
         return;
       }
-      ctx.metrics.success(label, 'grpc', (performance.now() - t0) / 1000, result.reconstructed);
+      ctx.finish({ model: label, transport: 'grpc', id: msg.id, t0, status: 200, reconstructed: result.reconstructed, delivered: !signal.aborted });
       reply(null, response);
       ctx.end('grpc');
     },

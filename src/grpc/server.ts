@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ParmError } from '../errors.js';
 import type { ServerContext } from '../server/context.js';
 import { modelMetadata, serverMetadata } from '../server/server-metadata.js';
+import { authInterceptor } from './auth-interceptor.js';
 import { grpcError, inferOnce } from './infer-call.js';
 import { inferenceService, type ModelInferRequest } from './service.js';
 import { StreamRegistry, modelStreamInfer } from './stream.js';
@@ -104,6 +105,7 @@ export async function startGrpcFront(ctx: ServerContext, o: GrpcFrontOptions): P
     'grpc.max_receive_message_length': ctx.limits.maxMessageBytes,
     // Calls in flight per connection, as on a WebSocket; more wait in the client (HTTP/2 flow control).
     'grpc.max_concurrent_streams': ctx.limits.maxInFlightPerConnection,
+    ...(ctx.authRequired ? { interceptors: [authInterceptor(ctx)] } : {}),
   });
   const streams = new StreamRegistry();
   server.addService(inferenceService(), handlers(ctx, streams));

@@ -1,10 +1,14 @@
 // `parm serve` configuration (Contract 4): the JSON config file and the `bundled` deployment
-// shortcut. Validated once here, with one message format, before anything starts.
+// shortcut. Validated once here, before anything starts, with one message format that names the
+// file and the path to the key: "--config FILE: deployments[0].batchng: unknown option (did you
+// mean 'batching'?)". Every deployment passes the engine's own option check here.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ParmError } from '../errors.js';
 import { bundledManifestPath, deploymentFromManifest } from '../engine/manifest.js';
+import { ENGINE_OPTION_KEYS, resolveOptions } from '../engine/options.js';
 import type { EncoderKind, EngineOptions } from '../engine/types.js';
+import { rejectUnknownKeys } from '../engine/validate.js';
 import { parseLimits, type ServerLimits } from './limits.js';
 
 /** A deployment of the config file by its bundled name: models/manifest.json gives the model paths. */
@@ -39,12 +43,27 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Runs a check whose errors name a field ("field: what is wrong"), prefixing where the field is. */
+function located<T>(prefix: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof ParmError) throw new ParmError('PARM_ERR_SERVER_CONFIG', `${prefix}${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Keys of a deployment: the engine's options, and the bundled shortcut's `bundled` (its `k` and `encoder` are engine options too). */
+const DEPLOYMENT_KEYS: readonly string[] = [...ENGINE_OPTION_KEYS, 'bundled'];
+const CONFIG_KEYS: readonly string[] = ['host', 'port', 'limits', 'deployments'];
+
 /**
  * One deployment of the config: an EngineOptions object whose model paths are relative to the
  * config file, or `{ "bundled": "<manifest deployment>", "k"?, "encoder"?, ...EngineOptions }`.
  */
 export function resolveDeployment(d: unknown, baseDir: string, where: string, manifestPath = bundledManifestPath()): EngineOptions {
   if (!isObject(d)) bad(`${where}: a deployment must be an object`);
+  rejectUnknownKeys(where, d, DEPLOYMENT_KEYS, 'PARM_ERR_SERVER_CONFIG');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   if ('bundled' in d) {
     const { bundled, k, encoder, ...rest } = d;
@@ -87,15 +106,20 @@ export function loadServeConfig(file: string, manifestPath = bundledManifestPath
     return bad(`--config ${file}: ${(err as Error).message}`);
   }
   if (!isObject(raw)) bad(`--config ${file}: expected a JSON object { host?, port?, limits?, deployments: [...] }`);
-  const known = new Set(['host', 'port', 'limits', 'deployments']);
-  for (const k of Object.keys(raw)) if (!known.has(k)) bad(`--config ${file}: unknown key '${k}' (known: ${[...known].join(', ')})`);
+  located(`--config ${file}: `, () => rejectUnknownKeys('', raw, CONFIG_KEYS));
   if (raw.host !== undefined && typeof raw.host !== 'string') bad(`--config ${file}: host must be a string`);
   if (raw.port !== undefined && (typeof raw.port !== 'number' || !Number.isInteger(raw.port) || raw.port < 0 || raw.port > 65535)) {
     bad(`--config ${file}: port must be an integer in [0, 65535]`);
   }
   if (!Array.isArray(raw.deployments) || raw.deployments.length === 0) bad(`--config ${file}: deployments must be a non-empty array`);
   const baseDir = dirname(resolve(file));
-  const deployments = raw.deployments.map((d, i) => resolveDeployment(d, baseDir, `--config ${file}: deployments[${i}]`, manifestPath));
+  const deployments = raw.deployments.map((d, i) => {
+    const where = `--config ${file}: deployments[${i}]`;
+    const options = resolveDeployment(d, baseDir, where, manifestPath);
+    // The engine's own check, now, so that its errors say where in the file they are.
+    located(`${where}.`, () => resolveOptions(options, baseDir));
+    return options;
+  });
   const names = new Set<string>();
   for (const d of deployments) {
     if (names.has(d.name)) bad(`--config ${file}: two deployments are named '${d.name}'`);

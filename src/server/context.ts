@@ -4,14 +4,44 @@
 // engine (admit, then run).
 import type { Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { bearerCheck, type BearerCheck } from './auth.js';
+import { CorsPolicy } from './cors.js';
 import type { Engine, InferResult, ModelInfo } from '../engine/types.js';
 import type { RequestId } from '../wire/index.js';
 import type { ParsedInferRequest, ProtocolLimits } from './infer-request.js';
 import type { ServerLimits } from './limits.js';
-import { ServerMetrics, type Transport } from './metrics.js';
+import { ABORTED_STATUS, ServerMetrics, type Outcome, type Transport } from './metrics.js';
 import { ModelRepository, type EngineFactory } from './model-repository.js';
 import { describeError, type DescribedError } from './replies.js';
 import { StatisticsBook } from './statistics.js';
+
+/** One inference request's end, as finish() records it. */
+export interface RequestEnd {
+  /** Deployment name; "" for an unknown model or version. */
+  model: string;
+  transport: Transport;
+  /** The request's id, when it could be read. */
+  id: RequestId | null | undefined;
+  /** performance.now() when the request was received (HTTP: its body read; stream: its message). */
+  t0: number;
+  /** The answer's HTTP-equivalent status (200 for an answer). */
+  status: number;
+  reconstructed?: boolean;
+  /** The answer reached the transport; false when the client had gone. */
+  delivered: boolean;
+}
+
+/** What the context is built with beside the engines, limits and log (startServer's options). */
+export interface ContextOptions {
+  /** Builds a deployment's engine again after an unload (without it, load is refused). */
+  factory?: EngineFactory | undefined;
+  /** Require this bearer token (auth.ts); none: every client is admitted. */
+  authToken?: string | undefined;
+  /** Origins whose pages may call the HTTP API (`*` for any); none: no CORS headers, no preflight route. */
+  cors?: readonly string[] | undefined;
+  /** One JSON line per inference request on the log, whatever its level (`parm serve --access-log`). */
+  accessLog?: boolean | undefined;
+}
 
 export class ServerContext {
   /** Engines by deployment name, fixed at start: each a slot that unload / load swap the engine in. */
@@ -23,6 +53,17 @@ export class ServerContext {
   /** What the request validator enforces (from `limits`). */
   readonly protocolLimits: ProtocolLimits;
   readonly log: Logger;
+  /** A bearer token is required (on every route but the health probes). */
+  readonly authRequired: boolean;
+  /**
+   * Whether an Authorization header value (or gRPC `authorization` metadata) carries the token;
+   * always true when none is required. Constant time (auth.ts).
+   */
+  readonly checkBearer: BearerCheck;
+  /** The CORS policy, when origins were given. */
+  readonly cors: CorsPolicy | undefined;
+  /** Where finish() writes the access log line, when it is on. */
+  private readonly accessLog: Logger | undefined;
   /** Set once by close(); from then on no request is admitted and every HTTP reply closes its connection. */
   private drainingFlag = false;
   /** Requests admitted and not yet answered, both transports; changed only by begin() and end(). */
@@ -30,8 +71,7 @@ export class ServerContext {
   /** Set by whenIdle() while close() waits; called when inFlight reaches 0. */
   private onIdle: (() => void) | undefined;
 
-  /** `factory` builds a deployment's engine again after an unload (without it, load is refused). */
-  constructor(engines: readonly Engine[], limits: ServerLimits, log: Logger, factory?: EngineFactory) {
+  constructor(engines: readonly Engine[], limits: ServerLimits, log: Logger, access: ContextOptions = {}) {
     const byName = new Map<string, Engine>();
     for (const e of engines) {
       // Keyed by the deployment name: `info` (the same name) exists only once the engine has loaded.
@@ -39,12 +79,17 @@ export class ServerContext {
       if (byName.has(name)) throw new ParmError('PARM_ERR_SERVER_CONFIG', `two deployments are named '${name}'`);
       byName.set(name, e);
     }
-    this.repository = new ModelRepository(byName, factory);
+    this.repository = new ModelRepository(byName, access.factory);
     this.engines = this.repository.slots;
     this.metrics = new ServerMetrics(this.engines);
     this.limits = limits;
     this.protocolLimits = { maxBatch: limits.maxBatch };
     this.log = log;
+    this.authRequired = access.authToken !== undefined;
+    this.checkBearer = access.authToken !== undefined ? bearerCheck(access.authToken) : () => true;
+    this.cors = access.cors !== undefined && access.cors.length > 0 ? new CorsPolicy(access.cors) : undefined;
+    // Its own level: --log-level warn silences the server's info lines, not the access log asked for.
+    this.accessLog = access.accessLog ? log.child({}, { level: 'info' }) : undefined;
   }
 
   get draining(): boolean {
@@ -122,6 +167,28 @@ export class ServerContext {
   admit(engine: Engine): ModelInfo {
     if (this.drainingFlag) throw new ParmError('PARM_ERR_ENGINE_CLOSED', 'server is shutting down');
     return this.infoOf(engine);
+  }
+
+  /** Records how an inference request ended, once per request: the metrics outcome and latency, and the access log line. */
+  finish(e: RequestEnd): Outcome {
+    const outcome: Outcome = !e.delivered ? 'aborted' : e.status === 200 ? 'success' : 'failure';
+    const seconds = (performance.now() - e.t0) / 1000;
+    if (outcome === 'aborted') this.metrics.aborted(e.model, e.transport);
+    else if (outcome === 'failure') this.metrics.failure(e.model, e.transport, e.status);
+    else this.metrics.success(e.model, e.transport, seconds, e.reconstructed ?? false);
+    this.accessLog?.info(
+      {
+        id: e.id ?? null,
+        model: e.model,
+        transport: e.transport,
+        status: outcome === 'aborted' ? ABORTED_STATUS : e.status,
+        outcome,
+        latencyMs: Math.round(seconds * 1e6) / 1e3,
+        reconstructed: e.reconstructed ?? false,
+      },
+      'request',
+    );
+    return outcome;
   }
 
   /** Runs an admitted request on its engine; `signal` withdraws it (a gRPC client cancelled). Counted in the statistics. */

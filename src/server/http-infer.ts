@@ -2,7 +2,7 @@
 // (errors then close the connection), the body read and parsed, the request admitted and run, and
 // the answer sent as JSON or as a binary extension body.
 import type { Engine, ModelInfo } from '../engine/types.js';
-import { encodeHttpBody, readHttpBody } from '../wire/index.js';
+import { encodeHttpBody, readHttpBody, type RequestId } from '../wire/index.js';
 import { ParmError } from '../errors.js';
 import type { ServerContext } from './context.js';
 import { readBody } from './http-body.js';
@@ -29,10 +29,12 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
     const encoding = req.getHeader('content-encoding');
     // Unknown models and versions count under model="".
     let label = '';
+    let id: RequestId | undefined;
+    let t0 = performance.now();
     const fail = (err: unknown, closeConnection = false) => {
-      const d = ctx.describe(err, label);
-      ctx.metrics.failure(label, 'http', d.status);
-      exchange.send(errorReply(d.status, d.message), closeConnection);
+      const d = ctx.describe(err, label, id);
+      const delivered = exchange.send(errorReply(d.status, d.message), closeConnection);
+      ctx.finish({ model: label, transport: 'http', id, t0, status: d.status, delivered });
     };
     let engine: Engine;
     try {
@@ -47,13 +49,14 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
       return;
     }
     const onBody = (body: Uint8Array) => {
-      const t0 = performance.now();
+      t0 = performance.now();
       let parsed: ParsedInferRequest;
       // The model as admitted: the answer is encoded against it even if the model is unloaded meanwhile.
       let info: ModelInfo;
       try {
         const { header, tensors } = readHttpBody(body, headerLength);
         const request = readRequestHeader(header);
+        id = request.id;
         info = ctx.admit(engine);
         parsed = parseInferRequest(request, tensors, info, { framing: 'json', allowBinaryOutputs: true, limits: ctx.protocolLimits });
       } catch (err) {
@@ -64,8 +67,8 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
       ctx.run(engine, parsed).then(
         (result) => {
           const enc = encodeInferResponse(parsed, result, info);
-          ctx.metrics.success(label, 'http', (performance.now() - t0) / 1000, result.reconstructed);
-          exchange.send(answerReply(enc.header, enc.chunks));
+          const delivered = exchange.send(answerReply(enc.header, enc.chunks));
+          ctx.finish({ model: label, transport: 'http', id, t0, status: 200, reconstructed: result.reconstructed, delivered });
           ctx.end('http');
         },
         (err) => {
@@ -74,6 +77,7 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
         },
       );
     };
-    readBody(res, req, exchange, ctx.limits.maxBodyBytes, onBody, (status) => ctx.metrics.failure(label, 'http', status));
+    const refused = (status: number) => ctx.finish({ model: label, transport: 'http', id, t0, status, delivered: true });
+    readBody(res, req, exchange, ctx.limits.maxBodyBytes, onBody, refused);
   };
 }

@@ -1,6 +1,6 @@
 // The HTTP routes other than inference: server metadata, health, model metadata and readiness,
-// Prometheus metrics, the repository index, and the 404/405 fallback. Each answers from the
-// server's state, without touching an engine's queue.
+// Prometheus metrics, the repository index, and the 404/405 fallback (for these routes and
+// http-operations.ts's). Each answers from the server's state, without touching an engine's queue.
 import { ParmError } from '../errors.js';
 import { parseJsonBytes } from '../wire/index.js';
 import type { ServerContext } from './context.js';
@@ -81,17 +81,24 @@ function registerRepositoryIndex(app: TemplatedApp, ctx: ServerContext): void {
   });
 }
 
-/** Any other path or method: 405 on a known path, else 404. Registered after every other route. */
+/** The paths of the routes above and the methods each takes (the Allow header of a 405). */
+const ROUTE_METHODS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^\/v2(\/health\/(live|ready))?$/, 'GET, HEAD'],
+  [/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/ready|\/stats)?$/, 'GET, HEAD'],
+  [/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/, 'POST'],
+  [/^\/v2\/repository\/(index|models\/[^/]+\/(load|unload))$/, 'POST'],
+  [/^\/metrics$/, 'GET, HEAD'],
+];
+
+/** Any other path or method: 405 with Allow on a known path, else 404. Registered after every other route. */
 export function registerFallback(app: TemplatedApp, ctx: ServerContext): void {
   app.any('/*', (res, req) => {
     const url = req.getUrl();
     const method = req.getMethod();
-    const known =
-      /^\/v2(\/health\/(live|ready))?$/.test(url) ||
-      /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/ready|\/infer|\/stats)?$/.test(url) ||
-      /^\/v2\/repository\/(index|models\/[^/]+\/(load|unload))$/.test(url) ||
-      url === '/metrics';
-    const r = known ? errorReply(405, `method ${method.toUpperCase()} not allowed on ${url}`) : errorReply(404, `no route for ${method.toUpperCase()} ${url}`);
+    const allow = ROUTE_METHODS.find(([re]) => re.test(url))?.[1];
+    const r = allow
+      ? { ...errorReply(405, `method ${method.toUpperCase()} not allowed on ${url}`), headers: { Allow: allow } }
+      : errorReply(404, `no route for ${method.toUpperCase()} ${url}`);
     // Close: a body we did not read must not be parsed as the next request.
     new HttpExchange(res, () => ctx.draining).send(r, method !== 'get' && method !== 'head');
   });

@@ -2,6 +2,8 @@
 // limits: the config file's `limits`, the `parm serve` flags and startServer's options all pass
 // through the same rule per limit.
 import { ParmError } from '../errors.js';
+import { MAX_TIMER_MS, rejectUnknownKeys } from '../engine/validate.js';
+import { UWS_CONTENT_LENGTH_DIGITS } from './http-body.js';
 
 /** What one client may make the server hold. docs/protocol.md lists each with its default. */
 export interface ServerLimits {
@@ -11,8 +13,10 @@ export interface ServerLimits {
   maxMessageBytes: number;
   /** Largest leading (batch) dimension in one request. */
   maxBatch: number;
-  /** Requests accepted and not yet answered on one WebSocket connection; more get an error answer. */
+  /** Requests of one WebSocket connection running in the engine at once; more wait in the connection's FIFO. */
   maxInFlightPerConnection: number;
+  /** Message bytes of the requests one WebSocket connection may have waiting to start; more get an error answer. */
+  wsMaxQueuedBytes: number;
   /** Bytes queued to a WebSocket client above which the server stops starting its new requests. */
   wsBackpressureBytes: number;
   /** Bytes queued to a WebSocket client above which the server closes it (1008): it is not reading. */
@@ -30,6 +34,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxMessageBytes: 8 * 1024 * 1024,
   maxBatch: 1024,
   maxInFlightPerConnection: 64,
+  wsMaxQueuedBytes: 16 * 1024 * 1024,
   wsBackpressureBytes: 1024 * 1024,
   wsMaxBackpressureBytes: 8 * 1024 * 1024,
   idleTimeoutSec: 120,
@@ -37,14 +42,22 @@ export const DEFAULT_LIMITS: ServerLimits = {
   drainTimeoutMs: 10_000,
 };
 
+/** The largest body whose Content-Length uWebSockets.js can read (it drops the connection for more digits). */
+const MAX_BODY_BYTES = 10 ** UWS_CONTENT_LENGTH_DIGITS - 1;
+
+const timer = (v: number) => (v > MAX_TIMER_MS ? `must be <= ${MAX_TIMER_MS} (what a timer holds), got ${v}` : undefined);
+
 /**
  * Rules beyond "a number >= 0": values uWebSockets.js would abort the process on (it does not
- * throw for these), or that make no sense. Each returns what is wrong, or undefined.
+ * throw for these) or cannot serve, timers Node would cut to 1 ms, or values that make no sense.
+ * Each returns what is wrong, or undefined.
  */
 const RULES: { readonly [K in keyof ServerLimits]?: (v: number) => string | undefined } = {
   idleTimeoutSec: (v) => (v !== 0 && (v < 8 || v > 960) ? `must be 0 (off) or in [8, 960], got ${v}` : undefined),
   maxMessageBytes: (v) => (v < 1024 || v > 2 ** 30 ? `must be in [1024, 2^30], got ${v}` : undefined),
-  maxBodyBytes: (v) => (v < 1024 ? `must be >= 1024, got ${v}` : undefined),
+  maxBodyBytes: (v) => (v < 1024 || v > MAX_BODY_BYTES ? `must be in [1024, ${MAX_BODY_BYTES}], got ${v}` : undefined),
+  requestTimeoutMs: (v) => (v === 0 ? 'must be > 0, got 0' : timer(v)),
+  drainTimeoutMs: timer,
   maxInFlightPerConnection: (v) => (v < 1 ? `must be >= 1, got ${v}` : undefined),
   maxBatch: (v) => (v < 1 ? `must be >= 1, got ${v}` : undefined),
 };
@@ -67,9 +80,10 @@ function fail(message: string): never {
 export function parseLimits(v: unknown, where: string): Partial<ServerLimits> {
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${where}: limits must be an object`);
+  rejectUnknownKeys(`${where}: limits`, v as Record<string, unknown>, Object.keys(DEFAULT_LIMITS), 'PARM_ERR_SERVER_CONFIG');
   const out: Partial<ServerLimits> = {};
   for (const [name, value] of Object.entries(v)) {
-    if (!isLimitName(name)) fail(`${where}: unknown limit '${name}' (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+    if (!isLimitName(name)) fail(`${where}: unknown limit '${name}'`);
     const problem = limitProblem(name, value);
     if (problem) fail(`${where}: limits.${name} ${problem}`);
     out[name] = value as number;

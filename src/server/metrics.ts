@@ -6,6 +6,12 @@ import type { Engine, EngineMetrics } from '../engine/types.js';
 
 export type Transport = 'http' | 'ws' | 'grpc';
 
+/** How a request ended: answered 200, answered with an error, or its answer never delivered (the client went away). */
+export type Outcome = 'success' | 'failure' | 'aborted';
+
+/** The status label (and access-log status) of an aborted request: nginx's "client closed request". */
+export const ABORTED_STATUS = 499;
+
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
 
@@ -24,7 +30,7 @@ export class ServerMetrics {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'parm_requests_total',
-      help: 'Inference requests answered by the network front, by outcome (success | failure) and HTTP-equivalent status',
+      help: 'Inference requests received by the network front, by outcome (success | failure | aborted: the client went away before the answer) and HTTP-equivalent status (499 for aborted)',
       labelNames: ['model', 'transport', 'outcome', 'status'],
       registers,
     });
@@ -161,6 +167,11 @@ export class ServerMetrics {
 
   failure(model: string, transport: Transport, status: number): void {
     this.requests.inc({ model, transport, outcome: 'failure', status: String(status) });
+  }
+
+  /** A request whose answer (success or error) could not be delivered: the client had gone. No latency is observed. */
+  aborted(model: string, transport: Transport): void {
+    this.requests.inc({ model, transport, outcome: 'aborted', status: String(ABORTED_STATUS) });
   }
 
   /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector. */

@@ -6,8 +6,14 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as Uws from 'uWebSockets.js';
 
-export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_listen_socket } from 'uWebSockets.js';
 export type UwsModule = typeof Uws;
+
+/**
+ * Bytes a corked uWS response buffers before writing to the socket. A reply longer than this
+ * reaches the socket while the handler runs, before uWS may drop the connection after it.
+ */
+export const UWS_CORK_BUFFER_BYTES = 16 * 1024;
 
 let cached: UwsModule | undefined;
 
@@ -35,9 +41,9 @@ export function loadUws(): UwsModule {
   } catch (err) {
     throw new Error(`uWebSockets.js native binary at ${path} failed to load: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof cached.App !== 'function') {
+  if (typeof cached.App !== 'function' || typeof (cached as { LIBUS_LISTEN_EXCLUSIVE_PORT?: unknown }).LIBUS_LISTEN_EXCLUSIVE_PORT !== 'number') {
     cached = undefined;
-    throw new Error(`uWebSockets.js native binary at ${path} does not export App()`);
+    throw new Error(`uWebSockets.js native binary at ${path} does not export App() and LIBUS_LISTEN_EXCLUSIVE_PORT`);
   }
   return cached;
 }

@@ -32,6 +32,8 @@ export interface FakeEngineOptions {
   maxPending?: number;
   /** Floats per answer row (default 10), to make answers large in backpressure tests. */
   outputFloats?: number;
+  /** Every query fails with this error after delayMs, as an engine error would. */
+  failWith?: ParmError;
 }
 
 export class FakeEngine implements Engine {
@@ -98,7 +100,8 @@ export class FakeEngine implements Engine {
       const timer = setTimeout(() => {
         this.pending--;
         signal?.removeEventListener('abort', onAbort);
-        resolve(result);
+        if (this.opts.failWith) reject(this.opts.failWith);
+        else resolve(result);
       }, this.opts.delayMs ?? 0);
       // Like the real engine: an abort rejects at once and the query is dropped.
       const onAbort = () => {

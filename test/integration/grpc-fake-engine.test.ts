@@ -67,7 +67,7 @@ t.test('a gRPC deadline and a cancelled call withdraw the query from the engine'
   t.equal(engine.cancelled, 2, 'a cancelled call withdraws its query');
   const text = await server.metrics.text();
   t.match(text, /parm_requests_total\{model="fake",transport="grpc",outcome="failure",status="504"\} 1/, 'the deadline counted as 504');
-  t.match(text, /parm_requests_total\{model="fake",transport="grpc",outcome="failure",status="499"\} 1/, 'the cancel counted as 499');
+  t.match(text, /parm_requests_total\{model="fake",transport="grpc",outcome="aborted",status="499"\} 1/, 'the cancel counted as aborted (499)');
 });
 
 t.test('limits: a message above maxMessageBytes is RESOURCE_EXHAUSTED; a stream never runs more than the in-flight limit', async (t) => {

@@ -29,6 +29,12 @@ t.test('resolveOptions errors name the field', async (t) => {
     [{ faults: [{ kind: 'contention', instance: '*', busyMs: 20, periodMs: 10 }] }, /^faults\[0\]\.busyMs/],
     [{ background: { seed: 1, kind: 'contention', width: 3, periodMs: 10, duty: 0.5, intensity: 0.5 } }, /^background\.width/],
     [{ batching: { maxBatch: 0, maxDelayMs: 1 } }, /^batching\.maxBatch/],
+    // Every delay the engine puts on a timer is bounded by what a Node timer holds (longer ones fire after 1 ms).
+    [{ batching: { maxBatch: 4, maxDelayMs: 2 ** 31 } }, /^batching\.maxDelayMs: expected a number in \[0, 2147483647\]/],
+    [{ groupWaitMs: 2 ** 31 }, /^groupWaitMs: expected a number in \[0, 2147483647\]/],
+    [{ hedgeDelayMs: 2 ** 31 }, /^hedgeDelayMs: expected a number in \[0, 2147483647\]/],
+    [{ heartbeatMs: 2 ** 31 }, /^heartbeatMs: expected a number in \[1, 2147483647\]/],
+    [{ closeTimeoutMs: 2 ** 31 }, /^closeTimeoutMs: expected a number in \[0, 2147483647\]/],
     [{ parityModels: [{ path: MLP }, { path: MLP }], encoder: 'concat' }, /concat encoder supports r = 1/],
     [{ name: '' }, /^name:/],
   ];

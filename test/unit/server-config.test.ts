@@ -38,6 +38,9 @@ t.test('config files: relative model paths, the bundled shortcut, validation', a
       deployments: { m: { deployed: 'm/deployed.onnx', parity: [{ k: 2, encoder: 'sum', path: 'm/p2.onnx' }] } },
     }),
   );
+  // Empty stand-ins: the engine's option check wants the model files to exist, nothing more.
+  mkdirSync(join(dir, 'models', 'm'));
+  for (const f of ['models/a.onnx', 'p.onnx', 'models/m/deployed.onnx', 'models/m/p2.onnx']) writeFileSync(join(dir, f), '');
   const file = join(dir, 'serve.json');
   writeFileSync(
     file,
@@ -63,12 +66,12 @@ t.test('config files: relative model paths, the bundled shortcut, validation', a
 
   const cases: Array<[unknown, RegExp]> = [
     [{ deployments: [] }, /deployments must be a non-empty array/],
-    [{ deployments: [{ name: 'x' }], extra: 1 }, /unknown key 'extra'/],
+    [{ deployments: [{ name: 'x' }], extra: 1 }, /: extra: unknown option; known: host, port, limits, deployments/],
     [{ deployments: [{ name: 'x' }] }, /deployments\[0\]\.deployedModel must be a path/],
     [{ deployments: [{ bundled: 'nope' }] }, /no deployment 'nope'/],
     [{ deployments: [{ bundled: 'm', k: 3 }] }, /no parity model for k=3/],
     [{ port: 70000, deployments: [{ bundled: 'm' }] }, /port must be an integer in \[0, 65535\]/],
-    [{ limits: { maxBatchh: 3 }, deployments: [{ bundled: 'm' }] }, /unknown limit 'maxBatchh'/],
+    [{ limits: { maxBatchh: 3 }, deployments: [{ bundled: 'm' }] }, /: limits\.maxBatchh: unknown option \(did you mean 'maxBatch'\?\)/],
     [{ limits: { idleTimeoutSec: 4 }, deployments: [{ bundled: 'm' }] }, /: limits\.idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/],
     [{ deployments: [{ bundled: 'm' }, { bundled: 'm' }] }, /two deployments are named 'm'/],
   ];

@@ -13,15 +13,20 @@ t.test('limits uWebSockets.js would abort on are refused first', async (t) => {
   t.equal(checkLimits({ ...DEFAULT_LIMITS, idleTimeoutSec: 0 }).idleTimeoutSec, 0);
   t.same(resolveLimits({ maxBatch: 8 }), { ...DEFAULT_LIMITS, maxBatch: 8 }, 'defaults under what is given');
   t.match(message(() => resolveLimits({ maxInFlightPerConnection: 0 })), /maxInFlightPerConnection must be >= 1, got 0/);
+  t.match(message(() => resolveLimits({ maxBodyBytes: 1e9 })), /maxBodyBytes must be in \[1024, 999999999\], got 1000000000/, 'a body uWS can frame (9 digits of Content-Length)');
+  t.match(message(() => resolveLimits({ requestTimeoutMs: 2 ** 31 })), /requestTimeoutMs must be <= 2147483647 \(what a timer holds\)/);
+  t.match(message(() => resolveLimits({ requestTimeoutMs: 0 })), /requestTimeoutMs must be > 0/);
+  t.match(message(() => resolveLimits({ drainTimeoutMs: 2 ** 31 })), /drainTimeoutMs must be <= 2147483647/);
+  t.equal(resolveLimits({ drainTimeoutMs: 0, maxBodyBytes: 999_999_999 }).drainTimeoutMs, 0);
 });
 
 t.test('the config file goes through the same rules, with where it came from', async (t) => {
   t.same(parseLimits({ maxBatch: 8 }, 'f'), { maxBatch: 8 }, 'only what the file sets');
   t.same(parseLimits(undefined, 'f'), {});
   t.match(message(() => parseLimits({ maxBodyBytes: -1 }, 'x')), /^PARM_ERR_SERVER_CONFIG: x: limits\.maxBodyBytes must be a number >= 0, got -1/);
-  t.match(message(() => parseLimits({ maxBodyBytes: 100 }, 'x')), /x: limits\.maxBodyBytes must be >= 1024, got 100/);
+  t.match(message(() => parseLimits({ maxBodyBytes: 100 }, 'x')), /x: limits\.maxBodyBytes must be in \[1024, 999999999\], got 100/);
   t.match(message(() => parseLimits({ idleTimeoutSec: 4 }, 'x')), /x: limits\.idleTimeoutSec must be 0 \(off\) or in \[8, 960\], got 4/);
-  t.match(message(() => parseLimits({ toString: 1 }, 'x')), /unknown limit 'toString'/, 'inherited names are not limits');
+  t.match(message(() => parseLimits({ toString: 1 }, 'x')), /x: limits\.toString: unknown option/, 'inherited names are not limits');
   t.match(message(() => parseLimits([1], 'x')), /x: limits must be an object/);
   // One rule each: the partial and the complete path say the same about the same value.
   for (const [name, value] of [['idleTimeoutSec', 5], ['maxMessageBytes', 2 ** 31], ['maxBatch', 0], ['requestTimeoutMs', 'soon']] as const) {

@@ -1,12 +1,13 @@
 // The stream front's logic (src/server/ws-stream.ts) without a socket: onStreamMessage driven with
 // a fake uWS WebSocket and the fake engine. Answers in the request's framing with its id, the one
-// id check, framing closes, the in-flight limit, parking while the client does not read, the
-// hard backpressure close, admission while draining or loading, and the close accounting.
+// id check, framing closes, the in-flight limit and the FIFO behind it (bounded in bytes), parking
+// while the client does not read, the hard backpressure close, admission while draining or
+// loading, and the close accounting.
 import { pino } from 'pino';
 import t from 'tap';
 import { ServerContext } from '../../src/server/context.js';
 import { resolveLimits, type ServerLimits } from '../../src/server/limits.js';
-import { onStreamClose, onStreamMessage, releaseParked, type StreamConnection } from '../../src/server/ws-stream.js';
+import { onStreamClose, onStreamMessage, releaseParked, streamConnection } from '../../src/server/ws-stream.js';
 import { encodeFrame, fp32Bytes, readMessage } from '../../src/wire/index.js';
 import { FakeEngine, fakeLogits } from '../helpers/fake-engine.js';
 import { FakeSocket } from '../helpers/fake-uws.js';
@@ -15,7 +16,7 @@ const silent = pino({ level: 'silent' });
 
 function setup(engine = new FakeEngine(), limits: Partial<ServerLimits> = {}) {
   const ctx = new ServerContext([engine], resolveLimits(limits), silent);
-  const conn: StreamConnection = { model: engine.options.name, engine, inFlight: 0, parked: [], closed: false };
+  const conn = streamConnection(engine.options.name, engine);
   const sock = new FakeSocket(conn);
   const message = (m: string | Uint8Array, isBinary = typeof m !== 'string') => {
     const bytes = typeof m === 'string' ? new TextEncoder().encode(m) : m;
@@ -101,15 +102,24 @@ t.test('framing violations and oversized messages close with a code and a reason
   }
 });
 
-t.test('the in-flight limit answers the excess at once, with ids', async (t) => {
-  const { message, answers, engine } = setup(new FakeEngine({ delayMs: 20 }), { maxInFlightPerConnection: 3 });
-  for (let i = 0; i < 5; i++) message(binaryRequest(i, image(i)));
+t.test('beyond the in-flight limit requests wait in order; past the byte bound of the waiting ones they are refused, with ids', async (t) => {
+  const size = binaryRequest(0, image(0)).length;
+  const { message, answers, engine, conn, ctx } = setup(new FakeEngine({ delayMs: 20 }), { maxInFlightPerConnection: 3, wsMaxQueuedBytes: 2 * size });
+  for (let i = 0; i < 7; i++) message(binaryRequest(i, image(i)));
+  t.equal(engine.calls, 3, 'three run');
+  t.equal(conn.running, 3);
+  t.equal(conn.parked.length, 2, 'two wait');
+  t.equal(conn.queuedBytes, 2 * size);
   const refused = answers();
-  t.same(refused.map((a) => a.header.id), [3, 4]);
-  t.match(refused[0]!.header.error, /too many requests in flight on this connection \(limit 3\)/);
-  t.equal(engine.calls, 3);
-  await settle(40);
-  t.equal(answers().filter((a) => !a.header.error).length, 3);
+  t.same(refused.map((a) => a.header.id), [5, 6], 'the rest are refused at once');
+  t.match(refused[0]!.header.error, new RegExp(`too many requests waiting on this connection \\(${2 * size} bytes queued, limit ${2 * size} bytes\\); wait for answers`));
+  await settle(100);
+  const served = answers().filter((a) => !a.header.error);
+  t.same(served.map((a) => a.header.id).sort(), [0, 1, 2, 3, 4], 'the waiting ones ran once the running ones were answered');
+  for (const a of served) t.same(Array.from(new Float32Array(a.tensors.slice().buffer)), Array.from(fakeLogits(image(a.header.id))));
+  t.ok(engine.maxSeenPending <= 3, 'never more than the limit running');
+  t.equal(conn.queuedBytes, 0);
+  t.equal(ctx.requestsInFlight, 0);
 });
 
 t.test('a client that does not read: requests park, then start in order as it drains', async (t) => {
@@ -169,6 +179,7 @@ t.test('closing with requests parked releases their in-flight accounting; they n
   t.equal(conn.closed, true);
   t.equal(conn.parked.length, 0);
   t.equal(ctx.requestsInFlight, 0, 'a drain waiting for them is not held up');
+  t.match(await ctx.metrics.text(), /parm_requests_total\{model="fake",transport="ws",outcome="aborted",status="499"\} 2/, 'each counted as aborted');
   sock.buffered = 0;
   releaseParked(ctx, sock.ws);
   await settle();
