@@ -143,6 +143,36 @@ t.test('a hung backend times out; a refusing one is probed until it comes back',
   t.same(r.e === 'result' && Array.from(r.output), Array.from(fakeModel(x(3))), 'serves again');
 });
 
+t.test('a black-holed backend whose requests are all abandoned is marked down after the hang limit', async (t) => {
+  const server = await startStandIn();
+  t.teardown(() => server.close());
+  const { inst, rec } = await remote(server, { requestTimeoutMs: 300 });
+  t.teardown(() => inst.close());
+  await rec.next('ready');
+  server.behaviour = 'hang';
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Each request is answered from parity elsewhere and abandoned at once: its own timeout never runs.
+  inst.run(1, x(1), [1, IN]);
+  t.equal(inst.abandon(1), true);
+  await sleep(400);
+  inst.checkAlive(realClock.now());
+  await sleep(20);
+  t.equal(inst.health().circuit, 'closed', 'one abandoned request, then a quiet spell: still up');
+  for (const id of [2, 3]) {
+    inst.run(id, x(id), [1, IN]);
+    inst.abandon(id);
+  }
+  inst.checkAlive(realClock.now());
+  const d = await rec.next('down');
+  t.ok(d.e === 'down' && /no answer to the last 3 requests in \d+ ms/.test(d.reason), d.e === 'down' ? d.reason : '');
+  t.equal(inst.health().circuit === 'closed', false, 'marked down');
+  server.behaviour = 'ok';
+  await rec.next('ready');
+  inst.run(4, x(4), [1, IN]);
+  const r = await rec.next('result');
+  t.same(r.e === 'result' && Array.from(r.output), Array.from(fakeModel(x(4))), 'back once it answers again');
+});
+
 t.test('abandon aborts the request at the backend and frees the slot; concurrency runs several at once', async (t) => {
   const server = await startStandIn();
   t.teardown(() => server.close());
