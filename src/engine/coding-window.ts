@@ -4,6 +4,7 @@
 // A group that did not fill gets the partial-group policy.
 import type { Clock, TimerHandle } from './clock.js';
 import type { Counters } from './metrics.js';
+import type { PendingParity } from './parity-start.js';
 import type { Unit } from './query.js';
 import type { Task } from './task.js';
 
@@ -21,6 +22,8 @@ export interface Group {
   readonly coefficients: number[][];
   /** Parity tasks that carry this group (first tries and retries). */
   readonly parityTasks: Task[];
+  /** Its window's parity while deferred (ParityStart); null once started or skipped. */
+  pendingParity: PendingParity | null;
 }
 
 /** What closed: the groups formed, and the batches they came from with their task inputs. */
@@ -99,7 +102,7 @@ export class CodingWindow {
         for (let s = 0; s < k; s++) eff[s % n]! += w[s]!;
         return eff;
       });
-      const g: Group = { id: this.nextGroup++, members, parity: rows.map(() => null), parityBy: [], coefficients, parityTasks: [] };
+      const g: Group = { id: this.nextGroup++, members, parity: rows.map(() => null), parityBy: [], coefficients, parityTasks: [], pendingParity: null };
       for (const m of members) m.group = g;
       groups.push(g);
     }

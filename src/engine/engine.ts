@@ -3,7 +3,7 @@
 // admission -> QueryBook -> Batcher -> Scheduler (data task) and, in parm mode, CodingWindow ->
 // ParityCoding (parity task) -> instances -> ResultRouter -> QueryBook (exactly one answer).
 import { ParmError } from '../errors.js';
-import { admit } from './admission.js';
+import { Admission, type AdmissionView } from './admission.js';
 import { startBackground } from './background.js';
 import { Batcher } from './batcher.js';
 import { realClock, type Clock } from './clock.js';
@@ -14,10 +14,11 @@ import type { EngineInstance, InstanceFactory, ModelSignature } from './instance
 import { InstancePool } from './instance-pool.js';
 import { defaultInstanceFactory } from './local-instance.js';
 import type { EngineLogger } from './logger.js';
-import { Counters, Latencies, snapshot } from './metrics.js';
+import { Counters, Latencies, RunTimes, snapshot } from './metrics.js';
 import { checkSignatures, type ModelShape } from './model-signature.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { ParityCoding } from './parity-coding.js';
+import { ParityStart } from './parity-start.js';
 import { QueryBook } from './query.js';
 import { Recovery } from './recovery.js';
 import { ResultRouter } from './result-router.js';
@@ -44,6 +45,7 @@ interface Pipeline {
   book: QueryBook;
   batcher: Batcher;
   window: CodingWindow | null;
+  parityStart: ParityStart | null;
   recovery: Recovery;
 }
 
@@ -57,6 +59,7 @@ export class ParmEngine implements Engine {
   private readonly codec: EngineCodec;
   private readonly counters = new Counters();
   private readonly latencies = new Latencies();
+  private readonly runTimes = new RunTimes();
   private readonly tasks: TaskTable;
   private readonly pool: InstancePool;
   private readonly scheduler: Scheduler;
@@ -64,6 +67,9 @@ export class ParmEngine implements Engine {
   /** Filled in place when the models have loaded; every part holds this object. */
   private readonly shape: ModelShape = { info: undefined as unknown as ModelInfo, sample: [], output: [], elements: 0, outElements: 0 };
   private pipeline: Pipeline | null = null;
+  private readonly admission: Admission;
+  /** What admission reads of this engine, per call. */
+  private readonly view: AdmissionView;
   /** The faults in force (options.faults, then setFaults). */
   private faults: FaultSpec[];
   private readyFlag = false;
@@ -80,10 +86,24 @@ export class ParmEngine implements Engine {
     this.codec = runtime.codec ?? nativeCodec;
     this.faults = this.o.faults;
     this.tasks = new TaskTable(this.clock);
-    this.router = new ResultRouter(this.counters, this.log);
+    this.router = new ResultRouter(this.counters, this.runTimes, this.clock, this.log);
     this.pool = new InstancePool(this.o, runtime.instanceFactory ?? defaultInstanceFactory, this.clock, this.router, this.log);
     this.scheduler = new Scheduler(this.o, this.pool, this.shape, this.clock, this.counters, this.tasks);
     this.router.base = { pool: this.pool, scheduler: this.scheduler, tasks: this.tasks };
+    this.admission = new Admission(this.o.maxPending, this.o.decode, this.shape.sample, this.codec.firstNonFinite);
+    const engine = this;
+    this.view = {
+      get closing() {
+        return engine.closing;
+      },
+      get loaded() {
+        return engine.readyFlag && engine.pipeline !== null;
+      },
+      allDeployedGaveUp: () => this.pool.allDeployedGaveUp(),
+      get pending() {
+        return engine.pipeline?.book.pending ?? 0;
+      },
+    };
     this.readyPromise = this.start();
     this.readyPromise.catch(() => undefined);
   }
@@ -96,7 +116,9 @@ export class ParmEngine implements Engine {
     const paritySigs = this.pool.parity.map(first);
     const sig = checkSignatures(this.o, deployedSig, paritySigs);
     this.pool.expect(deployedSig, paritySigs);
-    Object.assign(this.shape, sig);
+    // In place: the parts hold this object (and admission its sample array).
+    this.shape.sample.push(...sig.sample);
+    Object.assign(this.shape, { ...sig, sample: this.shape.sample });
     this.info = sig.info;
     this.pipeline = this.buildPipeline();
     this.readyFlag = true;
@@ -118,21 +140,28 @@ export class ParmEngine implements Engine {
         }
       },
     });
-    const recovery = new Recovery(o.maxRetries, this.shape, counters, book, tasks, scheduler);
     const rows = o.parityModels.map((p) => p.coefficients);
     const coding = new ParityCoding({ k: o.k, encoder: o.encoder, rows }, this.shape, this.codec, clock, counters, book, tasks, scheduler, (row) => this.pool.rowUp(row), this.log);
-    const window = o.mode === 'parm' ? new CodingWindow({ k: o.k, groupWaitMs: o.groupWaitMs, partialGroup: o.partialGroup, rows }, clock, counters, (w) => {
-      coding.protect(w);
-      scheduler.pump();
-    }) : null;
-    const batcher = new Batcher(o.batching, clock, (units) => {
+    const parityStart =
+      o.mode === 'parm'
+        ? new ParityStart(o.parityDeferMs, clock, counters, rows.length, (w) => {
+            coding.protect(w);
+            scheduler.pump();
+          })
+        : null;
+    const recovery = new Recovery(o.maxRetries, this.shape, counters, book, tasks, scheduler, (u) => parityStart?.memberFailed(u));
+    const window = parityStart ? new CodingWindow({ k: o.k, groupWaitMs: o.groupWaitMs, partialGroup: o.partialGroup, rows }, clock, counters, (w) => parityStart.closed(w)) : null;
+    const batcher = new Batcher(o.batching, clock, (closed) => {
+      // Queries settled while their units waited to be batched (cancelled, timed out) need no run.
+      const units = closed.filter((u) => !u.query.answered);
+      if (units.length === 0) return;
       const t = tasks.data(units, this.shape.elements, 0);
       scheduler.enqueue(t, false);
       window?.add(units, t.input);
       scheduler.pump();
     });
-    this.router.coding = { shape: this.shape, book, coding, recovery };
-    return { book, batcher, window, recovery };
+    this.router.coding = { shape: this.shape, book, coding, recovery, parityStart };
+    return { book, batcher, window, parityStart, recovery };
   }
 
   ready(): Promise<void> {
@@ -152,23 +181,21 @@ export class ParmEngine implements Engine {
     const p = this.pipeline;
     let a;
     try {
-      a = admit(input, options, {
-        closing: this.closing,
-        ready: this.readyFlag && p !== null,
-        allDeployedGaveUp: this.pool.allDeployedGaveUp(),
-        pending: p?.book.pending ?? 0,
-        maxPending: this.o.maxPending,
-        defaultDecode: this.o.decode,
-        sample: this.shape.sample,
-        firstNonFinite: this.codec.firstNonFinite,
-      });
+      a = this.admission.admit(input, options, this.view);
     } catch (e) {
       this.counters.rejected++;
       return Promise.reject(e);
     }
-    const timeoutMs = a.timeoutMs;
+    const { timeoutMs, signal } = a;
     return new Promise<InferResult>((resolve, reject) => {
-      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject, () => new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      // The abort listener lives exactly as long as the query: settling removes it.
+      const onAbort = () => p!.book.cancel(q, new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      const settled = <T>(f: (v: T) => void) => (v: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(v);
+      };
+      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject));
+      signal?.addEventListener('abort', onAbort, { once: true });
       p!.batcher.add(q.units);
       this.scheduler.pump();
     });
@@ -180,7 +207,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary());
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary(), this.faults);
   }
 
   close(): Promise<void> {
@@ -207,6 +234,7 @@ export class ParmEngine implements Engine {
       p.recovery.closed = true;
       p.batcher.dispose();
       p.window?.dispose();
+      p.parityStart?.dispose();
     }
     this.readyFlag = false;
     await this.pool.close();

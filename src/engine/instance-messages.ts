@@ -32,10 +32,14 @@ export interface TensorMeta {
 }
 
 export type FromInstance =
-  /** `warmupMs`: the one run on zeros before reporting ready (0 when it could not run). */
-  | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[]; warmupMs: number }
+  /**
+   * `warmupMs`: the one run on zeros before reporting ready (0 when it could not run). `tid`: the
+   * OS thread id of the thread that runs the model (Linux; null elsewhere), for per-thread CPU.
+   */
+  | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[]; warmupMs: number; tid: number | null }
   | { t: 'fatal'; message: string }
   /** `output` owns its buffer (transferred, not copied, from a worker thread). */
-  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number }
+  /** `injectedMs`: the delay the instance added (a delay fault or background disturbance), not the model's time. */
+  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number; injectedMs: number }
   | { t: 'error'; taskId: number; message: string }
   | { t: 'hb' };

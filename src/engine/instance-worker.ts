@@ -1,5 +1,6 @@
 // Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
 // Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -102,7 +103,7 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
     if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
       data = data.slice();
     }
-    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs }, [data.buffer as ArrayBuffer]);
+    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs, injectedMs: delay }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     port.send({ t: 'error', taskId: msg.taskId, message: (e as Error).message });
   }
@@ -126,6 +127,16 @@ async function warmUp(s: ort.InferenceSession): Promise<number> {
   } catch {
     // A model that cannot run on zeros still loads; its real queries report their own errors.
     return 0;
+  }
+}
+
+/** This thread's OS id (Linux: /proc/thread-self links to /proc/PID/task/TID), null where unknown. */
+function osThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : null;
+  } catch {
+    return null;
   }
 }
 
@@ -161,7 +172,7 @@ port.onMessage((msg) => {
           const warmupMs = await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
-          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs });
+          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs, tid: osThreadId() });
         } catch (e) {
           port.send({ t: 'fatal', message: (e as Error).message });
         }

@@ -49,8 +49,11 @@ export interface ModelSignature {
  */
 export interface InstanceEvents {
   onReady(inst: EngineInstance, signature: ModelSignature): void;
-  /** `output` is owned by the engine from here on. */
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[]): void;
+  /**
+   * `output` is owned by the engine from here on. `injectedMs`: delay the instance added on
+   * purpose (an injected fault or background disturbance), left out of its measured run time.
+   */
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs?: number): void;
   /** The model ran and failed on this task; the instance itself is fine. */
   onTaskError(inst: EngineInstance, taskId: number, message: string): void;
   /** The instance died, hung or lost its connection; `taskIds` are the tasks it was running. */
@@ -76,7 +79,7 @@ export interface EngineInstance {
   readonly suspectedHung: boolean;
   /** Load the model; reports onReady (or onDown / onGaveUp). */
   start(): void;
-  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory: read only. */
+  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory and `shape` is shared: both read only. */
   run(taskId: number, input: Float32Array, shape: number[]): void;
   /**
    * The engine no longer needs a running task's result (a reconstruction answered for it). An

@@ -64,6 +64,8 @@ export class LocalInstance implements EngineInstance {
   private readonly runs: HangDetector;
   /** The current run has lasted past the suspicion threshold (set by checkAlive). */
   private suspected = false;
+  /** OS thread id of the model's thread, as the worker last reported it (Linux). */
+  private tid: number | null = null;
   private startFailures = 0;
   /** Failures (crash, hang, failed start) since the last successful task: drives the backoff. */
   private failuresSinceSuccess = 0;
@@ -118,6 +120,7 @@ export class LocalInstance implements EngineInstance {
       suspectedHung: this.suspected,
       recentRunMs: this.runs.medianMs,
     };
+    if (this.tid !== null) h.tid = this.tid;
     if (this.worker && !(this.worker instanceof Worker) && this.worker.pid !== undefined) h.pid = this.worker.pid;
     return h;
   }
@@ -232,6 +235,7 @@ export class LocalInstance implements EngineInstance {
         this.state = 'ready';
         this.startFailures = 0;
         if (m.warmupMs > 0) this.runs.add(m.warmupMs);
+        this.tid = m.tid;
         this.events.onReady(this, { inputs: m.inputs, outputs: m.outputs });
         break;
       case 'fatal':
@@ -246,7 +250,7 @@ export class LocalInstance implements EngineInstance {
           this.suspected = false;
           this.runs.add(this.clock.now() - this.runStartedAt);
           this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape);
+          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
         }
         break;
       case 'error':

@@ -40,6 +40,8 @@ export interface ResolvedOptions {
   maxRetries: number;
   closeTimeoutMs: number;
   parityNice: number;
+  /** undefined: adaptive (parity-start.ts). */
+  parityDeferMs: number | undefined;
 }
 
 /** Instances per role: a fleet of remote (or simulated) instances can be large. */
@@ -98,7 +100,7 @@ function modelPath(field: string, v: unknown, baseDir: string): string {
 export const ENGINE_OPTION_KEYS: readonly (keyof EngineOptions)[] = [
   'name', 'version', 'deployedModel', 'deployedBackends', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
   'threadsPerSession', 'balancing', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
-  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs',
+  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs', 'parityDeferMs',
 ];
 
 function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
@@ -183,6 +185,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
     parityNice: int('parityNice', o.parityNice, DEFAULTS.parityNice, 0, 19),
+    parityDeferMs: o.parityDeferMs === undefined ? undefined : num('parityDeferMs', o.parityDeferMs, NaN, 0, MAX_TIMER_MS),
   };
 }
 

@@ -1,6 +1,6 @@
 // A query and its settlement: the units (samples) of one `infer` call, the answer each unit gets
 // (its original or a reconstruction), and the single resolve or reject of the caller's promise.
-import type { ParmError } from '../errors.js';
+import { ParmError } from '../errors.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Group } from './coding-window.js';
 import type { Counters, Latencies } from './metrics.js';
@@ -26,8 +26,8 @@ export interface Query {
   reconstructed: boolean;
   /** Who produced the last unit answer: a deployed instance, or the parity instances decoded from. */
   instance: string;
-  /** Timeout and deadline timers, cleared at settlement. */
-  readonly timers: TimerHandle[];
+  /** Timeout and deadline timers, cleared at settlement (null: none armed). */
+  timers: TimerHandle[] | null;
   readonly resolve: (r: InferResult) => void;
   readonly reject: (e: Error) => void;
 }
@@ -47,8 +47,8 @@ export interface Unit {
   reconBy: string;
   /** Its coding group (parm mode, once the window closed); null while unprotected. */
   group: Group | null;
-  /** Data tasks that carry it (the original, retries, hedges); kept by TaskTable. */
-  readonly tasks: Set<Task>;
+  /** Data tasks that carry it (the original, retries, hedges: rarely more than one); kept by TaskTable. */
+  readonly tasks: Task[];
   /** Re-issues after failures so far (Recovery). */
   retries: number;
 }
@@ -94,7 +94,6 @@ export class QueryBook {
     timeoutMs: number | undefined,
     resolve: (r: InferResult) => void,
     reject: (e: Error) => void,
-    timeoutError: () => ParmError,
   ): Query {
     const E = this.shape.elements;
     const buf = sharedFloats(n * E);
@@ -110,17 +109,17 @@ export class QueryBook {
       answered: false,
       reconstructed: false,
       instance: '',
-      timers: [],
+      timers: null,
       resolve,
       reject,
     };
     for (let i = 0; i < n; i++) {
-      q.units.push({ query: q, input: buf.subarray(i * E, (i + 1) * E), output: null, original: null, recon: null, reconBy: '', group: null, tasks: new Set(), retries: 0 });
+      q.units.push({ query: q, input: buf.subarray(i * E, (i + 1) * E), output: null, original: null, recon: null, reconBy: '', group: null, tasks: [], retries: 0 });
     }
     this.open.add(q);
     this.counters.queries++;
-    if (timeoutMs !== undefined) q.timers.push(this.clock.setTimeout(() => this.fail(q, timeoutError()), timeoutMs));
-    if (decode.kind === 'deadline' && decode.waitMs > 0) q.timers.push(this.clock.setTimeout(() => this.onDeadline(q), decode.waitMs));
+    if (timeoutMs !== undefined) this.arm(q, () => this.fail(q, new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (decode.kind === 'deadline' && decode.waitMs > 0) this.arm(q, () => this.onDeadline(q), decode.waitMs);
     return q;
   }
 
@@ -144,6 +143,13 @@ export class QueryBook {
     q.reject(e);
   }
 
+  /** The caller withdrew a query that has not settled: it rejects with `e`, not counted as an engine error. */
+  cancel(q: Query, e: ParmError): void {
+    if (q.answered) return;
+    this.settle(q);
+    q.reject(e);
+  }
+
   failAll(e: ParmError): void {
     for (const q of [...this.open]) this.fail(q, e);
   }
@@ -160,15 +166,19 @@ export class QueryBook {
     // Timers run on a millisecond clock and may fire a fraction of a millisecond early.
     const left = q.deadlineAt - this.clock.now();
     if (left > 0) {
-      q.timers.push(this.clock.setTimeout(() => this.onDeadline(q), Math.ceil(left)));
+      this.arm(q, () => this.onDeadline(q), Math.ceil(left));
       return;
     }
     for (const u of q.units) if (u.output === null && u.recon) this.answerUnit(u, u.recon, true, u.reconBy);
   }
 
+  private arm(q: Query, fn: () => void, ms: number): void {
+    (q.timers ??= []).push(this.clock.setTimeout(fn, ms));
+  }
+
   private settle(q: Query): void {
     q.answered = true;
-    for (const t of q.timers) this.clock.clearTimeout(t);
+    if (q.timers) for (const t of q.timers) this.clock.clearTimeout(t);
     this.open.delete(q);
     this.hooks.querySettled(q);
     if (this.open.size === 0) for (const w of this.drainWaiters.splice(0)) w();

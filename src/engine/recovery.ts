@@ -22,6 +22,8 @@ export class Recovery {
     private readonly book: QueryBook,
     private readonly tasks: TaskTable,
     private readonly scheduler: Scheduler,
+    /** A unit's original failed: deferred parity of its group should start now. */
+    private readonly memberFailed: (u: Unit) => void,
   ) {}
 
   /** `t` (already finished in the task table) failed on `inst` for `reason`. */
@@ -33,12 +35,13 @@ export class Recovery {
     }
     const reissue: Unit[] = [];
     for (const u of t.units.filter(openUnit)) {
+      this.memberFailed(u);
       if (u.recon) {
         // Its original will not come: the reconstruction answers now, whatever the deadline.
         this.book.answerUnit(u, u.recon, true, u.reconBy);
         continue;
       }
-      if (u.tasks.size > 0) continue; // a hedge or an earlier retry is still on it
+      if (u.tasks.length > 0) continue; // a hedge or an earlier retry is still on it
       if (u.retries >= this.maxRetries) {
         this.book.fail(u.query, new ParmError(code, `${reason}; gave up after ${u.retries} retries`));
         continue;

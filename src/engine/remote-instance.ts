@@ -7,6 +7,7 @@
 import { Pool } from 'undici';
 import { encodeHttpBody, fp32Bytes, fp32Input, readHttpBody, readOutputTensor, type InferResponse } from '../wire/index.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { faultDelayMs } from './faults.js';
 import { HangDetector } from './hang-detector.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState, ModelSignature } from './instance.js';
 import type { Disturbance, InstanceFault, TensorMeta } from './instance-messages.js';
@@ -46,6 +47,8 @@ interface Running {
   abort: AbortController;
   timer: TimerHandle | null;
   startedAt: number;
+  /** Delay added on purpose before sending (a fault or a background disturbance). */
+  injectedMs: number;
 }
 
 /** Parses an http(s) OIP model endpoint URL; throws a TypeError naming what is wrong. */
@@ -157,7 +160,7 @@ export class RemoteInstance implements EngineInstance {
 
   run(taskId: number, input: Float32Array, shape: number[]): void {
     const gen = this.generation;
-    const r: Running = { abort: new AbortController(), timer: null, startedAt: this.clock.now() };
+    const r: Running = { abort: new AbortController(), timer: null, startedAt: this.clock.now(), injectedMs: 0 };
     this.running.set(taskId, r);
     this.state = 'busy';
     const crash = this.faults.find((f): f is Extract<InstanceFault, { kind: 'crash' }> => f.kind === 'crash');
@@ -179,7 +182,8 @@ export class RemoteInstance implements EngineInstance {
     });
     const { body, headerLength } = encodeHttpBody(header, [fp32Bytes(input)]);
     const send = (): void => void this.request(taskId, gen, r, body, headerLength, shape[0]!);
-    const delay = this.extraDelay();
+    const delay = faultDelayMs(this.faults, this.disturbance, this.clock.now());
+    r.injectedMs = delay;
     if (delay > 0) this.clock.setTimeout(send, delay);
     else send();
   }
@@ -314,7 +318,7 @@ export class RemoteInstance implements EngineInstance {
     }
     this.runs.add(this.clock.now() - r.startedAt);
     this.failuresSinceSuccess = 0;
-    this.events.onResult(this, taskId, answer.output, [batch, ...this.outputSample]);
+    this.events.onResult(this, taskId, answer.output, [batch, ...this.outputSample], r.injectedMs);
   }
 
   /** Classifies an answer: a result, a refusal of this input (400), or a failed backend. */
@@ -364,12 +368,5 @@ export class RemoteInstance implements EngineInstance {
       this.restarts++;
       this.start();
     }, backoff, true);
-  }
-
-  private extraDelay(): number {
-    let ms = 0;
-    for (const f of this.faults) if (f.kind === 'delay' && Math.random() < f.probability) ms += f.distribution === 'pareto' ? Math.min(f.ms / Math.sqrt(1 - Math.random()), 100 * f.ms) : f.ms;
-    if (this.disturbance?.kind === 'delay' && this.clock.now() < this.disturbance.until) ms += this.disturbance.intensity;
-    return ms;
   }
 }

@@ -5,9 +5,11 @@ import type { Group } from './coding-window.js';
 import type { EngineInstance, InstanceEvents } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 import type { EngineLogger } from './logger.js';
-import type { Counters } from './metrics.js';
+import type { Clock } from './clock.js';
+import type { Counters, RunTimes } from './metrics.js';
 import type { ModelShape } from './model-signature.js';
 import type { ParityCoding } from './parity-coding.js';
+import type { ParityStart } from './parity-start.js';
 import type { QueryBook, Unit } from './query.js';
 import type { Recovery } from './recovery.js';
 import type { Scheduler } from './scheduler.js';
@@ -26,6 +28,8 @@ export interface RouterCoding {
   book: QueryBook;
   coding: ParityCoding;
   recovery: Recovery;
+  /** parm mode: learns how long originals take, for the deferral of parity. */
+  parityStart: ParityStart | null;
 }
 
 export class ResultRouter implements InstanceEvents {
@@ -36,6 +40,8 @@ export class ResultRouter implements InstanceEvents {
 
   constructor(
     private readonly counters: Counters,
+    private readonly runTimes: RunTimes,
+    private readonly clock: Clock,
     private readonly log: EngineLogger | undefined,
   ) {}
 
@@ -44,11 +50,14 @@ export class ResultRouter implements InstanceEvents {
     this.freed(inst);
   }
 
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[]): void {
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs = 0): void {
     const t = this.base.tasks.get(taskId);
     const c = this.coding;
     if (t && c) {
       this.base.tasks.finish(t);
+      const ranMs = this.clock.now() - t.startedAt - injectedMs;
+      this.runTimes.record(t.role, ranMs);
+      if (t.role === 'deployed') c.parityStart?.observe(ranMs);
       const O = c.shape.outElements;
       try {
         if (output.length !== t.batch * O) {

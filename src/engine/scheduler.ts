@@ -18,6 +18,9 @@ export interface SchedulerOptions {
   hedgeDelayMs: number;
 }
 
+/** Most parity queries merged into one run (scheduler.take). */
+export const MAX_PARITY_MERGE = 16;
+
 const openUnit = (u: Unit): boolean => u.output === null && !u.query.answered;
 const doneUnit = (u: Unit): boolean => !openUnit(u);
 
@@ -104,7 +107,7 @@ export class Scheduler {
    */
   unitAnswered(u: Unit): void {
     let freed = false;
-    for (const t of [...u.tasks]) {
+    for (const t of u.tasks.length === 1 ? [u.tasks[0]!] : [...u.tasks]) {
       if (!t.units.every(doneUnit)) continue;
       if (t.state === 'queued') {
         this.cancel(t);
@@ -152,25 +155,49 @@ export class Scheduler {
     if (this.o.balancing === 'round-robin') {
       for (const inst of [...free]) {
         const own = this.ownQueues.get(inst)!;
-        while (inst.freeSlots > 0 && own.size > 0) this.feed(inst, own.shift()!);
+        while (inst.freeSlots > 0 && own.size > 0) this.feed(inst, this.take(own));
         if (inst.freeSlots === 0) free.delete(inst);
       }
       return;
     }
     while (free.size > 0 && shared.size > 0) {
       const inst = free.values().next().value as EngineInstance;
-      this.feed(inst, shared.shift()!);
+      this.feed(inst, this.take(shared));
       // Re-insert at the end when it still has room: the next task goes to another instance first.
       free.delete(inst);
       if (inst.freeSlots > 0) free.add(inst);
     }
   }
 
+  /**
+   * The next task of a queue. Parity tasks waiting together are merged into one run of up to
+   * MAX_PARITY_MERGE parity queries (the paper batches parity; one run of n costs far less than n
+   * runs of one on a small model); nothing waits for a merge: only what is already queued.
+   */
+  private take(q: TaskQueue<Task>): Task {
+    const first = q.shift()!;
+    if (first.role !== 'parity' || q.size === 0) return first;
+    const merged = [first];
+    let batch = first.batch;
+    while (q.size > 0 && batch < MAX_PARITY_MERGE) {
+      const next = q.shift()!;
+      merged.push(next);
+      batch += next.batch;
+    }
+    return this.tasks.mergeParity(merged, this.shape.elements);
+  }
+
+  /** Run shapes by batch size, shared: instances only read them. */
+  private readonly shapes = new Map<number, number[]>();
+
   private feed(inst: EngineInstance, t: Task): void {
     t.state = 'running';
     t.queue = null;
     t.instance = inst;
-    inst.run(t.id, t.input, [t.batch, ...this.shape.sample]);
+    t.startedAt = this.clock.now();
+    let shape = this.shapes.get(t.batch);
+    if (!shape) this.shapes.set(t.batch, (shape = [t.batch, ...this.shape.sample]));
+    inst.run(t.id, t.input, shape);
     if (this.o.mode === 'hedged' && t.role === 'deployed' && !t.hedgeOf) {
       t.hedgeTimer = this.clock.setTimeout(() => this.hedge(t), this.o.hedgeDelayMs);
     }

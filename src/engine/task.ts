@@ -31,6 +31,8 @@ export interface Task {
   readonly hedgeOf: Task | null;
   /** Hedged mode: fires the duplicate of a slow running task (Scheduler). */
   hedgeTimer: TimerHandle | null;
+  /** Clock time it was handed to its instance (Scheduler.feed): its run time is measured from here. */
+  startedAt: number;
 }
 
 /** Tasks by id, from creation until they finish or are cancelled. */
@@ -54,7 +56,7 @@ export class TaskTable {
       units.forEach((u, i) => input.set(u.input, i * elements));
     }
     const t = this.make('deployed', 0, units, [], input, units.length, attempt, hedgeOf);
-    for (const u of units) u.tasks.add(t);
+    for (const u of units) u.tasks.push(t);
     return t;
   }
 
@@ -63,6 +65,22 @@ export class TaskTable {
     const t = this.make('parity', row, [], groups, input, groups.length, attempt, null);
     for (const g of groups) g.parityTasks.push(t);
     return t;
+  }
+
+  /**
+   * One parity task for several of the same row taken off a queue together: their groups in order,
+   * their inputs copied into one batch. The merged ones are done; the new one is queued-to-run.
+   */
+  mergeParity(parts: readonly Task[], elements: number): Task {
+    const groups = parts.flatMap((p) => p.groups);
+    const input = sharedFloats(groups.length * elements);
+    let off = 0;
+    for (const p of parts) {
+      input.set(p.input, off);
+      off += p.input.length;
+      this.finish(p);
+    }
+    return this.parity(parts[0]!.row, groups, input, Math.max(...parts.map((p) => p.attempt)));
   }
 
   /** The task's run ended (result, error, instance down); it leaves the table and its units. */
@@ -80,11 +98,14 @@ export class TaskTable {
     this.live.delete(t.id);
     this.clock.clearTimeout(t.hedgeTimer);
     t.hedgeTimer = null;
-    for (const u of t.units) u.tasks.delete(t);
+    for (const u of t.units) {
+      const i = u.tasks.indexOf(t);
+      if (i >= 0) u.tasks.splice(i, 1);
+    }
   }
 
   private make(role: Task['role'], row: number, units: Unit[], groups: Group[], input: Float32Array, batch: number, attempt: number, hedgeOf: Task | null): Task {
-    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null };
+    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null, startedAt: 0 };
     this.live.set(t.id, t);
     return t;
   }

@@ -25,6 +25,13 @@ export interface InferOptions {
   decode?: DecodePolicy;
   /** Reject with PARM_ERR_ENGINE_TIMEOUT if no answer by then (ms from acceptance). */
   timeoutMs?: number;
+  /**
+   * The caller no longer wants the answer (its client cancelled, or went away): on abort the query
+   * rejects with PARM_ERR_ENGINE_CANCELLED and its work still waiting in the queues is dropped
+   * (work already running on an instance finishes and is discarded). An already aborted signal is
+   * refused at admission.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InferResult {
@@ -115,6 +122,13 @@ export interface EngineOptions {
    * than slow them. 0 runs parity at the same priority as the deployed model.
    */
   parityNice?: number;
+  /**
+   * How long a window's parity waits before it is encoded and run, and is run only if a member is
+   * still unanswered then (or at once when a member's instance fails). 0: eager, every group's
+   * parity at once (the paper's). Default: adaptive, 3 x the median of recent deployed run times,
+   * at least 1 ms (src/engine/parity-start.ts).
+   */
+  parityDeferMs?: number;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
   /**
@@ -147,7 +161,8 @@ export interface ModelTensorInfo {
 export interface ModelInfo {
   name: string;
   version: string;
-  platform: 'onnxruntime';
+  /** Triton's platform name for ONNX models (OIP platform names are `<project>_<format>`). */
+  platform: 'onnxruntime_onnx';
   inputs: ModelTensorInfo[];
   outputs: ModelTensorInfo[];
 }
@@ -168,6 +183,8 @@ export interface InstanceHealth {
   circuit?: 'closed' | 'open' | 'half-open';
   /** OS process id of the instance (isolation `process` only). */
   pid?: number;
+  /** OS thread id of the thread running the model (local instances on Linux): per-thread CPU. */
+  tid?: number;
 }
 
 export interface LatencySummary {
@@ -202,9 +219,18 @@ export interface EngineMetrics {
   parityCancelled: number;
   /** Running remote requests aborted because a reconstruction had answered for them. */
   abandoned: number;
+  /** Parity tasks never started: every member of their groups answered within parityDeferMs. */
+  paritySkipped: number;
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;
+  /**
+   * How long instances took per task, by role: tasks measured and the run time (ms) at each
+   * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
+   */
+  runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
+  /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
+  faults: FaultSpec[];
 }
 
 export interface Engine {

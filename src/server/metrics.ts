@@ -1,9 +1,10 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'grpc';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
@@ -14,6 +15,8 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
   readonly inFlight: Gauge<'transport'>;
+  /** Told of every successful answer after it is counted (the dashboard's latency windows). */
+  onSuccess: ((model: string, seconds: number, reconstructed: boolean) => void) | undefined;
   /** Engine metrics read in the scrape in progress, by deployment. */
   private readonly scrape = new Map<string, EngineMetrics>();
 
@@ -70,6 +73,7 @@ export class ServerMetrics {
     mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
     mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
     mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
+    mirror('parm_engine_parity_skipped_total', 'Parity tasks never started: every member of their groups answered within the parity deferral', (m) => m.paritySkipped);
     mirror('parm_engine_abandoned_total', 'Requests still running on a remote instance, aborted because a reconstruction had answered them', (m) => m.abandoned);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
@@ -83,15 +87,24 @@ export class ServerMetrics {
         queue.set({ model, role: 'parity' }, q.parity);
       }),
     });
-    const up: Gauge<'model' | 'instance' | 'role' | 'state' | 'backend'> = new Gauge({
+    const up: Gauge<'model' | 'instance' | 'role' | 'state'> = new Gauge({
       name: 'parm_instance_state',
-      help: "Instance health: 1 for the state the instance is in, 0 for the others; backend is a remote instance's model endpoint URL ('' for a local one)",
-      labelNames: ['model', 'instance', 'role', 'state', 'backend'],
+      help: 'Instance health: 1 for the state the instance is in, 0 for the others',
+      labelNames: ['model', 'instance', 'role', 'state'],
       registers,
       collect: each((model, m) => {
         for (const inst of m.instances) {
-          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s, backend: inst.backend ?? '' }, inst.state === s ? 1 : 0);
+          for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
         }
+      }),
+    });
+    const backendInfo: Gauge<'model' | 'instance' | 'role' | 'backend'> = new Gauge({
+      name: 'parm_instance_backend_info',
+      help: "Always 1: where an instance runs; backend is a remote instance's model endpoint URL, '' for a local one",
+      labelNames: ['model', 'instance', 'role', 'backend'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) backendInfo.set({ model, instance: inst.id, role: inst.role, backend: inst.backend ?? '' }, 1);
       }),
     });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({
@@ -112,6 +125,19 @@ export class ServerMetrics {
         for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
       }),
     });
+    const runTime: Gauge<'model' | 'role' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_ms',
+      help: 'Run time of a task on an instance (handed over to result, ms) by role, at the quantiles of RUN_TIME_QUANTILES: what parm simulate is calibrated on',
+      labelNames: ['model', 'role', 'quantile'],
+      registers,
+      collect: each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          const s = m.runTime[role];
+          if (s.count === 0) continue;
+          RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
+        }
+      }),
+    });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
       name: 'parm_engine_latency_ms',
       help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',
@@ -130,6 +156,7 @@ export class ServerMetrics {
   success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
     this.requests.inc({ model, transport, outcome: 'success', status: '200' });
     this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+    this.onSuccess?.(model, seconds, reconstructed);
   }
 
   failure(model: string, transport: Transport, status: number): void {

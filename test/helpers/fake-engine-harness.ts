@@ -36,7 +36,8 @@ export async function startFake(opts: Partial<EngineOptions> = {}, script?: Scri
   const fleet = new FakeFleet(script);
   const codec = fakeCodec();
   const engine = new ParmEngine(
-    { name: 'fake', deployedModel: MODEL_FILE, parityModels: [{ path: MODEL_FILE }], k: 2, instances: 2, ...opts },
+    // Eager parity unless a test asks for deferral: most tests time the paper's behaviour.
+    { name: 'fake', deployedModel: MODEL_FILE, parityModels: [{ path: MODEL_FILE }], k: 2, instances: 2, parityDeferMs: 0, ...opts },
     { clock, codec, instanceFactory: fleet.factory },
   );
   const ready = engine.ready();

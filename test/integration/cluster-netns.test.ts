@@ -38,13 +38,16 @@ const STEADY = 300;
 const REQUEST_TIMEOUT_MS = 3000;
 const UP = new Set(['ready', 'busy']);
 
-/** instance id -> the state whose parm_instance_state series is 1, and its backend label. */
+/** Prometheus labels of each series of `name` whose value is 1. */
+function seriesAtOne(metrics: string, name: string): Record<string, string>[] {
+  return [...metrics.matchAll(new RegExp(`^${name}\\{([^}]*)\\} 1$`, 'gm'))].map((m) => Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!])));
+}
+
+/** instance id -> the state whose parm_instance_state series is 1, and its parm_instance_backend_info URL. */
 function instanceStates(metrics: string): Map<string, { state: string; backend: string }> {
+  const backends = new Map(seriesAtOne(metrics, 'parm_instance_backend_info').map((l) => [l['instance']!, l['backend']!]));
   const out = new Map<string, { state: string; backend: string }>();
-  for (const m of metrics.matchAll(/^parm_instance_state\{([^}]*)\} 1$/gm)) {
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
-    out.set(labels['instance']!, { state: labels['state']!, backend: labels['backend']! });
-  }
+  for (const l of seriesAtOne(metrics, 'parm_instance_state')) out.set(l['instance']!, { state: l['state']!, backend: backends.get(l['instance']!) ?? '' });
   return out;
 }
 
@@ -157,7 +160,7 @@ t.test('a frontend over six parm workers on namespace hosts, with faults between
   t.same(
     Object.fromEntries([...ready].map(([id, s]) => [id, s.backend])),
     { 'deployed-0': endpoint('d0'), 'deployed-1': endpoint('d1'), 'deployed-2': endpoint('d2'), 'deployed-3': endpoint('d3'), 'parity-0': endpoint('p0'), 'parity-1': endpoint('p1') },
-    '/metrics labels each instance with its backend URL',
+    '/metrics names each instance\'s backend URL (parm_instance_backend_info)',
   );
 
   // Answers to check originals against: the deployed model run directly.

@@ -2,6 +2,7 @@
 // parity instances are such workers: answers equal a direct onnxruntime run, a killed worker is
 // marked down and rejoins when restarted, and every query is answered once.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { inferHttp } from '../../src/client/index.js';
@@ -19,8 +20,13 @@ interface Worker {
 
 /** Starts `parm worker` and resolves when it printed `parm: ready`. */
 function startWorker(args: string[]): Promise<Worker> {
-  const child = spawn(process.execPath, [...process.execArgv, ENTRY, 'worker', ...args, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...process.execArgv, ENTRY, 'worker', ...args, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8');
+    process.stderr.write(c);
+  });
   return new Promise((resolve, reject) => {
     let port = 0;
     let rest = '';
@@ -34,7 +40,19 @@ function startWorker(args: string[]): Promise<Worker> {
         if (line === 'parm: ready') resolve({ child, port, stdout });
       }
     });
-    child.once('exit', (code) => reject(new Error(`parm worker exited with ${code} before it was ready: ${stdout.join(' | ')}`)));
+    child.once('exit', (code) => reject(new Error(`parm worker exited with ${code} before it was ready: ${stdout.join(' | ')} ${stderr.slice(-2000)}`)));
+  });
+}
+
+/** A port free now: Node binds port 0 and lets it go. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
   });
 }
 
@@ -58,7 +76,10 @@ t.test('the model name is the file name without .onnx', async (t) => {
 t.test('a frontend on three parm workers: answers, a killed worker, its return', async (t) => {
   const [w0, w1, wp] = await Promise.all([
     startWorker(['--model', deployedFile, '--port', '0']),
-    startWorker(['--model', deployedFile, '--port', '0', '--name', 'deployed']),
+    // An explicit port, as an operator gives: a port the kernel picked (0) is bound without
+    // SO_REUSEADDR, so the connections the killed worker leaves in TIME_WAIT would keep a
+    // restart off it for a minute.
+    freePort().then((p) => startWorker(['--model', deployedFile, '--port', String(p), '--name', 'deployed'])),
     startWorker(['--model', parityFile, '--port', '0', '--name', 'parity']),
   ]);
   t.teardown(() => Promise.all([stop(w0), stop(w1), stop(wp)]));

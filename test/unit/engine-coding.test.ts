@@ -283,3 +283,77 @@ t.test('adaptive hang detection: suspected at 4x its worst run (>= 100 ms), repl
   t.equal(h.engine.isReady(), true);
   await h.close();
 });
+
+t.test('run times per role are measured from hand-over to result', async (t) => {
+  const h = await startFake({}, (id) => (id.startsWith('parity') ? ok(7) : ok(3)));
+  [1, 2, 3, 4].forEach((i) => h.send(query(i)));
+  await h.run();
+  await h.clock.runAsync();
+  const rt = h.engine.metrics().runTime;
+  t.equal(rt.deployed.count, 4);
+  t.ok(rt.parity.count >= 1, 'parity tasks measured (a queued one may be cancelled)');
+  t.ok(rt.deployed.quantiles.every((q) => Math.abs(q - 3) < 0.01), `deployed runs took 3 ms (${rt.deployed.quantiles.slice(0, 3)})`);
+  t.ok(rt.parity.quantiles.every((q) => Math.abs(q - 7) < 0.01), 'parity runs took 7 ms');
+  await h.close();
+});
+
+t.test('deferred parity: runs only for groups with a member still open after the wait', async (t) => {
+  // Originals take 2 ms; deployed-1 is slow on its 12th run. Adaptive wait: 3 x median 2 ms = 6 ms,
+  // learnt over the first ten groups (before any run the wait is the 1 ms floor).
+  const h = await startFake({ parityDeferMs: undefined }, (id, run) => (id.startsWith('parity') ? ok(1) : id === 'deployed-1' && run === 11 ? ok(100) : ok(2)));
+  const group = async (i: number): Promise<void> => {
+    h.send(query(2 * i));
+    h.send(query(2 * i + 1));
+    await h.run();
+    await h.clock.runAsync(); // the deferral's timer too, for the counters
+  };
+  for (let i = 0; i < 10; i++) await group(i);
+  const parityRuns = () => h.fleet.runs.filter((r) => r.id.startsWith('parity')).length;
+  const before = { runs: parityRuns(), skipped: h.engine.metrics().paritySkipped };
+  for (let i = 10; i < 14; i++) await group(i);
+  t.equal(parityRuns() - before.runs, 1, 'one parity run in four groups: only the group with the slow member');
+  t.equal(h.engine.metrics().paritySkipped - before.skipped, 3, 'the other three groups never ran parity');
+  const slow = h.outcomes[23];
+  t.ok(slow?.ok && slow.r.reconstructed, 'the slow member is reconstructed');
+  t.ok(slow!.at >= 6 && slow!.at < 10, `at the wait (6 ms) plus the parity run, not at 100 ms (${slow!.at} ms)`);
+  await h.close();
+});
+
+t.test('deferred parity starts at once when a member\'s instance fails', async (t) => {
+  const h = await startFake({ parityDeferMs: 500, mode: 'parm' }, (id, run) => (id === 'deployed-1' && run === 0 ? { kind: 'crash', ms: 3 } : id.startsWith('parity') ? ok(1) : ok(2)));
+  h.send(query(1));
+  h.send(query(2));
+  await h.run();
+  const b = h.outcomes[1];
+  t.ok(b?.ok && b.r.reconstructed, 'answered from parity started at the crash');
+  t.equal(b?.at, 4, 'crash at 3 ms, parity run 1 ms: not the 500 ms wait');
+  await h.close();
+});
+
+t.test('parity tasks waiting together run as one merged batch', async (t) => {
+  // Six deployed instances, the odd ones slow: each of the first three groups has a slow member.
+  // The one parity instance is busy 10 ms with the first group; the next two queue behind it (the
+  // fourth group's members are all answered by then: its parity is dropped, not merged).
+  const h = await startFake({ instances: 6, parityInstances: 1 }, (id) => (id.startsWith('parity') ? ok(10) : /[135]$/.test(id) ? ok(100) : ok(1)));
+  for (let i = 0; i < 8; i++) h.send(query(30 + i));
+  await h.run();
+  const parity = h.fleet.runs.filter((r) => r.id.startsWith('parity'));
+  t.same(parity.map((r) => r.batch), [1, 2], 'the first alone, then the two that queued meanwhile in one run');
+  const recon = h.outcomes.filter((o) => o?.ok && o.r.reconstructed).length;
+  t.equal(recon, 3, 'the three slow members reconstructed');
+  t.equal(h.engine.metrics().parityCancelled, 1);
+  for (const [i, o] of h.outcomes.entries()) if (o?.ok) t.same(Array.from(o.r.output), Array.from(fakeModel(query(30 + i))), `query ${i}`);
+});
+
+t.test('metrics() reports the faults in force: options.faults, then the last setFaults', async (t) => {
+  const h = await startFake({ faults: [{ kind: 'hang', instance: 'parity-0' }] });
+  t.same(h.engine.metrics().faults, [{ kind: 'hang', instance: 'parity-0' }], 'options.faults');
+  h.engine.setFaults([{ kind: 'delay', instance: 1 as unknown as string, ms: 50 }]);
+  const m = h.engine.metrics();
+  t.same(m.faults, [{ kind: 'delay', instance: '1', ms: 50, probability: 1, distribution: 'fixed' }], 'setFaults replaced them, as validated');
+  m.faults[0]!.instance = 'deployed-9';
+  t.equal(h.engine.metrics().faults[0]!.instance, '1', 'a copy: changing it changes nothing in force');
+  h.engine.setFaults([]);
+  t.same(h.engine.metrics().faults, []);
+  await h.close();
+});

@@ -20,6 +20,8 @@ interface Scenario {
   /** Outcome of run n of each instance id, cycled. */
   outcomes: Outcome[];
   hedged: boolean;
+  /** Eager (0), adaptive (undefined) or a fixed deferral of parity. */
+  parityDeferMs: number | undefined;
 }
 
 const outcome: fc.Arbitrary<Outcome> = fc.oneof(
@@ -39,6 +41,7 @@ const scenario: fc.Arbitrary<Scenario> = fc
     arrivals: fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 6 }), deadlineMs: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }) }), { minLength: 1, maxLength: 30 }),
     outcomes: fc.array(outcome, { minLength: 1, maxLength: 12 }),
     hedged: fc.boolean(),
+    parityDeferMs: fc.oneof(fc.constant(0), fc.constant(undefined), fc.integer({ min: 1, max: 20 })),
   })
   .map((s) => ({ ...s, batching: s.batching ?? false }));
 
@@ -61,6 +64,7 @@ async function check(s: Scenario): Promise<string | null> {
       groupWaitMs: 3,
       hedgeDelayMs: 15,
       maxRetries: 3,
+      parityDeferMs: s.parityDeferMs,
     },
     (id) => {
       const n = counts.get(id) ?? 0;

@@ -123,7 +123,7 @@ t.test('admission: not ready (503), draining (503 and close), an engine error ma
   const ctx = context([late, busy]);
   const r = await infer(ctx, jsonBody('x', image(3)), {}, { model: 'late' });
   t.equal(r.status, '503 Service Unavailable');
-  t.same(r.json, { error: "model 'late' is not ready" });
+  t.same(r.json, { error: "model 'late' is not ready: loading" });
   t.equal(late.calls, 0);
   const o = await infer(ctx, jsonBody('y', image(3)), {}, { model: 'busy' });
   t.equal(o.status, '503 Service Unavailable');

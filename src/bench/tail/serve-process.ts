@@ -206,7 +206,7 @@ export async function spawnParmServe(opts: SpawnServeOptions): Promise<RunningSe
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
   const host = opts.config.host ?? '127.0.0.1';
   const server = await spawnParm({
-    args: ['serve', '--config', configPath, '--port', '0', '--host', host],
+    args: ['serve', '--config', configPath, '--port', '0', '--grpc-port', 'off', '--host', host],
     workDir: opts.workDir,
     name: opts.name,
     wrap: opts.wrap,
