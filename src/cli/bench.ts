@@ -52,6 +52,13 @@ interface TailFlags {
   backgroundDuty?: number;
   backgroundIntensity?: number;
   backgroundTargets?: 'all' | 'deployed';
+  topology?: 'local' | 'hosts';
+  linkRate?: number;
+  linkLatency?: number;
+  linkBurst?: number;
+  transfers?: boolean;
+  transferPeriod?: number;
+  transferDuration?: number;
   framing?: 'json' | 'binary';
   connections?: number;
   generators?: number;
@@ -76,7 +83,27 @@ export function optionsFromFlags(f: TailFlags): TailBenchOptions {
   if (f.hedgeDelay !== undefined) o.hedgeDelayMs = f.hedgeDelay;
   if (f.groupWait !== undefined) o.engine = { ...o.engine, groupWaitMs: f.groupWait };
   if (f.decodeDeadline !== undefined) o.engine = { ...o.engine, decode: { kind: 'deadline', waitMs: f.decodeDeadline } };
-  if (f.background === false || f.background === 'off') o.background = null;
+  if (f.topology !== undefined) o.topology = f.topology;
+  const hostsOnly = (flag: string, given: unknown) => {
+    if (given !== undefined && o.topology !== 'hosts') throw usage(`${flag} applies to --topology hosts only`);
+  };
+  hostsOnly('--link-rate', f.linkRate);
+  hostsOnly('--link-latency', f.linkLatency);
+  hostsOnly('--link-burst', f.linkBurst);
+  hostsOnly('--transfer-period', f.transferPeriod);
+  hostsOnly('--transfer-duration', f.transferDuration);
+  if (f.linkRate !== undefined) o.link.mbit = f.linkRate;
+  if (f.linkLatency !== undefined) o.link.latencyMs = f.linkLatency;
+  if (f.linkBurst !== undefined) o.link.burstBytes = f.linkBurst;
+  if (f.transfers === false || o.topology !== 'hosts') o.transfers = null;
+  else {
+    if (f.transferPeriod !== undefined) o.transfers!.periodMs = f.transferPeriod;
+    if (f.transferDuration !== undefined) o.transfers!.durationMs = f.transferDuration;
+    if (o.transfers!.durationMs > o.transfers!.periodMs) throw usage(`--transfer-duration (${o.transfers!.durationMs} ms) must not exceed --transfer-period (${o.transfers!.periodMs} ms)`);
+  }
+  // Across hosts the background is the transfers; the engine's seeded delays only when asked.
+  const delaysAsked = f.background !== undefined || f.backgroundWidth !== undefined || f.backgroundPeriod !== undefined || f.backgroundDuty !== undefined || f.backgroundIntensity !== undefined || f.backgroundTargets !== undefined;
+  if (f.background === false || f.background === 'off' || (o.topology === 'hosts' && !delaysAsked)) o.background = null;
   else {
     const bg = { ...o.background! };
     if (f.background !== undefined) {
@@ -155,6 +182,7 @@ async function tail(f: TailFlags, command: Command): Promise<void> {
     command: `parm ${argv.join(' ')}`.trim(),
     machine,
     options: opts,
+    topology: outcome.topology,
     records: outcome.records,
     charts: [],
     errors: outcome.errorSamples,
@@ -176,6 +204,8 @@ export function register(program: Command): void {
     .description(
       'tail latency under load, the paper\'s experiment: for each mode a fresh `parm serve`, an open-loop Poisson load\n' +
         'over WebSocket from a separate process (latency from the scheduled send time), seeded background load.\n' +
+        'With --topology hosts every instance is a `parm worker` on its own namespace host and the background is bulk\n' +
+        'transfers between random pairs of hosts over rate-limited links.\n' +
         'Prints a table (or --json), writes report.json and charts (SVG, PNG) to --out.',
     )
     .option('--quick', 'CI smoke preset: one 4 s trial per mode at 200 q/s (about a minute)')
@@ -200,6 +230,13 @@ export function register(program: Command): void {
     .option('--background-duty <f>', 'fraction of each period the disturbance lasts, (0, 1] (default 0.25)', positive('--background-duty'))
     .option('--background-intensity <x>', 'delay: ms added to each query; contention: busy fraction (default 50 ms; 0.5 for contention)', positive('--background-intensity'))
     .addOption(new Option('--background-targets <which>', 'instances the background may pick (default all)').choices(['all', 'deployed']))
+    .addOption(new Option('--topology <where>', 'local: the instances are threads of one parm serve; hosts: one parm worker per instance, each on its own network-namespace host (Linux, root), the frontend and the load generator on two more (default local)').choices(['local', 'hosts']))
+    .option('--link-rate <mbit>', 'hosts: tbf rate limit of every host\'s downlink, Mbit/s (default 100)', positive('--link-rate'))
+    .option('--link-latency <ms>', 'hosts: tbf queue of each downlink: the most a packet waits behind a full link, ms (default 50)', positive('--link-latency'))
+    .option('--link-burst <bytes>', 'hosts: tbf bucket: a burst this large passes an idle link at once (default 32768)', int('--link-burst', 1600))
+    .option('--no-transfers', 'hosts: no bulk transfers between hosts')
+    .option('--transfer-period <ms>', 'hosts: every this many ms a bulk transfer starts between a random pair of instance hosts (default 200)', positive('--transfer-period'))
+    .option('--transfer-duration <ms>', 'hosts: how long each transfer sends, filling the receiver\'s downlink (default 50)', positive('--transfer-duration'))
     .addOption(new Option('--framing <kind>', 'WebSocket framing of requests: binary (4-byte header length, JSON header, raw float32) or json text frames (default binary)').choices(['json', 'binary']))
     .option('--connections <n>', 'WebSocket connections per load generator, requests pipelined on each (default 1)', int('--connections', 1, 256))
     .option('--generators <n>', 'load-generator processes sharing the offered load (default 1)', int('--generators', 1, 16))

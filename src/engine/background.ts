@@ -18,7 +18,7 @@ export class BackgroundSchedule {
   private readonly n: number;
   private readonly width: 1 | 2;
 
-  constructor(spec: BackgroundLoadSpec, targetCount: number) {
+  constructor(spec: Pick<BackgroundLoadSpec, 'seed' | 'width'>, targetCount: number) {
     this.rng = xoroshiro128plus(spec.seed);
     this.n = targetCount;
     this.width = spec.width;

@@ -32,6 +32,15 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 const PROBE_MIN_MS = 50;
 const PROBE_MAX_MS = 5000;
 
+/**
+ * Requests in a row without any answer (abandoned ones included) after which, once the first of
+ * them is older than the hang limit, the backend counts as down. Abandoning a request stops its
+ * timeout, so without this a black-holed backend whose every request is reconstructed (and
+ * aborted) from parity would never be marked down. Three, so that a lone request abandoned at a
+ * light load, followed by a quiet spell, is not mistaken for a dead backend.
+ */
+const UNANSWERED_DOWN = 3;
+
 const OIP_DTYPES: Record<string, string> = { FP32: 'float32', FP16: 'float16', FP64: 'float64', INT64: 'int64', INT32: 'int32', INT8: 'int8', UINT8: 'uint8', BOOL: 'bool' };
 
 interface Running {
@@ -83,6 +92,9 @@ export class RemoteInstance implements EngineInstance {
   private faults: InstanceFault[];
   private disturbance: (Disturbance & { until: number }) | null = null;
   private runsSinceStart = 0;
+  /** Requests sent since the backend last answered anything, and when the first of them went. */
+  private unanswered = 0;
+  private unansweredSince = 0;
   private probeTimer: TimerHandle | null = null;
   private failuresSinceSuccess = 0;
   /** Bumped at every down and close, so that answers of an earlier connection are ignored. */
@@ -197,6 +209,13 @@ export class RemoteInstance implements EngineInstance {
   }
 
   checkAlive(now: number): void {
+    if (this.unanswered >= UNANSWERED_DOWN && now - this.unansweredSince > this.runs.hangLimitMs && (this.state === 'ready' || this.state === 'busy')) {
+      const gen = this.generation;
+      const n = this.unanswered;
+      const ms = Math.round(now - this.unansweredSince);
+      queueMicrotask(() => gen === this.generation && this.down(`no answer to the last ${n} requests in ${ms} ms`));
+      return;
+    }
     let suspected = false;
     const limit = this.runs.suspectLimitMs;
     for (const r of this.running.values()) if (now - r.startedAt > limit) suspected = true;
@@ -265,6 +284,7 @@ export class RemoteInstance implements EngineInstance {
   }
 
   private async request(taskId: number, gen: number, r: Running, body: Uint8Array, headerLength: number, batch: number): Promise<void> {
+    if (this.unanswered++ === 0) this.unansweredSince = this.clock.now();
     let status = 0;
     let bytes: Uint8Array;
     let headerLen: string | undefined;
@@ -277,6 +297,7 @@ export class RemoteInstance implements EngineInstance {
         signal: r.abort.signal,
       });
       status = res.statusCode;
+      if (gen === this.generation) this.unanswered = 0;
       const h = res.headers['inference-header-content-length'];
       headerLen = Array.isArray(h) ? h[0] : h;
       bytes = new Uint8Array(await res.body.arrayBuffer());
@@ -338,6 +359,7 @@ export class RemoteInstance implements EngineInstance {
     this.circuit = 'open';
     this.state = 'down';
     this.suspected = false;
+    this.unanswered = 0;
     this.events.onDown(this, tasks, reason);
     const backoff = Math.min(PROBE_MIN_MS * 2 ** this.failuresSinceSuccess, PROBE_MAX_MS);
     this.failuresSinceSuccess++;

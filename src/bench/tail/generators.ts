@@ -1,7 +1,7 @@
 // Parent side of the load generators: forks one child process per generator, splits the offered
 // load among them (a sum of independent Poisson processes is a Poisson process of the summed
 // rate), and merges their results.
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadOptions, LoadResult, Progress } from './loadgen.js';
@@ -9,15 +9,20 @@ import type { LoadOptions, LoadResult, Progress } from './loadgen.js';
 /** The child module beside this one: .ts when run from source (tests), .js from dist/. */
 const CHILD = new URL(`./loadgen-child${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
+/** Starts a Node module as a child process with IPC (child_process.fork, or a fork into a namespace host). */
+export type Forker = (modulePath: string, args: string[], opts: ForkOptions) => ChildProcess;
+
 export interface GeneratorsOptions extends Omit<LoadOptions, 'generator' | 'rate'> {
   /** Total offered load, queries/s, split evenly over `generators` processes. */
   rate: number;
   generators: number;
+  /** Where the generator processes run (default: child processes of this one, on this host). */
+  fork?: Forker;
 }
 
-function runChild(options: LoadOptions, onProgress: (p: Progress) => void): Promise<LoadResult> {
+function runChild(options: LoadOptions, start: Forker, onProgress: (p: Progress) => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(CHILD), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = start(fileURLToPath(CHILD), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let settled = false;
     child.on('message', (msg: { type: string } & Record<string, unknown>) => {
       if (msg.type === 'progress') onProgress(msg as unknown as Progress);
@@ -49,10 +54,10 @@ export async function runGenerators(opts: GeneratorsOptions, onProgress?: (p: Pr
     if (!onProgress) return;
     onProgress(progress.reduce((a, p) => ({ sent: a.sent + p.sent, answered: a.answered + p.answered, total: a.total + p.total }), { sent: 0, answered: 0, total: 0 }));
   };
-  const { generators: _g, ...rest } = opts;
+  const { generators: _g, fork: start = fork, ...rest } = opts;
   const results = await Promise.all(
     progress.map((_, g) =>
-      runChild({ ...rest, rate: opts.rate / n, generator: g }, (p) => {
+      runChild({ ...rest, rate: opts.rate / n, generator: g }, start, (p) => {
         progress[g] = p;
         report();
       }),

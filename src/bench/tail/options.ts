@@ -1,6 +1,7 @@
 // Options of `parm bench tail`: the modes to compare, offered loads, trials, background load, and
 // the presets (full and --quick). Validated once here, with one message format.
 import type { BackgroundLoadSpec, Mode } from '../../engine/types.js';
+import type { LinkLimit } from './netns.js';
 import { ParmError } from '../../errors.js';
 import { DEFAULT_DATASET_DIR } from './dataset.js';
 import type { Framing } from '../../wire/index.js';
@@ -16,6 +17,19 @@ export interface ModeSpec {
 }
 
 export type BackgroundOptions = Omit<BackgroundLoadSpec, 'seed'>;
+
+/**
+ * Where the instances run: `local`, threads of one `parm serve` (the default); `hosts`, one
+ * `parm worker` per instance, each on its own network-namespace host, behind a `parm serve`
+ * frontend on another (src/bench/tail/hosts.ts).
+ */
+export type Topology = 'local' | 'hosts';
+
+/** `hosts`: a bulk transfer between a random pair of instance hosts starts every periodMs and lasts durationMs. */
+export interface TransferOptions {
+  periodMs: number;
+  durationMs: number;
+}
 
 export interface TailBenchOptions {
   modes: ModeSpec[];
@@ -36,6 +50,11 @@ export interface TailBenchOptions {
   /** Extra EngineOptions fields merged into every deployment (e.g. groupWaitMs). */
   engine: Record<string, unknown>;
   background: BackgroundOptions | null;
+  topology: Topology;
+  /** `hosts`: the tbf limit on every host's downlink. */
+  link: LinkLimit;
+  /** `hosts`: the background across hosts (null: none). */
+  transfers: TransferOptions | null;
   framing: Framing;
   connections: number;
   generators: number;
@@ -132,6 +151,16 @@ export const DEFAULT_BACKGROUND: BackgroundOptions = { kind: 'delay', width: 1, 
 
 export const DEFAULT_MODES = 'none,equal-resources,hedged,parm:2,parm:3,parm:4';
 
+/**
+ * `hosts`: 100 Mbit/s downlinks whose tbf queue holds 50 ms of traffic (a request behind a full
+ * queue waits up to 50 ms, like the local delay background), with a 32 KB bucket so that an idle
+ * link passes a request (3.2 KB) at once.
+ */
+export const DEFAULT_LINK: LinkLimit = { mbit: 100, latencyMs: 50, burstBytes: 32 * 1024 };
+
+/** `hosts`: like the local background's defaults, a new random pair every 200 ms for a quarter of the period. */
+export const DEFAULT_TRANSFERS: TransferOptions = { periodMs: 200, durationMs: 50 };
+
 export function defaultOptions(quick: boolean): TailBenchOptions {
   return {
     modes: parseModes(DEFAULT_MODES),
@@ -146,6 +175,9 @@ export function defaultOptions(quick: boolean): TailBenchOptions {
     hedgeDelayMs: undefined,
     engine: {},
     background: { ...DEFAULT_BACKGROUND },
+    topology: 'local',
+    link: { ...DEFAULT_LINK },
+    transfers: { ...DEFAULT_TRANSFERS },
     framing: 'binary',
     connections: 1,
     generators: 1,

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { arch, cpus, freemem, getPriority, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { TopologyRecord } from './hosts.js';
 import type { TailBenchOptions } from './options.js';
 import { packageRoot } from '../../package-root.js';
 import { aggregate, verdicts, type Aggregate, type Spread, type TrialRecord, type Verdict, TARGET_GAP_RATIO, MEDIAN_TOLERANCE } from './stats.js';
@@ -74,6 +75,8 @@ export interface TailReport {
   /** Load average when the benchmark ended (the machine may be shared). */
   load_average_end: number[];
   options: Omit<TailBenchOptions, 'modes'> & { modes: string[] };
+  /** Where the instances ran: `local` (threads of one parm serve), or the hosts, links and transfer schedule. */
+  topology: { kind: 'local' } | TopologyRecord;
   /** One record per mode, k, offered load and trial. */
   results: TrialRecord[];
   /** Medians and spread (min, max) across trials. */
@@ -100,6 +103,7 @@ export function buildReport(args: {
   command: string;
   machine: MachineInfo;
   options: TailBenchOptions;
+  topology?: TopologyRecord | null;
   records: TrialRecord[];
   charts: string[];
   errors: string[];
@@ -113,6 +117,7 @@ export function buildReport(args: {
     machine: args.machine,
     load_average_end: loadavg().map((x) => Math.round(x * 100) / 100),
     options: { ...args.options, modes: args.options.modes.map((m) => m.label) },
+    topology: args.topology ?? { kind: 'local' },
     results: args.records,
     summary,
     verdict: verdicts(args.records),
@@ -193,6 +198,15 @@ export function formatTable(report: TailReport): string {
     `background: ${bg ? `${bg.kind} width ${bg.width}, every ${bg.periodMs} ms for ${bg.duty * 100}% of it, intensity ${bg.intensity}${bg.kind === 'delay' ? ' ms' : ''}, targets ${bg.targets ?? 'all'}` : 'off'}; ` +
       `${report.options.durationMs / 1000} s per run (${report.options.warmupMs / 1000} s warm-up), seed ${report.options.seed}`,
   );
+  const topo = report.topology;
+  if (topo.kind === 'hosts') {
+    const tr = topo.transfers;
+    lines.push(
+      `topology: hosts on ${topo.subnet} (${topo.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}), every downlink ${topo.link.mbit} Mbit/s ` +
+        `(tbf, ${topo.link.latency_ms} ms queue, ${topo.link.burst_bytes} B bucket); ` +
+        (tr ? `transfers: every ${tr.period_ms} ms one random pair of ${tr.between.join(' ')} for ${tr.duration_ms} ms` : 'no transfers'),
+    );
+  }
   const rates = [...new Set(report.summary.map((a) => a.rate))].sort((a, b) => a - b);
   for (const rate of rates) {
     const { rows: table, trials } = blockRows(report, rate);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { EngineOptions } from '../../engine/types.js';
 import { ParmError } from '../../errors.js';
 import type { BundledDeployment, ServeConfigFile } from '../../server/config.js';
-import { runGenerators } from './generators.js';
+import { runGenerators, type Forker } from './generators.js';
+import { HostsTopology, type TopologyRecord } from './hosts.js';
 import type { LoadResult, Progress } from './loadgen.js';
 import type { ModeSpec, TailBenchOptions } from './options.js';
 import { spawnParmServe } from './serve-process.js';
@@ -30,6 +31,12 @@ export interface Target {
   instances: { deployed: number; parity: number } | null;
   /** The server's CPU time so far (ms, all its threads), when it can be read. */
   cpuMs?: () => number | null;
+  /** Where the load generators run (default: child processes on this host). */
+  fork?: Forker;
+  /** A background the target runs itself, started with the load and stopped after it (hosts: bulk transfers). */
+  background?: { start(): void; stop(): Promise<void> };
+  /** Fields the target adds to the run's record. */
+  runStats?: () => Partial<TrialRecord>;
   stop(): Promise<void>;
 }
 
@@ -44,6 +51,8 @@ export interface RunHooks {
 
 export interface RunOutcome {
   records: TrialRecord[];
+  /** `--topology hosts`: the hosts, their links and the transfer schedule. */
+  topology: TopologyRecord | null;
   /** Raw latencies (ms) of each run, by `${label}@${rate}#${trial}`, for the CDF chart. */
   latencies: Map<string, Float64Array>;
   errorSamples: string[];
@@ -84,8 +93,13 @@ export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfi
   return { host: '127.0.0.1', port: 0, limits: { maxInFlightPerConnection: 100_000 }, deployments: [deployment] };
 }
 
+/** The file-name stem of one run's configs and logs. */
+function runName(run: RunSpec): string {
+  return `run${String(run.index).padStart(3, '0')}-${run.spec.label.replace(/[^a-z0-9]+/gi, '-')}-r${run.rate}-t${run.trial}`;
+}
+
 export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, workDir: string): Promise<Target> {
-  const name = `run${String(run.index).padStart(3, '0')}-${run.spec.label.replace(/[^a-z0-9]+/gi, '-')}-r${run.rate}-t${run.trial}`;
+  const name = runName(run);
   const server = await spawnParmServe({ config: serveConfigFor(run, opts), model: opts.deployment, workDir, name });
   return {
     wsUrl: `ws://127.0.0.1:${server.port}/v2/models/${encodeURIComponent(server.model)}/infer/stream`,
@@ -145,7 +159,16 @@ export function plan(opts: TailBenchOptions): RunSpec[] {
 }
 
 export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks = {}): Promise<RunOutcome> {
-  const start = hooks.startTarget ?? startParmTarget;
+  const hosts = opts.topology === 'hosts' && !hooks.startTarget ? await HostsTopology.create(opts) : null;
+  try {
+    return await runAll(opts, hooks, hosts);
+  } finally {
+    hosts?.close();
+  }
+}
+
+async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopology | null): Promise<RunOutcome> {
+  const start = hooks.startTarget ?? (hosts ? (run: RunSpec, o: TailBenchOptions, dir: string) => hosts.startTarget(run, o, dir, runName(run)) : startParmTarget);
   const workDir = mkdtempSync(join(tmpdir(), 'parm-bench-tail-'));
   const runs = plan(opts);
   const records: TrialRecord[] = [];
@@ -172,6 +195,7 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
       let serverCpuMs: number | null = null;
       try {
         const cpu0 = target.cpuMs?.() ?? null;
+        target.background?.start();
         result = await runGenerators(
           {
             url: target.wsUrl,
@@ -184,15 +208,17 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
             framing: opts.framing,
             datasetDir: opts.datasetDir,
             drainTimeoutMs: opts.drainTimeoutMs,
+            fork: target.fork,
           },
           (p) => hooks.onProgress?.(run, p),
         );
         const cpu1 = target.cpuMs?.() ?? null;
         if (cpu0 !== null && cpu1 !== null) serverCpuMs = cpu1 - cpu0;
       } finally {
+        await target.background?.stop();
         await target.stop();
       }
-      const record = recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs);
+      const record = { ...recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs), ...target.runStats?.() };
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
       for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);
@@ -206,5 +232,5 @@ export async function runTailBenchmark(opts: TailBenchOptions, hooks: RunHooks =
     else process.stderr.write(`parm bench tail: server configs and logs kept in ${workDir}\n`);
   }
   addRatios(records);
-  return { records, latencies, errorSamples };
+  return { records, topology: hosts?.record ?? null, latencies, errorSamples };
 }

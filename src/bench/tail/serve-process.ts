@@ -1,6 +1,6 @@
-// Starts and stops one `parm serve` process per benchmark run: writes its JSON config (Contract 4),
-// spawns the command line on port 0, reads the port it prints, waits for /v2/health/ready, and
-// stops it with SIGTERM (the server's graceful shutdown) at the end of the run.
+// Starts and stops the `parm` processes of a benchmark run: `parm serve` with its JSON config
+// (Contract 4) on port 0 and `parm worker`s, each spawned as a program (optionally inside a
+// namespace host), ready once it printed `parm: ready`, stopped with SIGTERM (graceful shutdown).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -16,7 +16,7 @@ import type { ServeConfigFile } from '../../server/config.js';
 const CLI_ENTRY = fileURLToPath(new URL(`../../cli/entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export interface RunningServer {
-  /** http://127.0.0.1:PORT */
+  /** http://HOST:PORT */
   baseUrl: string;
   port: number;
   /** Model name served (the first deployment's). */
@@ -28,12 +28,125 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Runs a command line in another place (a network namespace: NetnsCluster.argv). */
+export type Wrap = (cmd: string, args: string[]) => [string, string[]];
+
+export interface SpawnParmOptions {
+  /** Arguments after `parm`: `['serve', '--config', FILE]`, `['worker', '--model', FILE]`. */
+  args: string[];
+  /** Where the process's output is logged (`<name>.log`). */
+  workDir: string;
+  name: string;
+  /** Runs the process elsewhere, e.g. inside a namespace host. */
+  wrap?: Wrap;
+  /** Node flags before the entry (default: this process's, so a TypeScript loader carries on). */
+  execArgv?: string[];
+  /** The CLI entry module to run (default: the one beside this module, .ts from source, .js from dist/). */
+  entry?: string;
+  readyTimeoutMs?: number;
+}
+
+/** A running `parm serve` or `parm worker`, after it printed `parm: ready`. */
+export interface ParmProcess {
+  child: ChildProcess;
+  /** What it printed in `parm: listening on URL`. */
+  url: string;
+  port: number;
+  /** The last 30 lines of its output (stdout and stderr). */
+  tail(): string[];
+  /** Called with every later output line. */
+  onLine(fn: (line: string) => void): void;
+  exited: Promise<void>;
+  cpuMs(): number | null;
+  /** SIGTERM (graceful shutdown), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Spawns the `parm` command line and resolves once it printed `parm: listening on URL` and
+ * `parm: ready`; rejects with its last output if it exits first or takes longer than the timeout.
+ */
+export async function spawnParm(opts: SpawnParmOptions): Promise<ParmProcess> {
+  mkdirSync(opts.workDir, { recursive: true });
+  const log = createWriteStream(join(opts.workDir, `${opts.name}.log`), { flags: 'a' });
+  const argv: [string, string[]] = [process.execPath, [...(opts.execArgv ?? process.execArgv), opts.entry ?? CLI_ENTRY, ...opts.args]];
+  const [cmd, args] = opts.wrap ? opts.wrap(...argv) : argv;
+  const child = spawn(cmd, args, {
+    cwd: packageRoot(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+  });
+  const tail: string[] = [];
+  const listeners: ((line: string) => void)[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let rest = '';
+    stream.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        for (const fn of listeners) fn(line);
+      }
+    });
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => log.end());
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const signal = async (sig: NodeJS.Signals, graceMs: number): Promise<void> => {
+    if (gone()) return exited;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const timeoutMs = opts.readyTimeoutMs ?? 120_000;
+  let url = '';
+  const ready = await new Promise<string | null>((resolve) => {
+    const timer = setTimeout(() => resolve(`not ready after ${timeoutMs} ms`), timeoutMs);
+    listeners.push((line) => {
+      const m = /^parm: listening on (\S+)$/.exec(line);
+      if (m) url = m[1]!;
+      if (line === 'parm: ready') {
+        clearTimeout(timer);
+        resolve(url === '' ? 'printed `parm: ready` before `parm: listening on URL`' : null);
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve(`exited (${child.signalCode ?? child.exitCode}) before it was ready`);
+    });
+  });
+  listeners.length = 0;
+  if (ready !== null) {
+    await signal('SIGKILL', 0);
+    throw new ParmError('PARM_ERR_CLI_USAGE', `parm ${opts.args[0]} (${opts.name}): ${ready}\n  log: ${join(opts.workDir, `${opts.name}.log`)}\n  last output:\n    ${tail.join('\n    ')}`);
+  }
+  return {
+    child,
+    url,
+    port: parsePort(url) ?? 0,
+    tail: () => tail.slice(),
+    onLine: (fn) => void listeners.push(fn),
+    exited,
+    cpuMs: () => (child.pid === undefined ? null : processCpuMs(child.pid)),
+    stop: (graceMs = 10_000) => signal('SIGTERM', graceMs),
+    kill: () => signal('SIGKILL', 0),
+  };
+}
+
 export interface SpawnServeOptions {
   config: ServeConfigFile;
   model: string;
   /** Where the config file and the server's log go. */
   workDir: string;
   name: string;
+  /** Runs the server elsewhere (a namespace host); its address is then the config's host. */
+  wrap?: Wrap;
   readyTimeoutMs?: number;
 }
 
@@ -48,22 +161,6 @@ export function parsePort(line: string): number | null {
     }
   }
   return null;
-}
-
-async function waitReady(baseUrl: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error('server exited before it was ready');
-    try {
-      const res = await fetch(`${baseUrl}/v2/health/ready`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`server not ready after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Parses Prometheus text for instance health series and counts deployed and parity instances. */
@@ -99,84 +196,61 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/**
+ * `parm serve --config FILE` on the config's host and port 0. The instance counts come from
+ * /metrics where this process can reach the server (not inside a namespace host).
+ */
 export async function spawnParmServe(opts: SpawnServeOptions): Promise<RunningServer> {
   mkdirSync(opts.workDir, { recursive: true });
   const configPath = join(opts.workDir, `${opts.name}.json`);
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
-  const log = createWriteStream(join(opts.workDir, `${opts.name}.log`));
-  // execArgv carries a loader (tap's, for .ts sources) on to the child.
-  const child = spawn(process.execPath, [...process.execArgv, CLI_ENTRY, 'serve', '--config', configPath, '--port', '0', '--grpc-port', 'off', '--host', '127.0.0.1'], {
-    cwd: packageRoot(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+  const host = opts.config.host ?? '127.0.0.1';
+  const server = await spawnParm({
+    args: ['serve', '--config', configPath, '--port', '0', '--grpc-port', 'off', '--host', host],
+    workDir: opts.workDir,
+    name: opts.name,
+    wrap: opts.wrap,
+    readyTimeoutMs: opts.readyTimeoutMs,
   });
-  const tail: string[] = [];
-  let onLine: (line: string) => void = () => {};
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let rest = '';
-    stream.on('data', (chunk: Buffer) => {
-      log.write(chunk);
-      const lines = (rest + chunk.toString('utf8')).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 30) tail.shift();
-        onLine(line);
-      }
-    });
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const fail = async (why: string): Promise<never> => {
-    child.kill('SIGKILL');
-    await exited;
-    log.end();
-    throw new ParmError('PARM_ERR_CLI_USAGE', `parm serve (${opts.name}): ${why}\n  config: ${configPath}\n  last output:\n    ${tail.join('\n    ')}`);
-  };
-
-  const timeoutMs = opts.readyTimeoutMs ?? 120_000;
-  const port = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => resolve(null), timeoutMs);
-    onLine = (line) => {
-      const p = parsePort(line);
-      if (p !== null) {
-        clearTimeout(timer);
-        onLine = () => {};
-        resolve(p);
-      }
-    };
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(null);
-    });
-  });
-  if (port === null) return fail('did not print its port');
-  const baseUrl = `http://127.0.0.1:${port}`;
-  try {
-    await waitReady(baseUrl, child, timeoutMs);
-  } catch (err) {
-    return fail((err as Error).message);
-  }
+  const baseUrl = `http://${host}:${server.port}`;
   let instances: RunningServer['instances'] = null;
-  try {
-    const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
-    if (res.ok) instances = instancesFromMetrics(await res.text());
-  } catch {
-    // metrics are optional for the benchmark
+  if (!opts.wrap) {
+    try {
+      const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) instances = instancesFromMetrics(await res.text());
+    } catch {
+      // metrics are optional for the benchmark
+    }
   }
-  return {
-    baseUrl,
-    port,
-    model: opts.model,
-    instances,
-    cpuMs: () => (child.pid === undefined ? null : processCpuMs(child.pid)),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      log.end();
-    },
-  };
+  return { baseUrl, port: server.port, model: opts.model, instances, cpuMs: server.cpuMs, stop: () => server.stop() };
+}
+
+export interface SpawnWorkerOptions {
+  /** The ONNX file to serve. */
+  model: string;
+  /** Model name in its URL. */
+  modelName: string;
+  host: string;
+  port: number;
+  workDir: string;
+  /** Log name (`<name>.log`, appended to when the worker is restarted). */
+  name: string;
+  wrap?: Wrap;
+  /** The CLI entry and Node flags to run it with (default: as spawnParm's). */
+  entry?: string;
+  execArgv?: string[];
+  readyTimeoutMs?: number;
+}
+
+/** `parm worker`: one model over OIP HTTP, no coding; its endpoint is `${url}/v2/models/${modelName}`. */
+export function spawnParmWorker(opts: SpawnWorkerOptions): Promise<ParmProcess> {
+  return spawnParm({
+    args: ['worker', '--model', opts.model, '--name', opts.modelName, '--host', opts.host, '--port', String(opts.port), '--log-level', 'warn'],
+    workDir: opts.workDir,
+    name: opts.name,
+    wrap: opts.wrap,
+    entry: opts.entry,
+    execArgv: opts.execArgv,
+    readyTimeoutMs: opts.readyTimeoutMs,
+  });
 }

@@ -72,6 +72,9 @@ export interface TrialRecord {
    */
   server_cpu_pct: number | null;
   server_cpu_ms_per_query: number | null;
+  /** `--topology hosts`: bulk transfers started during the run, and the mean rate their senders pushed (Mbit/s). */
+  transfers?: number;
+  transfer_mbit?: number | null;
 }
 
 /** Fills the two ratio fields of every record against its equal-resources partner. */
