@@ -9,8 +9,8 @@ import t from 'tap';
 import { MLP, PARITY_A, direct, images, maxAbsDiff } from './engine-helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const distWorker = `${root}dist/src/engine/worker.js`;
-const srcFiles = ['engine.ts', 'instance.ts', 'worker.ts'].map((f) => `${root}src/engine/${f}`);
+const distWorker = `${root}dist/src/engine/instance-worker.js`;
+const srcFiles = ['engine.ts', 'local-instance.ts', 'instance-worker.ts'].map((f) => `${root}src/engine/${f}`);
 const fresh = existsSync(distWorker) && srcFiles.every((f) => statSync(f).mtimeMs <= statSync(distWorker).mtimeMs);
 
 t.test('dist: createEngine from the compiled package', { skip: fresh ? false : 'dist/ missing or older than src/engine (run npm run build)' }, async (t) => {
@@ -42,7 +42,7 @@ t.test('dist: createEngine from the compiled package', { skip: fresh ? false : '
     worker: string;
     runs: { isolation: string; results: { reconstructed: boolean; output: number[] }[] }[];
   };
-  t.match(out.worker, /\/dist\/src\/engine\/worker\.js$/, 'the compiled engine runs the compiled worker');
+  t.match(out.worker, /\/dist\/src\/engine\/instance-worker\.js$/, 'the compiled engine runs the compiled worker');
   const refs = [await direct(MLP, x1), await direct(MLP, x2)];
   t.equal(out.runs.length, 2);
   for (const run of out.runs) {
