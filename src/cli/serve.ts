@@ -32,6 +32,7 @@ export interface ServeFlags {
   batch?: BatchingOptions;
   hangTimeout?: number;
   groupWait?: number;
+  parityDefer?: number;
   partialGroup?: 'replicate' | 'unprotected';
   maxRetries?: number;
   parityRows?: number;
@@ -156,6 +157,7 @@ const ENGINE_FLAGS: ReadonlyArray<readonly [flag: string, key: keyof ServeFlags,
   ['--batch', 'batch', 'batching'],
   ['--hang-timeout', 'hangTimeout', 'hangTimeoutMs'],
   ['--group-wait', 'groupWait', 'groupWaitMs'],
+  ['--parity-defer', 'parityDefer', 'parityDeferMs'],
   ['--partial-group', 'partialGroup', 'partialGroup'],
   ['--max-retries', 'maxRetries', 'maxRetries'],
 ];
@@ -218,6 +220,7 @@ export function register(program: Command): void {
     .option('--hang-timeout <ms>', 'declare an instance hung after this long without a heartbeat or result (engine hangTimeoutMs, >= 10; default adaptive: 20 x its worst recent run, at least 1000)', ms('--hang-timeout'))
     .option('--group-wait <ms>', 'how long a coding group may wait to fill before the partial-group policy applies (engine groupWaitMs, default 5)', ms('--group-wait'))
     .addOption(new Option('--partial-group <policy>', 'a group that did not fill in time: replicate its queries, or leave them unprotected (engine partialGroup, default replicate)').choices(['replicate', 'unprotected']))
+    .option('--parity-defer <ms>', "run a group's parity only if a member is still unanswered this long after the group formed (engine parityDeferMs; 0: at once, as the paper; default adaptive: 3 x the median deployed run time, at least 1)", ms('--parity-defer'))
     .option('--max-retries <n>', 're-issues of a query after instance failures before it fails (engine maxRetries, default 3)', int('--max-retries', 0))
     .option('--parity-rows <n>', 'parity models (r) for the bundled deployment: the first n the manifest lists for its k and encoder (default all of them)', int('--parity-rows', 1, 64))
     .option(

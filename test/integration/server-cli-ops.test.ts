@@ -86,14 +86,14 @@ t.test('a misspelt option in the serve config is an error naming the file, the k
 t.test('engine options without a config file: --batch, --hang-timeout, --group-wait, --partial-group, --max-retries, --parity-rows', async (t) => {
   const help = await inProcess(['serve', '--help']);
   t.equal(help.code, 0);
-  for (const flag of ['--batch <maxBatch>[:<maxDelayMs>]', '--hang-timeout <ms>', '--group-wait <ms>', '--partial-group <policy>', '--max-retries <n>', '--parity-rows <n>']) {
+  for (const flag of ['--batch <maxBatch>[:<maxDelayMs>]', '--hang-timeout <ms>', '--group-wait <ms>', '--parity-defer <ms>', '--partial-group <policy>', '--max-retries <n>', '--parity-rows <n>']) {
     t.match(help.stdout, flag, `--help lists ${flag}`);
   }
 
   // Served with the flags: the deployment's options, as logged at start, carry them.
   const child = spawn(
     process.execPath,
-    node(['serve', '--port', '0', '--no-grpc', '--instances', '1', '--batch', '4:2', '--hang-timeout', '750', '--group-wait', '3', '--partial-group', 'unprotected', '--max-retries', '1', '--parity-rows', '1', '--log-level', 'info']),
+    node(['serve', '--port', '0', '--no-grpc', '--instances', '1', '--batch', '4:2', '--hang-timeout', '750', '--group-wait', '3', '--parity-defer', '0', '--partial-group', 'unprotected', '--max-retries', '1', '--parity-rows', '1', '--log-level', 'info']),
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -109,7 +109,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
   });
   child.kill('SIGTERM');
   t.equal(await exited, 0);
-  t.match(logged.options, { batching: { maxBatch: 4, maxDelayMs: 2 }, hangTimeoutMs: 750, groupWaitMs: 3, partialGroup: 'unprotected', maxRetries: 1 });
+  t.match(logged.options, { batching: { maxBatch: 4, maxDelayMs: 2 }, hangTimeoutMs: 750, groupWaitMs: 3, parityDeferMs: 0, partialGroup: 'unprotected', maxRetries: 1 });
   t.equal(logged.options.parityModels.length, 1, '--parity-rows 1: one parity model');
 
   const usage: Array<[string[], RegExp]> = [
@@ -117,6 +117,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
     [['--batch', '4:soon'], /^parm: --batch must be <maxBatch>\[:<maxDelayMs>\]/m],
     [['--hang-timeout', '5'], /^parm: --hang-timeout 5: hangTimeoutMs: expected a number in \[10, 2147483647\] \(got 5\)$/m],
     [['--group-wait', '3000000000'], /^parm: --group-wait 3000000000: groupWaitMs: expected a number in \[0, 2147483647\]/m],
+    [['--parity-defer', 'soon'], /^parm: --parity-defer must be a number of milliseconds >= 0, got 'soon'$/m],
     [['--max-retries', '101'], /^parm: --max-retries 101: maxRetries: expected an integer in \[0, 100\] \(got 101\)$/m],
     [['--parity-rows', '2'], /^parm: --parity-rows 2: models\/manifest\.json lists 1 parity model for fashion-mnist-mlp with k=2, encoder sum$/m],
     [['--partial-group', 'drop'], /--partial-group/],
