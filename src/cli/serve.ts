@@ -1,5 +1,6 @@
-// `parm serve`: serve deployments over OIP HTTP and the WebSocket stream. With no --config it
-// serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+// `parm serve`: serve deployments over OIP HTTP, the WebSocket stream and gRPC. With no --config
+// it serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
@@ -32,8 +33,18 @@ export interface ServeFlags {
   maxBatch?: number;
   maxInFlight?: number;
   idleTimeout?: number;
+  /** undefined: the default port. */
+  grpcPort?: number | 'off';
+  /** false with --no-grpc. */
+  grpc: boolean;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  dashboardControls?: boolean;
   logLevel: string;
 }
+
+/** Triton's gRPC port. */
+const DEFAULT_GRPC_PORT = 8001;
 
 function usage(message: string): never {
   throw new ParmError('PARM_ERR_CLI_USAGE', message);
@@ -57,6 +68,33 @@ function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
   } catch (err) {
     return usage((err as Error).message);
   }
+}
+
+/** `--grpc-port <port|off>`: 0 picks a free port, `off` serves no gRPC. */
+export function parseGrpcPort(v: string): number | 'off' {
+  // Not null for off: commander turns a null from a parser into ''.
+  return v === 'off' ? 'off' : int('--grpc-port', 0, 65535)(v);
+}
+
+/** The gRPC port (undefined: no gRPC) and TLS files from the flags; the files are read now, so that a wrong path fails before anything starts. */
+export function grpcFlags(f: Pick<ServeFlags, 'grpc' | 'grpcPort' | 'grpcTlsCert' | 'grpcTlsKey'>): { grpcPort?: number; grpcTls?: { cert: Buffer; key: Buffer } } {
+  const grpcPort = f.grpc === false || f.grpcPort === 'off' ? undefined : (f.grpcPort ?? DEFAULT_GRPC_PORT);
+  const tls = grpcTls(f);
+  if (tls && grpcPort === undefined) usage('--grpc-tls-cert and --grpc-tls-key need the gRPC port (drop --no-grpc / --grpc-port off)');
+  return { ...(grpcPort !== undefined ? { grpcPort } : {}), ...(tls ? { grpcTls: tls } : {}) };
+}
+
+function grpcTls(f: Pick<ServeFlags, 'grpcTlsCert' | 'grpcTlsKey'>): { cert: Buffer; key: Buffer } | undefined {
+  if (f.grpcTlsCert === undefined && f.grpcTlsKey === undefined) return undefined;
+  if (f.grpcTlsCert === undefined || f.grpcTlsKey === undefined) usage('--grpc-tls-cert and --grpc-tls-key go together');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      return usage(`${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('--grpc-tls-cert', f.grpcTlsCert), key: read('--grpc-tls-key', f.grpcTlsKey) };
 }
 
 /** A flag that sets one server limit: an integer, then the limit's own rule (src/server/limits.ts). */
@@ -84,12 +122,16 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description(
-      'Serve deployments over Open Inference Protocol v2 HTTP and a WebSocket stream (docs/protocol.md). ' +
+      'Serve deployments over Open Inference Protocol v2 HTTP, a WebSocket stream and gRPC (docs/protocol.md). ' +
         'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
         'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
     )
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or the config file host)')
     .option('--port <port>', 'port to listen on; 0 picks a free one and prints it (default 8000, or the config file port)', int('--port', 0, 65535))
+    .option('--grpc-port <port>', `OIP gRPC port; 0 picks a free one and prints it; 'off' serves no gRPC (default ${DEFAULT_GRPC_PORT})`, parseGrpcPort)
+    .option('--no-grpc', 'serve no gRPC (the same as --grpc-port off)')
+    .option('--grpc-tls-cert <file>', 'serve gRPC over TLS with this PEM certificate chain (with --grpc-tls-key)')
+    .option('--grpc-tls-key <file>', 'PEM private key of --grpc-tls-cert')
     .option('--config <file>', 'JSON serve config: { host?, port?, limits?, deployments: [EngineOptions | { bundled, k?, encoder?, ... }] }; model paths relative to the file')
     .option('--model <name>', 'bundled deployment to serve when there is no --config (default: the manifest default)')
     .addOption(new Option('--mode <mode>', 'redundancy mode (default parm)').choices(['none', 'equal-resources', 'hedged', 'parm']))
@@ -117,6 +159,7 @@ export function register(program: Command): void {
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
       limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -157,12 +200,14 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
+  const grpc = grpcFlags(flags);
+  const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {
     for (const d of plan.deployments) {
       const faults = [...(d.faults ?? []), ...flags.fault];
       const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
-      engines.push(new ParmEngine(opts, { logger: log.child({ model: opts.name }) }));
+      engines.push(makeEngine(opts));
     }
   } catch (err) {
     await Promise.allSettled(engines.map((e) => e.close()));
@@ -174,6 +219,10 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
     port: flags.port ?? plan.port ?? 8000,
     limits,
     logger: log,
+    ...grpc,
+    // A repository load after an unload starts the deployment again from the same options.
+    engineFactory: makeEngine,
+    dashboard: { controls: flags.dashboardControls ?? false },
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -182,6 +231,7 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
   const wsBase = server.url.replace(/^http/, 'ws');
   // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
   process.stdout.write(`parm: listening on ${server.url}\n`);
+  if (server.grpcUrl) process.stdout.write(`parm: listening on ${server.grpcUrl}\n`);
   for (const e of engines) {
     const o = e.options;
     const m = encodeURIComponent(o.name);
@@ -190,6 +240,8 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
         `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
     );
   }
+
+  process.stdout.write(`  dashboard: ${server.url}/dashboard${flags.dashboardControls ? ' (controls on)' : ''}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

@@ -47,7 +47,8 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'JSON log lines on stderr at this level and above', 'info')
     .action(async (flags: WorkerFlags) => {
       const name = flags.name ?? workerModelName(flags.model);
-      const serveFlags: ServeFlags = { host: flags.host, port: flags.port, fault: [], logLevel: flags.logLevel };
+      // A backend serves HTTP only: gRPC on the default port would take the frontend's on the same host.
+      const serveFlags: ServeFlags = { host: flags.host, port: flags.port, fault: [], logLevel: flags.logLevel, grpc: false };
       await runServe(serveFlags, {
         deployments: [{ name, deployedModel: flags.model, mode: 'none', instances: flags.instances ?? 1, threadsPerSession: flags.threads ?? 1 }],
         limits: {},

@@ -15,6 +15,7 @@ export interface Admitted {
   batched: boolean;
   decode: DecodePolicy;
   timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** The engine's state as admission sees it, read at each call. */
@@ -46,9 +47,12 @@ export class Admission {
     if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
       bad('options.timeoutMs', `expected a number in (0, ${MAX_TIMER_MS}]`, timeoutMs, 'PARM_ERR_ENGINE_INPUT');
     }
+    const signal = o?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) bad('options.signal', 'expected an AbortSignal', signal, 'PARM_ERR_ENGINE_INPUT');
+    if (signal?.aborted) throw new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled before it was accepted');
     try {
       const c = checkInput(input, this.sample, MAX_SAMPLES_PER_QUERY, this.firstNonFinite);
-      return { data: c.data, n: c.n, batched: c.batched, decode, timeoutMs };
+      return { data: c.data, n: c.n, batched: c.batched, decode, timeoutMs, signal };
     } catch (e) {
       if (e instanceof ParmError && e.code === 'PARM_ERR_CODEC_ARGUMENT') throw new ParmError('PARM_ERR_ENGINE_INPUT', e.message);
       throw e;

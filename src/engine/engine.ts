@@ -151,7 +151,10 @@ export class ParmEngine implements Engine {
         : null;
     const recovery = new Recovery(o.maxRetries, this.shape, counters, book, tasks, scheduler, (u) => parityStart?.memberFailed(u));
     const window = parityStart ? new CodingWindow({ k: o.k, groupWaitMs: o.groupWaitMs, partialGroup: o.partialGroup, rows }, clock, counters, (w) => parityStart.closed(w)) : null;
-    const batcher = new Batcher(o.batching, clock, (units) => {
+    const batcher = new Batcher(o.batching, clock, (closed) => {
+      // Queries settled while their units waited to be batched (cancelled, timed out) need no run.
+      const units = closed.filter((u) => !u.query.answered);
+      if (units.length === 0) return;
       const t = tasks.data(units, this.shape.elements, 0);
       scheduler.enqueue(t, false);
       window?.add(units, t.input);
@@ -183,9 +186,16 @@ export class ParmEngine implements Engine {
       this.counters.rejected++;
       return Promise.reject(e);
     }
-    const timeoutMs = a.timeoutMs;
+    const { timeoutMs, signal } = a;
     return new Promise<InferResult>((resolve, reject) => {
-      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject);
+      // The abort listener lives exactly as long as the query: settling removes it.
+      const onAbort = () => p!.book.cancel(q, new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      const settled = <T>(f: (v: T) => void) => (v: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        f(v);
+      };
+      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject));
+      signal?.addEventListener('abort', onAbort, { once: true });
       p!.batcher.add(q.units);
       this.scheduler.pump();
     });
@@ -197,7 +207,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary());
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary(), this.faults);
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 // Engine counters and HdrHistogram latency per answer kind (original, reconstructed, all).
 import * as hdr from 'hdr-histogram-js';
-import type { EngineMetrics, InstanceHealth, LatencySummary } from './types.js';
+import type { EngineMetrics, FaultSpec, InstanceHealth, LatencySummary } from './types.js';
 
 export type AnswerKind = 'original' | 'reconstructed';
 
@@ -42,8 +42,15 @@ export class Counters {
   paritySkipped = 0;
 }
 
-/** The EngineMetrics snapshot of the counters, queue depths, instances and latencies. */
-export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], instances: InstanceHealth[], latency: Record<string, LatencySummary>, runTime: EngineMetrics['runTime']): EngineMetrics {
+/** The EngineMetrics snapshot of the counters, queue depths, instances, latencies, run times and faults in force. */
+export function snapshot(
+  c: Counters,
+  queueDepth: EngineMetrics['queueDepth'],
+  instances: InstanceHealth[],
+  latency: Record<string, LatencySummary>,
+  runTime: EngineMetrics['runTime'],
+  faults: readonly FaultSpec[],
+): EngineMetrics {
   return {
     queries: c.queries,
     answered: c.answered,
@@ -65,6 +72,7 @@ export function snapshot(c: Counters, queueDepth: EngineMetrics['queueDepth'], i
     instances,
     latency,
     runTime,
+    faults: faults.map((f) => ({ ...f })),
   };
 }
 

@@ -45,7 +45,7 @@ export function checkSignatures(o: ResolvedOptions, deployed: ModelSignature, pa
     info: {
       name: o.name,
       version: o.version,
-      platform: 'onnxruntime',
+      platform: 'onnxruntime_onnx',
       inputs: [{ name: inp.name, datatype: 'FP32', shape: inp.shape }],
       outputs: [{ name: out.name, datatype: 'FP32', shape: out.shape }],
     },

@@ -143,6 +143,13 @@ export class QueryBook {
     q.reject(e);
   }
 
+  /** The caller withdrew a query that has not settled: it rejects with `e`, not counted as an engine error. */
+  cancel(q: Query, e: ParmError): void {
+    if (q.answered) return;
+    this.settle(q);
+    q.reject(e);
+  }
+
   failAll(e: ParmError): void {
     for (const q of [...this.open]) this.fail(q, e);
   }

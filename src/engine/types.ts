@@ -25,6 +25,13 @@ export interface InferOptions {
   decode?: DecodePolicy;
   /** Reject with PARM_ERR_ENGINE_TIMEOUT if no answer by then (ms from acceptance). */
   timeoutMs?: number;
+  /**
+   * The caller no longer wants the answer (its client cancelled, or went away): on abort the query
+   * rejects with PARM_ERR_ENGINE_CANCELLED and its work still waiting in the queues is dropped
+   * (work already running on an instance finishes and is discarded). An already aborted signal is
+   * refused at admission.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InferResult {
@@ -154,7 +161,8 @@ export interface ModelTensorInfo {
 export interface ModelInfo {
   name: string;
   version: string;
-  platform: 'onnxruntime';
+  /** Triton's platform name for ONNX models (OIP platform names are `<project>_<format>`). */
+  platform: 'onnxruntime_onnx';
   inputs: ModelTensorInfo[];
   outputs: ModelTensorInfo[];
 }
@@ -221,6 +229,8 @@ export interface EngineMetrics {
    * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
    */
   runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
+  /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
+  faults: FaultSpec[];
 }
 
 export interface Engine {

@@ -1,7 +1,7 @@
 // POST /v2/models/{m}[/versions/{v}]/infer: route and headers checked before the body is read
 // (errors then close the connection), the body read and parsed, the request admitted and run, and
 // the answer sent as JSON or as a binary extension body.
-import type { Engine } from '../engine/types.js';
+import type { Engine, ModelInfo } from '../engine/types.js';
 import { encodeHttpBody, readHttpBody } from '../wire/index.js';
 import { ParmError } from '../errors.js';
 import type { ServerContext } from './context.js';
@@ -49,10 +49,12 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
     const onBody = (body: Uint8Array) => {
       const t0 = performance.now();
       let parsed: ParsedInferRequest;
+      // The model as admitted: the answer is encoded against it even if the model is unloaded meanwhile.
+      let info: ModelInfo;
       try {
         const { header, tensors } = readHttpBody(body, headerLength);
         const request = readRequestHeader(header);
-        const info = ctx.admit(engine);
+        info = ctx.admit(engine);
         parsed = parseInferRequest(request, tensors, info, { framing: 'json', allowBinaryOutputs: true, limits: ctx.protocolLimits });
       } catch (err) {
         fail(err);
@@ -61,7 +63,7 @@ export function httpInfer(ctx: ServerContext, versioned: boolean) {
       ctx.begin('http');
       ctx.run(engine, parsed).then(
         (result) => {
-          const enc = encodeInferResponse(parsed, result, ctx.infoOf(engine));
+          const enc = encodeInferResponse(parsed, result, info);
           ctx.metrics.success(label, 'http', (performance.now() - t0) / 1000, result.reconstructed);
           exchange.send(answerReply(enc.header, enc.chunks));
           ctx.end('http');

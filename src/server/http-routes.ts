@@ -7,14 +7,11 @@ import type { ServerContext } from './context.js';
 import { readBody } from './http-body.js';
 import { httpInfer } from './http-infer.js';
 import { HttpExchange, errorReply, jsonReply, type Reply } from './replies.js';
+import { modelMetadata, serverMetadata } from './server-metadata.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
-const SERVER_NAME = 'parm';
-const SERVER_VERSION = '0.1.0';
-const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream'];
-
 /** A route that answers from state (no body to read), synchronously or from a promise. */
-function fromState(ctx: ServerContext, handler: (req: HttpRequest) => Reply | Promise<Reply>) {
+export function fromState(ctx: ServerContext, handler: (req: HttpRequest) => Reply | Promise<Reply>) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const exchange = new HttpExchange(res, () => ctx.draining);
     const failed = (err: unknown): Reply => {
@@ -44,16 +41,14 @@ function health(ok: boolean): Reply {
   return { status: ok ? 200 : 400, body: '' };
 }
 
-function modelParams(req: HttpRequest, versioned: boolean): [string, string | undefined] {
+export function modelParams(req: HttpRequest, versioned: boolean): [string, string | undefined] {
   return [req.getParameter(0) ?? '', versioned ? req.getParameter(1) : undefined];
 }
 
 function registerMetadata(app: TemplatedApp, ctx: ServerContext): void {
   const metadata = (versioned: boolean) =>
     fromState(ctx, (req) => {
-      const i = ctx.infoOf(ctx.lookup(...modelParams(req, versioned)));
-      const tensor = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
-      return jsonReply(200, { name: i.name, versions: [i.version], platform: i.platform, inputs: i.inputs.map(tensor), outputs: i.outputs.map(tensor) });
+      return jsonReply(200, modelMetadata(ctx.infoOf(ctx.lookup(...modelParams(req, versioned)))));
     });
   app.get('/v2/models/:model', metadata(false));
   app.get('/v2/models/:model/versions/:version', metadata(true));
@@ -81,15 +76,7 @@ function registerRepositoryIndex(app: TemplatedApp, ctx: ServerContext): void {
         exchange.send(errorReply(d.status, d.message));
         return;
       }
-      const list = [...ctx.engines.values()]
-        .map((e) => ({
-          name: e.options.name,
-          version: e.info?.version ?? e.options.version ?? '',
-          state: e.isReady() ? 'READY' : 'UNAVAILABLE',
-          reason: e.isReady() ? '' : 'loading',
-        }))
-        .filter((m) => !readyOnly || m.state === 'READY');
-      exchange.send(jsonReply(200, list));
+      exchange.send(jsonReply(200, ctx.repository.index(readyOnly)));
     });
   });
 }
@@ -101,8 +88,8 @@ export function registerFallback(app: TemplatedApp, ctx: ServerContext): void {
     const method = req.getMethod();
     const known =
       /^\/v2(\/health\/(live|ready))?$/.test(url) ||
-      /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/ready|\/infer)?$/.test(url) ||
-      url === '/v2/repository/index' ||
+      /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/ready|\/infer|\/stats)?$/.test(url) ||
+      /^\/v2\/repository\/(index|models\/[^/]+\/(load|unload))$/.test(url) ||
       url === '/metrics';
     const r = known ? errorReply(405, `method ${method.toUpperCase()} not allowed on ${url}`) : errorReply(404, `no route for ${method.toUpperCase()} ${url}`);
     // Close: a body we did not read must not be parsed as the next request.
@@ -112,9 +99,9 @@ export function registerFallback(app: TemplatedApp, ctx: ServerContext): void {
 
 /** Every HTTP route of the server, inference included, but not the fallback. */
 export function registerHttpRoutes(app: TemplatedApp, ctx: ServerContext): void {
-  app.get('/v2', fromState(ctx, () => jsonReply(200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS })));
+  app.get('/v2', fromState(ctx, () => jsonReply(200, serverMetadata())));
   app.get('/v2/health/live', fromState(ctx, () => health(!ctx.draining)));
-  app.get('/v2/health/ready', fromState(ctx, () => health(!ctx.draining && [...ctx.engines.values()].every((e) => e.isReady()))));
+  app.get('/v2/health/ready', fromState(ctx, () => health(ctx.ready())));
   registerMetadata(app, ctx);
   app.get('/metrics', fromState(ctx, async () => ({ status: 200, body: await ctx.metrics.text(), contentType: ctx.metrics.registry.contentType })));
   registerRepositoryIndex(app, ctx);

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'grpc';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
@@ -15,6 +15,8 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
   readonly inFlight: Gauge<'transport'>;
+  /** Told of every successful answer after it is counted (the dashboard's latency windows). */
+  onSuccess: ((model: string, seconds: number, reconstructed: boolean) => void) | undefined;
   /** Engine metrics read in the scrape in progress, by deployment. */
   private readonly scrape = new Map<string, EngineMetrics>();
 
@@ -154,6 +156,7 @@ export class ServerMetrics {
   success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
     this.requests.inc({ model, transport, outcome: 'success', status: '200' });
     this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+    this.onSuccess?.(model, seconds, reconstructed);
   }
 
   failure(model: string, transport: Transport, status: number): void {

@@ -3,7 +3,7 @@
 // parked queue that stops starting work for a client that does not read, and the close rules
 // (1002 framing, 1009 size, 1008 backpressure, 1001 shutdown).
 import { ParmError } from '../errors.js';
-import type { Engine } from '../engine/types.js';
+import type { Engine, ModelInfo } from '../engine/types.js';
 import { encodeFrame, errorResponse, readMessage, type Framing, type RequestId } from '../wire/index.js';
 import type { ServerContext } from './context.js';
 import { parseInferRequest, readRequestHeader, type ParsedInferRequest } from './infer-request.js';
@@ -67,7 +67,7 @@ export function releaseParked(ctx: ServerContext, ws: StreamSocket, c: StreamCon
 }
 
 /** Counts a parsed request in flight and queues it behind any parked ones; it starts now if the client keeps up. */
-function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest): void {
+function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing: Framing, parsed: ParsedInferRequest, info: ModelInfo): void {
   const t0 = performance.now();
   const id = parsed.id ?? null;
   c.inFlight++;
@@ -80,7 +80,8 @@ function accept(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, frami
   c.parked.push(() => {
     ctx.run(c.engine, parsed).then(
       (result) => {
-        const enc = encodeInferResponse(parsed, result, ctx.infoOf(c.engine));
+        // Against the model as admitted, even if it is unloaded meanwhile.
+        const enc = encodeInferResponse(parsed, result, info);
         if (!c.closed) ctx.metrics.success(c.model, 'ws', (performance.now() - t0) / 1000, result.reconstructed);
         send(ctx, ws, c, framing, enc.header, enc.chunks);
         answered();
@@ -111,6 +112,7 @@ export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: A
   const framing: Framing = isBinary ? 'binary' : 'json';
   let id: RequestId | null = null;
   let parsed: ParsedInferRequest;
+  let info: ModelInfo;
   try {
     const { header, tensors } = readMessage(bytes, isBinary);
     const request = readRequestHeader(header);
@@ -122,14 +124,14 @@ export function onStreamMessage(ctx: ServerContext, ws: StreamSocket, message: A
     if (c.inFlight >= limit) {
       throw new ParmError('PARM_ERR_SERVER_OVERLOADED', `too many requests in flight on this connection (limit ${limit}); wait for answers`);
     }
-    const info = ctx.admit(c.engine);
+    info = ctx.admit(c.engine);
     parsed = parseInferRequest(request, tensors, info, { framing, allowBinaryOutputs: isBinary, limits: ctx.protocolLimits });
   } catch (err) {
     if (err instanceof ParmError && err.code === 'PARM_ERR_SERVER_PROTOCOL') protocolClose(ctx, ws, c, 1002, err.message);
     else answerError(ctx, ws, c, framing, id, err);
     return;
   }
-  accept(ctx, ws, c, framing, parsed);
+  accept(ctx, ws, c, framing, parsed, info);
 }
 
 /** The close event: parked requests never started, so their in-flight accounting is released here. */

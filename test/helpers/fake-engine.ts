@@ -7,7 +7,7 @@ import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, Inf
 export const FAKE_INFO: ModelInfo = {
   name: 'fake',
   version: '1',
-  platform: 'onnxruntime',
+  platform: 'onnxruntime_onnx',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
   outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
 };
@@ -41,6 +41,8 @@ export class FakeEngine implements Engine {
   }
   readonly options: Readonly<EngineOptions>;
   calls = 0;
+  /** Queries withdrawn through InferOptions.signal. */
+  cancelled = 0;
   pending = 0;
   maxSeenPending = 0;
   closed = false;
@@ -91,15 +93,30 @@ export class FakeEngine implements Engine {
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
     };
-    return new Promise((resolve) =>
-      setTimeout(() => {
+    const signal = options?.signal;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
         this.pending--;
+        signal?.removeEventListener('abort', onAbort);
         resolve(result);
-      }, this.opts.delayMs ?? 0),
-    );
+      }, this.opts.delayMs ?? 0);
+      // Like the real engine: an abort rejects at once and the query is dropped.
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.pending--;
+        this.cancelled++;
+        reject(new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
-  setFaults(_faults: FaultSpec[]): void {}
+  /** What the last setFaults was given (no validation: the fake applies none of them). */
+  faults: FaultSpec[] = [];
+
+  setFaults(faults: FaultSpec[]): void {
+    this.faults = faults.map((f) => ({ ...f }));
+  }
 
   metrics(): EngineMetrics {
     return {
@@ -123,6 +140,7 @@ export class FakeEngine implements Engine {
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
       runTime: { deployed: { count: this.calls, quantiles: RUN_TIME_QUANTILES.map(() => 1) }, parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) } },
+      faults: this.faults.map((f) => ({ ...f })),
     };
   }
 

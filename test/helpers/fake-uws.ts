@@ -65,7 +65,7 @@ export class FakeResponse {
     return this;
   }
 
-  end(body: string | Uint8Array, closeConnection = false): this {
+  end(body: string | Uint8Array = '', closeConnection = false): this {
     this.ends++;
     this.body = bytesOf(body);
     this.closedConnection = closeConnection;
@@ -85,6 +85,28 @@ export class FakeResponse {
 
   abort(): void {
     this.onAbortedHandler?.();
+  }
+
+  /** A streamed response: what write() was given, in order. */
+  written: string[] = [];
+  /** What write() answers: false reports backpressure (uWS keeps the bytes and calls onWritable later). */
+  writeAccepts = true;
+  private onWritableHandler: ((offset: number) => boolean) | undefined;
+
+  write(chunk: string | Uint8Array): boolean {
+    this.written.push(text.decode(bytesOf(chunk)));
+    return this.writeAccepts;
+  }
+
+  onWritable(h: (offset: number) => boolean): this {
+    this.onWritableHandler = h;
+    return this;
+  }
+
+  /** The client read what was buffered: uWS calls the onWritable handler. */
+  drain(): void {
+    this.writeAccepts = true;
+    this.onWritableHandler?.(0);
   }
 }
 

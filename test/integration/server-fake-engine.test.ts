@@ -90,13 +90,13 @@ t.test('health, server and model metadata, repository index', async (t) => {
   t.same(await (await fetch(`${server.url}/v2`)).json(), {
     name: 'parm',
     version: '0.1.0',
-    extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream'],
+    extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream', 'statistics'],
   });
   const meta = (await (await fetch(`${server.url}/v2/models/fake`)).json()) as any;
   t.same(meta, {
     name: 'fake',
     versions: ['1'],
-    platform: 'onnxruntime',
+    platform: 'onnxruntime_onnx',
     inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
     outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
   });
@@ -434,7 +434,7 @@ t.test('readiness: not ready until the engine is, and infer answers 503 meanwhil
     body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: Array.from(image(1)) }] }),
   });
   t.equal(r.status, 503);
-  t.same(await r.json(), { error: "model 'late' is not ready" });
+  t.same(await r.json(), { error: "model 'late' is not ready: loading" });
   slow.markReady();
   t.equal((await fetch(`${s.url}/v2/health/ready`)).status, 200);
 });

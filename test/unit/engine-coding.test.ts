@@ -258,6 +258,7 @@ t.test('a deployment whose instance cannot load its model fails to start, naming
   await clock.runUntil(() => err !== undefined);
   t.equal(err?.code, 'PARM_ERR_ENGINE_MODEL');
   t.match(err?.message ?? '', /instance deployed-1 could not start: model failed to load/);
+  t.ok(clock.now() < 1000, `failed within ${clock.now()} ms of engine time: no restart loop`);
   await e.close();
 });
 
@@ -343,5 +344,17 @@ t.test('parity tasks waiting together run as one merged batch', async (t) => {
   t.equal(recon, 3, 'the three slow members reconstructed');
   t.equal(h.engine.metrics().parityCancelled, 1);
   for (const [i, o] of h.outcomes.entries()) if (o?.ok) t.same(Array.from(o.r.output), Array.from(fakeModel(query(30 + i))), `query ${i}`);
+});
+
+t.test('metrics() reports the faults in force: options.faults, then the last setFaults', async (t) => {
+  const h = await startFake({ faults: [{ kind: 'hang', instance: 'parity-0' }] });
+  t.same(h.engine.metrics().faults, [{ kind: 'hang', instance: 'parity-0' }], 'options.faults');
+  h.engine.setFaults([{ kind: 'delay', instance: 1 as unknown as string, ms: 50 }]);
+  const m = h.engine.metrics();
+  t.same(m.faults, [{ kind: 'delay', instance: '1', ms: 50, probability: 1, distribution: 'fixed' }], 'setFaults replaced them, as validated');
+  m.faults[0]!.instance = 'deployed-9';
+  t.equal(h.engine.metrics().faults[0]!.instance, '1', 'a copy: changing it changes nothing in force');
+  h.engine.setFaults([]);
+  t.same(h.engine.metrics().faults, []);
   await h.close();
 });

@@ -140,7 +140,7 @@ t.test('past the hard backpressure limit the client is closed (1008) instead of 
 t.test('admission: draining and not-ready engines answer errors, checked once per request', async (t) => {
   const late = setup(new FakeEngine({ name: 'late', startNotReady: true }));
   late.message(binaryRequest('n', image(1)));
-  t.match(late.answers()[0]!.header, { id: 'n', error: "model 'late' is not ready" });
+  t.match(late.answers()[0]!.header, { id: 'n', error: "model 'late' is not ready: loading" });
   t.equal(late.conn.inFlight, 0);
   const draining = setup();
   draining.ctx.startDraining();

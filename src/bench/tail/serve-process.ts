@@ -105,7 +105,7 @@ export async function spawnParmServe(opts: SpawnServeOptions): Promise<RunningSe
   writeFileSync(configPath, `${JSON.stringify(opts.config, null, 2)}\n`);
   const log = createWriteStream(join(opts.workDir, `${opts.name}.log`));
   // execArgv carries a loader (tap's, for .ts sources) on to the child.
-  const child = spawn(process.execPath, [...process.execArgv, CLI_ENTRY, 'serve', '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+  const child = spawn(process.execPath, [...process.execArgv, CLI_ENTRY, 'serve', '--config', configPath, '--port', '0', '--grpc-port', 'off', '--host', '127.0.0.1'], {
     cwd: packageRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
