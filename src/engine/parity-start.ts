@@ -50,7 +50,8 @@ export class ParityStart {
     this.ring[this.count++ % this.ring.length] = ms;
     if (this.count % 16 === 1) {
       const n = Math.min(this.count, this.ring.length);
-      this.median = Array.from(this.ring.subarray(0, n)).sort((a, b) => a - b)[n >> 1]!;
+      // A typed copy sorts numerically without a comparator call per comparison.
+      this.median = this.ring.slice(0, n).sort()[n >> 1]!;
     }
   }
 

@@ -77,8 +77,14 @@ export class SimInstance implements EngineInstance {
     const now = this.clock.now();
     let ms = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
     if (this.delays.length > 0) {
-      this.delays = this.delays.filter((d) => d.until > now);
-      for (const d of this.delays) ms += d.ms;
+      // In place: a run should not allocate (this is the simulator's hot path).
+      let kept = 0;
+      for (const d of this.delays) {
+        if (d.until <= now) continue;
+        ms += d.ms;
+        this.delays[kept++] = d;
+      }
+      this.delays.length = kept;
     }
     this.runs++;
     this.busyMs += ms;

@@ -218,19 +218,28 @@ function poisson(rate: number, count: number, rng: ReturnType<typeof makeRng>): 
 
 /**
  * Every period, `count` distinct seeded random groups (a rack, or a single instance) add delayMs to
- * the runs their instances start for duty x period. Returns a function that stops it.
+ * the runs their instances start for duty x period, each from its own seeded random offset in the
+ * period: disturbances that all began at the same instant would also catch, all at once, the idle
+ * parity instances that the late members' parity queries go to next, which independent sources
+ * (the paper's bulk transfers between random pairs, noisy neighbours) do not. Returns a function
+ * that stops it.
  */
 function startDisturbances(groups: SimInstance[][], count: number, d: { periodMs: number; duty: number; delayMs: number }, clock: VirtualClock, rng: ReturnType<typeof makeRng>): () => void {
   let stopped = false;
   const n = Math.min(count, groups.length);
   const order = groups.map((_, i) => i);
+  const disturbance = { kind: 'delay', intensity: d.delayMs, forMs: d.duty * d.periodMs } as const;
   const tick = (): void => {
     if (stopped) return;
     // A partial Fisher-Yates shuffle: the first n of `order` are this period's distinct picks.
     for (let i = 0; i < n; i++) {
       const j = i + Math.floor(rng.next() * (order.length - i));
       [order[i], order[j]] = [order[j]!, order[i]!];
-      for (const inst of groups[order[i]!]!) inst.disturb({ kind: 'delay', intensity: d.delayMs, forMs: d.duty * d.periodMs });
+      const group = groups[order[i]!]!;
+      clock.setTimeout(() => {
+        if (stopped) return;
+        for (const inst of group) inst.disturb(disturbance);
+      }, rng.next() * d.periodMs, true);
     }
     clock.setTimeout(tick, d.periodMs, true);
   };

@@ -2,13 +2,14 @@
 // on the bundled default deployment, the default background), the service times its servers
 // measured (parm_engine_run_time_ms, injected delays left out) and the time outside the engine,
 // then the simulation of the same runs with them, side by side, and the error per percentile.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParmError } from '../errors.js';
 import { defaultOptions, parseModes } from '../bench/tail/options.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
 import type { TrialRecord } from '../bench/tail/stats.js';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
-import { empirical, fixed, type QuantileTable } from './service-times.js';
+import { empirical, fixed, type QuantileTable, type ServiceTimeFile } from './service-times.js';
 import { simulate, type SimResult } from './simulate.js';
 
 /** Calibration goals: relative error of the simulation per percentile. */
@@ -51,7 +52,11 @@ export function parseScrape(text: string, model: string): Scraped {
   }
   const table = (role: string): QuantileTable | null => {
     const q = tables[role];
-    return q && q.every(Number.isFinite) ? { p: [...RUN_TIME_QUANTILES], quantiles: q } : null;
+    if (!q || !q.every(Number.isFinite)) return null;
+    // HDR reports a quantile as its bucket's highest equivalent value but the maximum exactly, so
+    // the top quantiles can exceed the maximum by the histogram's precision: keep the table rising.
+    for (let i = 1; i < q.length; i++) q[i] = Math.max(q[i]!, q[i - 1]!);
+    return { p: [...RUN_TIME_QUANTILES], quantiles: q };
   };
   return { deployed: table('deployed'), parity: table('parity'), engineP50 };
 }
@@ -113,6 +118,13 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
       seed: run.seed,
     });
     out.push(calibration(rec, sim, s, frontendMs));
+  }
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'validate.json'), `${JSON.stringify({ goals: GOALS, calibration: out }, null, 2)}\n`);
+  for (const c of out) {
+    // The measured service times of each run, as `--service FILE` reads them.
+    const file: ServiceTimeFile = { deployed: c.service.deployed, ...(c.service.parity ? { parity: c.service.parity } : {}), frontend: { quantiles: [c.service.frontend_ms, c.service.frontend_ms] } };
+    writeFileSync(join(o.out, `service-times-${c.mode.replace(/[^a-z0-9]+/gi, '-')}-${c.rate}.json`), `${JSON.stringify(file, null, 2)}\n`);
   }
   print(out, o.json);
   return out;

@@ -39,6 +39,11 @@ t.test('the scrape reader takes run-time tables and the engine median of one mod
   t.equal(s.engineP50, 0.7);
   t.same(s.deployed?.quantiles.slice(0, 2), [1, 1.05]);
   t.equal(s.parity, null, 'no parity series: no table');
+  // HDR's p99.99 (a bucket's highest equivalent value) can lie above its exact maximum.
+  const hdr = RUN_TIME_QUANTILES.map((p) => `parm_engine_run_time_ms{model="m",role="parity",quantile="${p}"} ${p === 1 ? 5 : p === 0.9999 ? 5.004 : 1 + p}`);
+  const rising = parseScrape(hdr.join('\n'), 'm').parity!;
+  t.same(rising.quantiles.slice(-2), [5.004, 5.004], 'the table is kept non-decreasing');
+  t.doesNotThrow(() => empirical(rising), 'and samples');
 });
 
 const base: SimConfig = {
