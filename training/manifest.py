@@ -1,7 +1,10 @@
 """Writes models/manifest.json (Contract 3) from the model cards under a models folder.
 
 A deployment is a folder <dataset>/<model>/ holding deployed.onnx + deployed.json and parity
-models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`.
+models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`. Only parity models
+within the cost rule are listed (a card with "within_budget": false, trained with
+--allow-costlier, is an approximate-replica baseline, not a ParM parity model). Each card's
+coefficients (weighted sum encoder) go into the entry, where the engine reads them.
 """
 from __future__ import annotations
 
@@ -29,8 +32,15 @@ def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
             if name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files:
                 with open(os.path.join(root, name)) as f:
                     pc = json.load(f)
-                parity.append({'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx',
-                               'card': f'{rel}/{name}'})
+                if pc.get('within_budget') is False:
+                    print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
+                          f'{pc.get("parity_flops_ratio", 0):.2f} > 1), not a ParM parity model')
+                    continue
+                entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx',
+                         'card': f'{rel}/{name}'}
+                if pc.get('coefficients') is not None:
+                    entry['coefficients'] = pc['coefficients']
+                parity.append(entry)
         parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
         deployments[f'{dataset}-{model}'] = {
             'dataset': dataset, 'model': model, 'deployed': f'{rel}/deployed.onnx', 'card': f'{rel}/deployed.json',

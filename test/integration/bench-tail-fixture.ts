@@ -3,7 +3,7 @@
 // configurable delay, reconstructed flag and correctness per query.
 import { createHash } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { loadFashionMnistTest } from '../../src/bench/tail/dataset.js';
+import { loadFashionMnistTest } from '../../src/dataset.js';
 
 export interface FakeBehaviour {
   /** Delay (ms) before answering the query with this per-connection sequence number. */

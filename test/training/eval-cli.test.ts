@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { main } from '../../src/cli/main.js';
-import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { bundledManifestPath, type Manifest } from '../../src/engine/manifest.js';
 
 const manifestFile = bundledManifestPath();

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { pythonExecutable, runTrainer } from '../../src/cli/train.js';
-import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
+import { pythonExecutable, runTrainer } from '../../src/trainer.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 
 const torchOk = spawnSync(pythonExecutable(), ['-c', 'import torch, onnx, numpy'], { stdio: 'ignore' }).status === 0;

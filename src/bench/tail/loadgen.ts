@@ -4,7 +4,7 @@
 // process (loadgen-child.ts) so that the orchestrator's own work never delays a send.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { loadFashionMnistTest } from './dataset.js';
+import { loadFashionMnistTest } from '../../dataset.js';
 import { argmax, binaryRequest, jsonRequest, parseAnswer, type Framing } from './protocol.js';
 import { makeRng, permutation, poissonSchedule } from './rng.js';
 

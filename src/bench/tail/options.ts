@@ -2,7 +2,7 @@
 // the presets (full and --quick). Validated once here, with one message format.
 import type { BackgroundLoadSpec, Mode } from '../../engine/types.js';
 import { ParmError } from '../../errors.js';
-import { DEFAULT_DATASET_DIR } from './dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../dataset.js';
 import type { Framing } from './protocol.js';
 
 export interface ModeSpec {

@@ -1,0 +1,70 @@
+// The cost rule's counter (training/cost.py, `python3 -m training cost`) on small ONNX graphs whose
+// multiply-adds are known by hand, and the TypeScript side that reads it (src/eval/cost.ts).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { countMacs, parityCost } from '../../src/eval/cost.js';
+import { pythonExecutable, runTrainer } from '../../src/trainer.js';
+
+const onnxOk = spawnSync(pythonExecutable(), ['-c', 'import onnx, numpy'], { stdio: 'ignore' }).status === 0;
+const skip = onnxOk ? false : `${pythonExecutable()} cannot import onnx (apt-get install python3-onnx)`;
+
+// x [N, 3, 8, 8] -> Conv 4x3x3x3, pads 1 -> [N, 4, 8, 8] -> Flatten [N, 256] -> Gemm with B [10, 256]
+// (transB) -> [N, 10] -> MatMul with [10, 5] -> [N, 5]. At N = 1:
+//   Conv   4 * 8 * 8 outputs x 3 * 3 * 3 fan-in = 6912
+//   Gemm   1 x 256 x 10 = 2560
+//   MatMul 1 x 10 x 5 = 50
+// `wide` doubles the Conv's output channels: Conv 13824, Gemm 1 x 512 x 10 = 5120, MatMul 50.
+const BUILD = `
+import sys, numpy as np, onnx
+from onnx import helper, TensorProto, numpy_helper
+def build(path, cout):
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((cout, 3, 3, 3)).astype(np.float32), 'w')
+    b = numpy_helper.from_array(rng.standard_normal((10, cout * 64)).astype(np.float32), 'b')
+    m = numpy_helper.from_array(rng.standard_normal((10, 5)).astype(np.float32), 'm')
+    nodes = [helper.make_node('Conv', ['x', 'w'], ['y'], pads=[1, 1, 1, 1]),
+             helper.make_node('Flatten', ['y'], ['f']),
+             helper.make_node('Gemm', ['f', 'b'], ['g'], transB=1),
+             helper.make_node('MatMul', ['g', 'm'], ['out'])]
+    g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 3, 8, 8])],
+                          [helper.make_tensor_value_info('out', TensorProto.FLOAT, ['N', 5])], [w, b, m])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), path)
+build(sys.argv[1], 4)
+build(sys.argv[2], 8)
+# A MatMul whose inner dimension is symbolic: its cost cannot be counted.
+g = helper.make_graph([helper.make_node('MatMul', ['x', 'm'], ['out'])], 'g',
+                      [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 'K']),
+                       helper.make_tensor_value_info('m', TensorProto.FLOAT, ['K', 5])],
+                      [helper.make_tensor_value_info('out', TensorProto.FLOAT, ['N', 5])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), sys.argv[3])
+`;
+
+t.test('multiply-adds of a Conv, a Gemm and a MatMul, counted by hand', { skip }, async (t) => {
+  const dir = t.testdir({});
+  const [small, wide, unknown] = ['small.onnx', 'wide.onnx', 'unknown.onnx'].map((f) => join(dir, f)) as [string, string, string];
+  const built = spawnSync(pythonExecutable(), ['-c', BUILD, small, wide, unknown], { encoding: 'utf8' });
+  t.equal(built.status, 0, `graphs built (${built.stderr})`);
+
+  const run = await runTrainer(['cost', small, wide], { capture: true });
+  t.equal(run.code, 0, run.stderr);
+  const counts = JSON.parse(run.stdout) as Record<string, { macs: number; by_op: Record<string, number> }>;
+  t.same(counts[small]!.by_op, { Conv: 6912, Gemm: 2560, MatMul: 50 });
+  t.equal(counts[small]!.macs, 9522);
+  t.same(counts[wide]!.by_op, { Conv: 13824, Gemm: 5120, MatMul: 50 });
+
+  const macs = await countMacs([small, wide]);
+  t.equal(macs.get(small), 9522, 'the TypeScript side reads the same count');
+  const over = await parityCost(small, wide, { macs, runs: 20 });
+  t.equal(over.parity_flops_ratio, 18994 / 9522);
+  t.equal(over.within_budget, false, 'a parity model with more multiply-adds is over budget');
+  t.ok(over.parity_latency_ratio > 0 && over.latency.runs === 20, 'latency ratio measured');
+  const same = await parityCost(small, small, { macs, runs: 20 });
+  t.equal(same.parity_flops_ratio, 1);
+  t.equal(same.within_budget, true, 'equal cost is within budget');
+
+  const bad = await runTrainer(['cost', unknown], { capture: true });
+  t.equal(bad.code, 2, 'an uncountable graph is an error, not a zero');
+  t.match(bad.stderr, /cannot infer the shape of input A of MatMul/);
+  t.equal(bad.stderr.trim().split('\n').length, 1, 'one line');
+});
