@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument('--augment', action='store_true',
                    help='random shifts (up to 2 pixels) and horizontal flips of the group members each epoch, '
                         'with the deployed model\'s logits recomputed for them')
+    q.add_argument('--tile-weight', type=float, default=0.0,
+                   help='split models: weight of an MSE term between each tile\'s output and its own member\'s '
+                        'deployed logits (training only; 0: none)')
+    q.add_argument('--output-scale', type=float, default=None,
+                   help='train the network\'s output times this constant, folded into its last layer on export '
+                        '(default: the deployed logits\' standard deviation when the last layer starts random, else 1)')
     q.add_argument('--allow-costlier', action='store_true',
                    help='train an architecture over the cost rule (more multiply-adds than the deployed model) '
                         'as a non-ParM baseline; its card says "within_budget": false')
@@ -86,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--models', default='models')
     b.add_argument('--only', default=None, help='only outputs matching this glob, e.g. "*/mlp/*"')
     b.add_argument('--dry-run', action='store_true', help='print the commands only')
+    b.add_argument('--jobs', type=int, default=1, help='models trained at the same time, one thread each (default 1)')
 
     m = sub.add_parser('manifest', help='write models/manifest.json from the model cards in a folder')
     m.add_argument('--models', default='models')
@@ -107,7 +114,7 @@ def _run(argv: List[str]) -> None:
         return
     if args.cmd == 'bundle':
         from .bundle import run_bundle
-        run_bundle(args.models, args.only, args.dry_run)
+        run_bundle(args.models, args.only, args.dry_run, args.jobs)
         return
     if args.cmd == 'manifest':
         from .manifest import write_manifest
@@ -155,7 +162,8 @@ def _run(argv: List[str]) -> None:
                            ce_weight=args.ce_weight, schedule=args.schedule,
                            progress=not args.no_progress, command=command, init=args.init,
                            kd_weight=args.kd_weight, kd_temp=args.kd_temp, coefficients=coefficients,
-                           augment_inputs=args.augment, allow_costlier=args.allow_costlier)
+                           augment_inputs=args.augment, allow_costlier=args.allow_costlier,
+                           tile_weight=args.tile_weight, output_scale=args.output_scale)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

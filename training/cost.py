@@ -54,13 +54,13 @@ def _batch_one(m) -> None:
 
 
 _FOLDABLE = ('Shape', 'Slice', 'Concat', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'Add', 'Sub', 'Mul', 'Div',
-             'Floor', 'Ceil', 'Identity', 'Reshape')
+             'Floor', 'Ceil', 'Identity', 'Reshape', 'Transpose', 'ConstantOfShape')
 
 
 def _fold_op(node, vals: List[Any], in_shapes: List[Optional[List[Optional[int]]]]):
     """numpy value of one shape-computation node, or None if it cannot be folded."""
     import numpy as np
-    from onnx import helper, mapping
+    from onnx import helper, mapping, numpy_helper
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     op = node.op_type
     if op == 'Shape':
@@ -104,6 +104,14 @@ def _fold_op(node, vals: List[Any], in_shapes: List[Optional[List[Optional[int]]
         return vals[0]
     if op == 'Reshape':
         return vals[0].reshape([int(d) if d != 0 else vals[0].shape[i] for i, d in enumerate(vals[1])])
+    if op == 'Transpose':
+        return np.transpose(vals[0], attrs.get('perm'))
+    if op == 'ConstantOfShape':
+        shape = [int(d) for d in vals[0]]
+        if math.prod(shape) > 64:
+            return None
+        value = numpy_helper.to_array(attrs['value']) if 'value' in attrs else np.zeros(1, np.float32)
+        return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
     return None
 
 

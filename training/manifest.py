@@ -10,42 +10,62 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from .errors import TrainError
 
 
+def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[str, Any]]:
+    rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
+    parity = []
+    for name in sorted(files):
+        if not (name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files):
+            continue
+        with open(os.path.join(root, name)) as f:
+            pc = json.load(f)
+        if pc.get('within_budget') is False:
+            print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
+                  f'{pc.get("parity_flops_ratio", 0):.2f} > 1), not a ParM parity model')
+            continue
+        entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx', 'card': f'{rel}/{name}',
+                 '_deployed': os.path.normpath(os.path.join(root, pc.get('deployed', 'deployed.onnx')))}
+        if pc.get('coefficients') is not None:
+            entry['coefficients'] = pc['coefficients']
+        parity.append(entry)
+    parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
+    return parity
+
+
 def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
+    """A deployment per folder that holds deployed.onnx + deployed.json, or only parity models whose
+    cards name one deployed model elsewhere under models_dir (a second set of parity models for the
+    same deployed model, e.g. another architecture); named <dataset>-<folder name>."""
     if not os.path.isdir(models_dir):
         raise TrainError(f'models folder {models_dir} does not exist')
     deployments: Dict[str, Any] = {}
     for root, _dirs, files in sorted(os.walk(models_dir)):
-        if 'deployed.json' not in files or 'deployed.onnx' not in files:
+        parity = _parity_entries(models_dir, root, files)
+        if 'deployed.json' in files and 'deployed.onnx' in files:
+            deployed = os.path.normpath(os.path.join(root, 'deployed.onnx'))
+        elif parity and len({p['_deployed'] for p in parity}) == 1:
+            deployed = parity[0]['_deployed']
+            if not (os.path.isfile(deployed) and os.path.isfile(deployed[:-5] + '.json')):
+                raise TrainError(f'{root}: its parity models name deployed model {deployed}, which does not exist')
+        else:
             continue
-        with open(os.path.join(root, 'deployed.json')) as f:
+        stray = [p['path'] for p in parity if p['_deployed'] != deployed]
+        if stray:
+            raise TrainError(f'{stray[0]} was trained for another deployed model than {deployed}; move it')
+        for p in parity:
+            del p['_deployed']
+        with open(deployed[:-5] + '.json') as f:
             card = json.load(f)
-        rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
+        rel_dep = os.path.relpath(deployed, models_dir).replace(os.sep, '/')
         dataset = card['dataset']['name']
-        model = card['architecture']['kind']
-        parity = []
-        for name in sorted(files):
-            if name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files:
-                with open(os.path.join(root, name)) as f:
-                    pc = json.load(f)
-                if pc.get('within_budget') is False:
-                    print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
-                          f'{pc.get("parity_flops_ratio", 0):.2f} > 1), not a ParM parity model')
-                    continue
-                entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx',
-                         'card': f'{rel}/{name}'}
-                if pc.get('coefficients') is not None:
-                    entry['coefficients'] = pc['coefficients']
-                parity.append(entry)
-        parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
-        deployments[f'{dataset}-{model}'] = {
-            'dataset': dataset, 'model': model, 'deployed': f'{rel}/deployed.onnx', 'card': f'{rel}/deployed.json',
-            'input': card['input'], 'output': card['output'], 'classes': card['dataset']['classes'],
-            'parity': parity,
+        deployments[f'{dataset}-{os.path.basename(root)}'] = {
+            'dataset': dataset, 'model': card['architecture']['kind'], 'deployed': rel_dep,
+            'card': rel_dep[:-5] + '.json', 'input': card['input'], 'output': card['output'],
+            'classes': card['dataset']['classes'], 'parity': parity,
         }
     if default not in deployments:
         raise TrainError(f"default deployment '{default}' not found under {models_dir} "

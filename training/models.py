@@ -118,15 +118,40 @@ class Split(nn.Module):
         self.tw = max(x1 - x0 for _, _, x0, x1 in self.tiles)
         self.inner = build(inner, [c, self.th, self.tw], classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def tile_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The inner network's output for each tile: [k, B, classes] (training may supervise each)."""
         parts = []
         for (y0, y1, x0, x1) in self.tiles:
             t = x[:, :, y0:y1, x0:x1]
             if (y1 - y0, x1 - x0) != (self.th, self.tw):
                 t = nn.functional.pad(t, (0, self.tw - (x1 - x0), 0, self.th - (y1 - y0)))
             parts.append(t)
-        out = self.inner(torch.cat(parts, 0))
-        return out.reshape(self.k, -1, self.classes).sum(0)
+        return self.inner(torch.cat(parts, 0)).reshape(self.k, -1, self.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tile_outputs(x).sum(0)
+
+
+class OutputScale(nn.Module):
+    """Training-time wrapper: the network's output times a constant s (e.g. the deployed logits'
+    standard deviation), so a randomly initialised model reaches logits of the deployed model's
+    size in a few steps instead of many (Adam moves weights by about lr per step). `folded()`
+    multiplies s into the last linear layer, so the exported graph is the plain architecture."""
+
+    def __init__(self, net: nn.Module, scale: float):
+        super().__init__()
+        self.net, self.scale = net, float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.scale
+
+    def folded(self) -> nn.Module:
+        last = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.mul_(self.scale)
+            last.bias.mul_(self.scale)
+        self.scale = 1.0
+        return self.net
 
 
 def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.Module:
@@ -183,6 +208,20 @@ def _ints(s: str, flag: str) -> List[int]:
     if not v or any(x <= 0 for x in v):
         raise TrainError(f'{flag} takes comma-separated positive integers, e.g. 512,256; got {s!r}')
     return v
+
+
+def copy_matching(dst: nn.Module, src: nn.Module) -> List[str]:
+    """Copies every weight of `src` whose name and shape match one of `dst` (names compared
+    without `dst`'s leading `inner.`); returns the names copied."""
+    state = src.state_dict()
+    copied = []
+    with torch.no_grad():
+        for name, t in dst.state_dict().items():
+            s = state.get(name[len('inner.'):] if name.startswith('inner.') else name)
+            if s is not None and tuple(s.shape) == tuple(t.shape):
+                t.copy_(s)
+                copied.append(name)
+    return copied
 
 
 def param_count(model: nn.Module) -> int:

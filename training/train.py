@@ -218,7 +218,8 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
                  heldout: int, train_limit: Optional[int], ce_weight: float, schedule: str,
                  progress: bool, command: str, init: str = 'random', kd_weight: float = 0.0,
                  kd_temp: float = 1.0, coefficients: Optional[List[float]] = None, augment_inputs: bool = False,
-                 allow_costlier: bool = False) -> Dict[str, Any]:
+                 allow_costlier: bool = False, tile_weight: float = 0.0,
+                 output_scale: Optional[float] = None) -> Dict[str, Any]:
     if k < 2 or k > 8:
         raise TrainError(f'k must be between 2 and 8, got {k}')
     if encoder not in encoders.ENCODERS:
@@ -243,6 +244,8 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     deployed_macs = cost.count_macs(deployed_path)['macs']
     arch = budget.resolve_parity_arch(arch, dcard['architecture'], k, encoder, ds.input_shape, classes, deployed_macs)
     pre = budget.check_budget(arch, ds.input_shape, classes, deployed_macs, allow_costlier)
+    if tile_weight > 0 and arch['kind'] != 'split':
+        raise TrainError('--tile-weight supervises the tiles of a split parity model: use it with --model split')
     name = budget.describe(arch)
     log(f'parity {name} {encoder} k={k}: {pre["parity_macs"]} multiply-adds per query, '
         f'{pre["parity_flops_ratio"]:.3f}x the deployed model' + ('' if pre['within_budget'] else ' (OVER BUDGET)'))
@@ -265,14 +268,31 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     ho_groups = ho_groups[:(len(ho_groups) // k) * k].reshape(-1, k)
     p_ho = enc(ds.train.inputs[ho_groups]) if len(ho_groups) else None
 
-    model = models.build(arch, ds.input_shape, classes)
+    net = models.build(arch, ds.input_shape, classes)
+    copied: List[str] = []
     if init == 'deployed':
         # Warm start: the deployed model is its own (poor) parity model, a better start than noise;
-        # in a tiled parity model it is the shared per-tile network.
-        if arch['kind'] == 'split' or (arch['inner'] if arch['kind'] == 'tiled' else arch) != dcard['architecture']:
+        # in a tiled parity model it is the shared per-tile network; a split model takes the
+        # deployed weights whose shapes it shares (a cnn's convolutions).
+        if arch['kind'] == 'split':
+            copied = models.copy_matching(net, deployed)
+            if not copied:
+                raise TrainError(f'--init deployed: the split network {name} shares no weight shape with the deployed '
+                                 f'model; use --init random')
+        elif (arch['inner'] if arch['kind'] == 'tiled' else arch) != dcard['architecture']:
             raise TrainError('--init deployed needs the parity architecture to equal the deployed one; '
-                             'drop --hidden/--channels (a split model has other shapes) or use --init random')
-        (model.inner if arch['kind'] == 'tiled' else model).load_state_dict(deployed.state_dict())
+                             'drop --hidden/--channels or use --init random')
+        else:
+            (net.inner if arch['kind'] == 'tiled' else net).load_state_dict(deployed.state_dict())
+    # A network whose last layer starts random trains against the deployed logits' scale.
+    last_copied = bool(copied) and [n for n, _ in net.named_parameters()][-1] in copied
+    if output_scale is not None:
+        scale = output_scale
+    elif init == 'random' or (arch['kind'] == 'split' and not last_copied):
+        scale = float(np.std(logits_train))
+    else:
+        scale = 1.0
+    model = models.OutputScale(net, scale)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     groups_per_epoch = len(tr) // k
     steps = math.ceil(groups_per_epoch / batch)
@@ -302,8 +322,16 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
         total = 0.0
         for s in range(steps):
             sl = slice(s * batch, (s + 1) * batch)
-            outp = model(parity_in[sl])
-            loss = nnf.mse_loss(outp, target[sl])
+            if tile_weight > 0:
+                # A split model's output is the sum of its per-tile outputs; each tile also learns
+                # its own member's deployed logits (training only: serving sees the sum).
+                per_tile = net.tile_outputs(parity_in[sl]) * model.scale  # [k, B, C]
+                outp = per_tile.sum(0)
+                loss = nnf.mse_loss(outp, target[sl]) + tile_weight * nnf.mse_loss(
+                    per_tile, member_logits[sl].transpose(0, 1))
+            else:
+                outp = model(parity_in[sl])
+                loss = nnf.mse_loss(outp, target[sl])
             if ce_weight > 0 or kd_weight > 0:
                 # Reconstruction of member i (the serving decoder, differentiable):
                 # (Fp(P) - sum_{j != i} w_j F(X_j)) / w_i = (Fp(P) - (target - w_i F(X_i))) / w_i
@@ -340,6 +368,7 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     bar.close()
     seconds = round(time.monotonic() - t0, 1)
     model.load_state_dict(best[2])
+    model = model.folded()
     # Test figures (Python side; `parm eval` re-measures through the serving path).
     tg = np.arange((len(ds.test.labels) // k) * k).reshape(-1, k)
     p_test = enc(ds.test.inputs[tg])
@@ -354,6 +383,8 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
         loss_text += f' + {ce_weight} x cross-entropy of the reconstructions'
     if kd_weight > 0:
         loss_text += f' + {kd_weight} x T^2 x KL(deployed softmax || reconstruction softmax) at T = {kd_temp}'
+    if tile_weight > 0:
+        loss_text += f' + {tile_weight} x MSE of each tile\'s output to its member\'s deployed logits'
     card = {
         'role': 'parity', 'name': os.path.splitext(os.path.basename(out))[0],
         'dataset': _dataset_info(ds, tr, ho), 'task': 'parity model for ' + ('image classification' if len(ds.input_shape) == 3 else 'classification'),
@@ -371,7 +402,8 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
                      'method': 'test images in groups of k consecutive; every member reconstructed by the subtraction decoder; argmax vs true label'},
         'training': {'command': command, 'seed': seed, 'epochs': epochs, 'best_epoch': best[1] + 1,
                      'batch_groups': batch, 'optimizer': 'Adam', 'lr': lr, 'weight_decay': weight_decay,
-                     'schedule': schedule, 'init': init, 'loss': loss_text, 'augment': augment_inputs,
+                     'schedule': schedule, 'init': init, **({'init_copied': copied} if copied else {}),
+                     'output_scale': scale, 'loss': loss_text, 'augment': augment_inputs,
                      'seconds': seconds, 'threads': torch.get_num_threads()},
         'curve': os.path.basename(curve_path(out)), 'versions': versions(),
     }

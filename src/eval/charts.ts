@@ -17,7 +17,7 @@ export function overallSpec(report: EvalReport, deployment: string): vl.TopLevel
   const dep = report.deployments.find((d) => d.deployment === deployment);
   if (dep === undefined) throw new Error(`no deployment ${deployment} in the report`);
   const lines: Array<{ label: string; degraded: number }> = [
-    { label: 'deployed model alone (waits for every prediction)', degraded: dep.deployed_accuracy },
+    { label: 'deployed model alone (waiting for all)', degraded: dep.deployed_accuracy },
     ...report.results.filter((r) => r.deployment === deployment && r.within_budget)
       .map((r) => ({ label: `parm k=${r.k} ${r.encoder}`, degraded: r.degraded_accuracy })),
     { label: 'default prediction (paper baseline)', degraded: dep.floor_majority_accuracy },
@@ -41,7 +41,7 @@ export function overallSpec(report: EvalReport, deployment: string): vl.TopLevel
       color: { field: 'series', type: 'nominal', sort: lines.map((l) => l.label), title: null, scale: { scheme: 'tableau10' } },
     },
     config: { background: 'white', font: 'DejaVu Sans', view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 },
-      legend: { orient: 'bottom', columns: 2, labelLimit: 360 } },
+      legend: { orient: 'right', labelLimit: 320 } },
   } as vl.TopLevelSpec;
 }
 
