@@ -57,14 +57,21 @@ def resolve_parity_arch(spec: Optional[Dict[str, Any]], deployed_arch: Dict[str,
     if given:
         base.update(given)
         return {'kind': 'split', 'k': k, 'inner': base}
-    # No widths given: the deployed widths scaled by the largest factor (to 1/64) that keeps k
-    # runs of the inner network within one deployed query.
+    # No widths given: the deployed widths if k runs of them fit in one deployed query (so that a
+    # cnn inner network can start from the deployed convolutions), else scaled down by the largest
+    # factor (to 1/64) that fits; an inner network of another kind than the deployed one: its
+    # default widths scaled by the largest factor up to 4 that fits.
     def fits(s: float) -> bool:
         return arch_macs({'kind': 'split', 'k': k, 'inner': _scaled(base, s)}, input_shape, classes) <= deployed_macs
-    if fits(1.0):
+    same_kind = inner_kind == deployed_arch['kind']
+    if same_kind and fits(1.0):
         return {'kind': 'split', 'k': k, 'inner': base}
-    lo, hi = 0.0, 1.0
-    for _ in range(6):
+    lo, hi = (1.0, 4.0) if fits(1.0) else (0.0, 1.0)
+    if lo == 1.0 and fits(hi):
+        lo = hi
+    for _ in range(7):
+        if hi - lo < 1 / 64:
+            break
         mid = (lo + hi) / 2
         if fits(mid):
             lo = mid

@@ -20,21 +20,21 @@ from .manifest import write_manifest
 
 DEFAULT_DEPLOYMENT = 'fashion-mnist-mlp'
 DEPLOYED = {'mlp': ['--model', 'mlp', '--epochs', '20'], 'cnn': ['--model', 'cnn', '--epochs', '15']}
-# Parity recipes per (deployed kind, folder, encoder, k): the parity model's arguments after
-# `--deployed ... --k K --encoder E`. Folders: <kind>/ holds the deployed model with parity models
-# of its own architecture (summation, and concatenation as the paper gives it: the deployed
-# network on the tiled image); <kind>-split/ holds split parity models for the same deployed model.
-WARM = ['--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1', '--kd-weight', '1']
-COLD = ['--schedule', 'cosine', '--ce-weight', '1', '--kd-weight', '1']
-SPLIT = ['--model', 'split', '--schedule', 'cosine', '--ce-weight', '1', '--kd-weight', '1']
-PARITY: List[Tuple[str, str, str, int, List[str], int]] = [
-    # (deployed kind, folder, encoder, k, arguments, epochs)
-    *[('mlp', 'mlp', 'sum', k, WARM, 30) for k in (2, 3, 4)],
-    *[('mlp', 'mlp', 'concat', k, COLD, 30) for k in (2, 3, 4)],
-    *[('mlp', 'mlp-split', 'concat', k, SPLIT, 30) for k in (2, 3, 4, 8)],
-    *[('cnn', 'cnn', 'sum', k, WARM, 30) for k in (2, 3, 4)],
-    *[('cnn', 'cnn', 'concat', k, COLD, 30) for k in (2, 3, 4)],
-    *[('cnn', 'cnn-split', 'concat', k, SPLIT, 30) for k in (2, 3, 4, 8)],
+# Parity recipes: the arguments after `--deployed ... --k K --encoder E`. Summation parity models
+# have the deployed architecture and start from its weights. The MLP's concatenation parity models
+# are split (one shared MLP run on each tile at tile resolution, k runs costing no more than one
+# deployed query); the CNN's have the deployed architecture, run on the tiled image, as the paper
+# gives the concatenation encoder.
+WARM = ['--init', 'deployed', '--schedule', 'cosine', '--ce-weight', '1']
+SPLIT = ['--model', 'split', '--schedule', 'cosine', '--ce-weight', '1']
+TILED_IMAGE = ['--schedule', 'cosine', '--ce-weight', '1']
+PARITY: List[Tuple[str, str, int, List[str], int]] = [
+    # (deployed kind, encoder, k, arguments, epochs)
+    ('mlp', 'sum', 2, WARM, 30), ('mlp', 'sum', 3, WARM, 30), ('mlp', 'sum', 4, WARM, 30),
+    ('mlp', 'concat', 2, SPLIT, 60), ('mlp', 'concat', 3, SPLIT, 60), ('mlp', 'concat', 4, SPLIT, 60),
+    ('mlp', 'concat', 8, SPLIT, 100),
+    ('cnn', 'sum', 2, WARM, 15), ('cnn', 'sum', 3, WARM, 30), ('cnn', 'sum', 4, WARM, 30),
+    ('cnn', 'concat', 2, TILED_IMAGE, 20), ('cnn', 'concat', 3, TILED_IMAGE, 20), ('cnn', 'concat', 4, TILED_IMAGE, 20),
 ]
 
 
@@ -44,9 +44,9 @@ def recipes(models: str) -> List[Tuple[str, List[str], Optional[str]]]:
     for kind, args in DEPLOYED.items():
         path = f'{models}/fashion-mnist/{kind}/deployed.onnx'
         out.append((path, ['deployed', *args, '--out', path], None))
-    for kind, folder, encoder, k, args, epochs in PARITY:
+    for kind, encoder, k, args, epochs in PARITY:
         dep = f'{models}/fashion-mnist/{kind}/deployed.onnx'
-        path = f'{models}/fashion-mnist/{folder}/parity-{encoder}-k{k}.onnx'
+        path = f'{models}/fashion-mnist/{kind}/parity-{encoder}-k{k}.onnx'
         out.append((path, ['parity', '--deployed', dep, '--k', str(k), '--encoder', encoder, *args,
                            '--epochs', str(epochs), '--out', path], dep))
     return out

@@ -27,8 +27,7 @@ def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[s
             print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
                   f'{pc.get("parity_flops_ratio", 0):.2f} > 1), not a ParM parity model')
             continue
-        entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx', 'card': f'{rel}/{name}',
-                 '_deployed': os.path.normpath(os.path.join(root, pc.get('deployed', 'deployed.onnx')))}
+        entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx', 'card': f'{rel}/{name}'}
         if pc.get('coefficients') is not None:
             entry['coefficients'] = pc['coefficients']
         parity.append(entry)
@@ -37,35 +36,21 @@ def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[s
 
 
 def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
-    """A deployment per folder that holds deployed.onnx + deployed.json, or only parity models whose
-    cards name one deployed model elsewhere under models_dir (a second set of parity models for the
-    same deployed model, e.g. another architecture); named <dataset>-<folder name>."""
     if not os.path.isdir(models_dir):
         raise TrainError(f'models folder {models_dir} does not exist')
     deployments: Dict[str, Any] = {}
     for root, _dirs, files in sorted(os.walk(models_dir)):
-        parity = _parity_entries(models_dir, root, files)
-        if 'deployed.json' in files and 'deployed.onnx' in files:
-            deployed = os.path.normpath(os.path.join(root, 'deployed.onnx'))
-        elif parity and len({p['_deployed'] for p in parity}) == 1:
-            deployed = parity[0]['_deployed']
-            if not (os.path.isfile(deployed) and os.path.isfile(deployed[:-5] + '.json')):
-                raise TrainError(f'{root}: its parity models name deployed model {deployed}, which does not exist')
-        else:
+        if 'deployed.json' not in files or 'deployed.onnx' not in files:
             continue
-        stray = [p['path'] for p in parity if p['_deployed'] != deployed]
-        if stray:
-            raise TrainError(f'{stray[0]} was trained for another deployed model than {deployed}; move it')
-        for p in parity:
-            del p['_deployed']
-        with open(deployed[:-5] + '.json') as f:
+        with open(os.path.join(root, 'deployed.json')) as f:
             card = json.load(f)
-        rel_dep = os.path.relpath(deployed, models_dir).replace(os.sep, '/')
+        rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
         dataset = card['dataset']['name']
-        deployments[f'{dataset}-{os.path.basename(root)}'] = {
-            'dataset': dataset, 'model': card['architecture']['kind'], 'deployed': rel_dep,
-            'card': rel_dep[:-5] + '.json', 'input': card['input'], 'output': card['output'],
-            'classes': card['dataset']['classes'], 'parity': parity,
+        model = card['architecture']['kind']
+        deployments[f'{dataset}-{model}'] = {
+            'dataset': dataset, 'model': model, 'deployed': f'{rel}/deployed.onnx', 'card': f'{rel}/deployed.json',
+            'input': card['input'], 'output': card['output'], 'classes': card['dataset']['classes'],
+            'parity': _parity_entries(models_dir, root, files),
         }
     if default not in deployments:
         raise TrainError(f"default deployment '{default}' not found under {models_dir} "
