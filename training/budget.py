@@ -125,3 +125,51 @@ def latency(deployed_path: str, parity_path: str) -> Dict[str, Any]:
         return {'parity_latency_ratio': None, 'reason': f'not measured: parm eval --cost failed: {last}'}
     rec = json.loads(run.stdout)
     return {'parity_latency_ratio': rec['parity_latency_ratio'], 'latency': rec['latency']}
+
+
+COST_METHOD = ('multiply-adds of Gemm/MatMul/Conv in the ONNX graphs at batch 1 (training/cost.py); latency: '
+               'onnxruntime-node, one thread, batch 1, median of alternating runs (parm eval --cost)')
+
+
+def card_cost(deployed_path: str, parity_path: str) -> Dict[str, Any]:
+    """The cost rule's fields of a parity model's card, measured on the exported graphs."""
+    rule = cost.budget(deployed_path, parity_path)
+    lat = latency(deployed_path, parity_path)
+    return {'parity_flops_ratio': rule['parity_flops_ratio'], 'parity_latency_ratio': lat['parity_latency_ratio'],
+            'within_budget': rule['within_budget'],
+            'cost': {'deployed_macs': rule['deployed_macs'], 'parity_macs': rule['parity_macs'], 'method': COST_METHOD,
+                     **{key: v for key, v in lat.items() if key != 'parity_latency_ratio'}}}
+
+
+def deployed_card_cost(path: str) -> Dict[str, Any]:
+    return {'macs': cost.count_macs(path)['macs'], 'method': COST_METHOD.split(';')[0]}
+
+
+def write_card_costs(paths: Sequence[str]) -> None:
+    """`parm train cost --write-card MODEL.onnx...`: (re)measures the cost rule of each model and
+    writes it into the model's card (for cards written before the rule, or after a re-export)."""
+    for path in paths:
+        card_file = os.path.splitext(path)[0] + '.json'
+        if not (os.path.isfile(path) and os.path.isfile(card_file)):
+            raise TrainError(f'{path}: needs the model and its card {card_file}')
+        with open(card_file) as f:
+            card = json.load(f)
+        if card.get('role') == 'parity':
+            deployed = os.path.normpath(os.path.join(os.path.dirname(path), card['deployed']))
+            fields = card_cost(deployed, path)
+            # Keep the card's key order; new fields go before the accuracy figures.
+            out: Dict[str, Any] = {}
+            for key, v in card.items():
+                if key == 'accuracy':
+                    out.update(fields)
+                if key not in fields:
+                    out[key] = v
+            card = {**out, **{key: v for key, v in fields.items() if key not in out}}
+            print(f'{path}: parity_flops_ratio {fields["parity_flops_ratio"]:.3f}, parity_latency_ratio '
+                  f'{fields["parity_latency_ratio"]}, within_budget {fields["within_budget"]}')
+        else:
+            card['cost'] = deployed_card_cost(path)
+            print(f'{path}: {card["cost"]["macs"]} multiply-adds')
+        with open(card_file, 'w') as f:
+            json.dump(card, f, indent=2)
+            f.write('\n')

@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser('cost', help='multiply-adds (Gemm/MatMul/Conv, batch 1) of ONNX models, as JSON')
     c.add_argument('models', nargs='*', help='ONNX model paths')
+    c.add_argument('--write-card', action='store_true',
+                   help='measure the cost rule (parity models: against the deployed model their card names) and '
+                        'write it into each model\'s card')
 
     g = sub.add_parser('golden', help='write the golden encoder fixtures (test/fixtures/golden)')
     g.add_argument('--out', default='test/fixtures/golden')
@@ -105,8 +108,12 @@ def _run(argv: List[str]) -> None:
     if args.cmd is None:
         raise TrainError('name a job: deployed, parity, bundle, cost, golden or manifest (see --help)')
     if args.cmd == 'cost':
-        from .cost import main_cost
-        main_cost(args.models)
+        if args.write_card:
+            from .budget import write_card_costs
+            write_card_costs(args.models)
+        else:
+            from .cost import main_cost
+            main_cost(args.models)
         return
     if args.cmd == 'golden':
         from .golden import write_golden

@@ -142,8 +142,7 @@ def train_deployed(ds: Dataset, arch: Dict[str, Any], out: str, *, epochs: int, 
         'dataset': _dataset_info(ds, tr, ho), 'task': 'image classification' if len(ds.input_shape) == 3 else 'classification',
         **_io(ds), 'k': None, 'encoder': None,
         'architecture': arch, 'parameters': models.param_count(model),
-        'cost': {'macs': cost.count_macs(out)['macs'],
-                 'method': 'multiply-adds of Gemm/MatMul/Conv in the ONNX graph at batch 1 (training/cost.py)'},
+        'cost': budget.deployed_card_cost(out),
         'accuracy': {'test': test_acc, 'heldout_best': best[0]},
         'training': {'command': command, 'seed': seed, 'epochs': epochs, 'best_epoch': best[1] + 1,
                      'batch': batch, 'optimizer': 'Adam', 'lr': lr, 'weight_decay': weight_decay,
@@ -376,8 +375,6 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
     floor = degraded_accuracy(predict(deployed, p_test), logits_test[tg], ds.test.labels[tg], coefficients)
     dep_acc = float((logits_test.argmax(1) == ds.test.labels).mean())
     models.export_onnx(model, ds.input_shape, out)
-    rule = cost.budget(deployed_path, out)
-    lat = budget.latency(deployed_path, out)
     loss_text = 'MSE to the ' + ('summed' if w is None else 'coefficient-weighted sum of the') + ' deployed logits'
     if ce_weight > 0:
         loss_text += f' + {ce_weight} x cross-entropy of the reconstructions'
@@ -391,12 +388,7 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
         **_io(ds), 'k': k, 'encoder': encoder, **({'coefficients': coefficients} if coefficients is not None else {}),
         'deployed': os.path.relpath(os.path.abspath(deployed_path), os.path.dirname(os.path.abspath(out))),
         'architecture': arch, 'parameters': models.param_count(model),
-        'parity_flops_ratio': rule['parity_flops_ratio'], 'parity_latency_ratio': lat['parity_latency_ratio'],
-        'within_budget': rule['within_budget'],
-        'cost': {'deployed_macs': rule['deployed_macs'], 'parity_macs': rule['parity_macs'],
-                 'method': 'multiply-adds of Gemm/MatMul/Conv in the ONNX graphs at batch 1 (training/cost.py); '
-                           'latency: onnxruntime-node, one thread, batch 1, median of interleaved runs (parm eval --cost)',
-                 **{key: v for key, v in lat.items() if key != 'parity_latency_ratio'}},
+        **budget.card_cost(deployed_path, out),
         'accuracy': {'deployed_test': dep_acc, 'degraded_test': deg, 'floor_self_parity_test': floor,
                      'heldout_degraded_best': best[0],
                      'method': 'test images in groups of k consecutive; every member reconstructed by the subtraction decoder; argmax vs true label'},
@@ -412,5 +404,5 @@ def train_parity(ds: Dataset, deployed_path: str, k: int, encoder: str, arch: Op
                 f'(deployed {100 * dep_acc:.2f}%)', losses, accs, 'held-out degraded-mode accuracy', best[1])
     log(f'parity {name} {encoder} k={k}: degraded-mode accuracy {100 * deg:.2f}% (deployed {100 * dep_acc:.2f}%, '
         f'self-parity floor {100 * floor:.2f}%, best held-out epoch {best[1] + 1}, flops ratio '
-        f'{rule["parity_flops_ratio"]:.3f}); wrote {out}')
+        f'{card["parity_flops_ratio"]:.3f}); wrote {out}')
     return card

@@ -1,6 +1,7 @@
 // The cost rule's counter (training/cost.py, `python3 -m training cost`) on small ONNX graphs whose
 // multiply-adds are known by hand, and the TypeScript side that reads it (src/eval/cost.ts).
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { countMacs, parityCost } from '../../src/eval/cost.js';
@@ -62,6 +63,14 @@ t.test('multiply-adds of a Conv, a Gemm and a MatMul, counted by hand', { skip }
   const same = await parityCost(small, small, { macs, runs: 20 });
   t.equal(same.parity_flops_ratio, 1);
   t.equal(same.within_budget, true, 'equal cost is within budget');
+
+  // A card written before the cost rule gets its fields from the graphs.
+  writeFileSync(join(dir, 'wide.json'), JSON.stringify({ role: 'parity', deployed: 'small.onnx', accuracy: { degraded_test: 0.5 } }));
+  const recost = await runTrainer(['cost', '--write-card', wide], { capture: true });
+  t.equal(recost.code, 0, recost.stderr);
+  const card = JSON.parse(readFileSync(join(dir, 'wide.json'), 'utf8'));
+  t.match(card, { parity_flops_ratio: 18994 / 9522, within_budget: false, cost: { deployed_macs: 9522, parity_macs: 18994 },
+    accuracy: { degraded_test: 0.5 } });
 
   const bad = await runTrainer(['cost', unknown], { capture: true });
   t.equal(bad.code, 2, 'an uncountable graph is an error, not a zero');
