@@ -10,7 +10,7 @@
 // deployed model (the cost rule) comes from src/eval/cost.ts.
 // This runs onnxruntime sessions on the main thread: `parm eval` serves nothing, so blocking
 // its event loop costs nothing.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as codec from '../codec/index.js';
@@ -54,6 +54,8 @@ export interface EvalRecord {
   k: number;
   encoder: string;
   parity_model: string;
+  /** From the parity model's card: 'deployed' (the deployed model's architecture) or e.g. 'split mlp 432-216'; null without a card. */
+  parity_architecture: string | null;
   deployed_accuracy: number;
   degraded_accuracy: number;
   floor_self_parity_accuracy: number;
@@ -196,6 +198,25 @@ function degradedAccuracy(parityOut: Float32Array, deployedOut: Float32Array, la
   return correct / (groups * k);
 }
 
+interface CardArchitecture { kind: string; hidden?: number[]; channels?: number[]; inner?: CardArchitecture }
+
+function readArchitecture(cardPath: string | undefined): CardArchitecture | null {
+  if (cardPath === undefined || !existsSync(cardPath)) return null;
+  try {
+    return (JSON.parse(readFileSync(cardPath, 'utf8')) as { architecture?: CardArchitecture }).architecture ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A short name of a parity model's architecture relative to its deployed model's. */
+function describeArchitecture(parity: CardArchitecture | null, deployed: CardArchitecture | null): string | null {
+  if (parity === null) return null;
+  if (deployed !== null && JSON.stringify(parity) === JSON.stringify(deployed)) return 'deployed';
+  const widths = (a: CardArchitecture) => [...(a.channels ?? []), ...(a.hidden ?? [])].join('-');
+  return parity.inner ? `${parity.kind} ${parity.inner.kind} ${widths(parity.inner)}` : `${parity.kind} ${widths(parity)}`;
+}
+
 function majorityClass(labels: Int32Array): number {
   const counts = new Map<number, number>();
   for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
@@ -244,6 +265,7 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
     const deployedAcc = accuracy(deployedOut, ds.testLabels, n, classes);
     const model = d.model ?? name;
     report.deployments.push({ deployment: name, model, deployed_accuracy: deployedAcc, floor_majority_accuracy: floorMajority, test_inputs: n });
+    const deployedArch = readArchitecture(d.card === undefined ? undefined : join(dir, d.card));
     const parities = [...d.parity].sort((a, b) => (a.encoder === b.encoder ? a.k - b.k : a.encoder === 'sum' ? -1 : 1));
     for (const p of parities) {
       if (!Number.isInteger(p.k) || p.k < 2) usage(`${name}: parity model ${p.path} has k = ${p.k}; k must be at least 2`);
@@ -262,6 +284,7 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
       const c = await parityCost(join(dir, d.deployed), join(dir, p.path), { macs, runs: opts.latencyRuns });
       report.results.push({
         deployment: name, model, dataset: d.dataset ?? ds.name, k: p.k, encoder: p.encoder, parity_model: p.path,
+        parity_architecture: describeArchitecture(readArchitecture(p.card === undefined ? undefined : join(dir, p.card)), deployedArch),
         deployed_accuracy: deployedAcc, degraded_accuracy: degraded, floor_self_parity_accuracy: floorSelf,
         floor_majority_accuracy: floorMajority,
         overall_at_f: Object.fromEntries(fractions.map((f) => [String(f), (1 - f) * deployedAcc + f * degraded])),
@@ -300,16 +323,16 @@ const pct = (v: number) => (100 * v).toFixed(2);
 /** The terminal table: one row per deployment, k and encoder. */
 export function formatTable(report: EvalReport): string {
   const fr = report.results[0] ? Object.keys(report.results[0].overall_at_f) : DEFAULT_FRACTIONS.map(String);
-  const head = ['deployment', 'k', 'encoder', 'deployed %', 'degraded %', 'drop', 'self-parity floor %', 'majority floor %',
+  const head = ['deployment', 'k', 'encoder', 'parity architecture', 'deployed %', 'degraded %', 'drop', 'self-parity floor %', 'majority floor %',
     ...fr.map((f) => `overall@f=${Number(f) * 100}%`), 'flops ratio', 'latency ratio', 'within budget', 'groups'];
   const rows = report.results.map((r) => [
-    r.deployment, String(r.k), r.encoder, pct(r.deployed_accuracy), pct(r.degraded_accuracy),
+    r.deployment, String(r.k), r.encoder, r.parity_architecture ?? '?', pct(r.deployed_accuracy), pct(r.degraded_accuracy),
     (100 * (r.deployed_accuracy - r.degraded_accuracy)).toFixed(2), pct(r.floor_self_parity_accuracy),
     pct(r.floor_majority_accuracy), ...fr.map((f) => pct(r.overall_at_f[f]!)),
     r.parity_flops_ratio.toFixed(3), r.parity_latency_ratio.toFixed(2), r.within_budget ? 'yes' : 'NO', String(r.test_groups),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   if (report.best_within_budget.length > 0) {
     out.push('', 'best within budget per k:');
