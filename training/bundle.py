@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -74,26 +75,30 @@ def run_bundle(models: str, only: str | None, dry_run: bool, jobs: int = 1) -> N
     running: Dict[str, Tuple[subprocess.Popen, float]] = {}
     t0 = time.monotonic()
     env = {**os.environ, 'OPENBLAS_NUM_THREADS': '1'}
-    while waiting or running:
-        ready = [w for w in waiting if w[2] is None or w[2] not in pending]
-        while ready and len(running) < jobs:
-            path, args, dep = ready.pop(0)
-            waiting.remove((path, args, dep))
-            print(f'[{time.monotonic() - t0:6.0f} s] parm train ' + ' '.join(args), flush=True)
-            proc = subprocess.Popen([sys.executable, '-m', 'training', *args, '--no-progress'], env=env,
-                                    stderr=subprocess.PIPE, text=True)
-            threading.Thread(target=_prefix, args=(proc, os.path.relpath(path, models)), daemon=True).start()
-            running[path] = (proc, time.monotonic())
-        for path, (proc, started) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            del running[path]
-            if proc.returncode != 0:
-                for other, _s in running.values():
-                    other.terminate()
-                raise TrainError(f'training {path} failed (see above)')
-            pending.discard(path)
-            print(f'[{time.monotonic() - t0:6.0f} s] done {path} ({time.monotonic() - started:.0f} s)', flush=True)
-        time.sleep(0.5)
+    # Stopped (Ctrl-C, SIGTERM) or failed: stop the children too, never leave them orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        while waiting or running:
+            ready = [w for w in waiting if w[2] is None or w[2] not in pending]
+            while ready and len(running) < jobs:
+                path, args, dep = ready.pop(0)
+                waiting.remove((path, args, dep))
+                print(f'[{time.monotonic() - t0:6.0f} s] parm train ' + ' '.join(args), flush=True)
+                proc = subprocess.Popen([sys.executable, '-m', 'training', *args, '--no-progress'], env=env,
+                                        stderr=subprocess.PIPE, text=True)
+                threading.Thread(target=_prefix, args=(proc, os.path.relpath(path, models)), daemon=True).start()
+                running[path] = (proc, time.monotonic())
+            for path, (proc, started) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[path]
+                if proc.returncode != 0:
+                    raise TrainError(f'training {path} failed (see above)')
+                pending.discard(path)
+                print(f'[{time.monotonic() - t0:6.0f} s] done {path} ({time.monotonic() - started:.0f} s)', flush=True)
+            time.sleep(0.5)
+    finally:
+        for proc, _started in running.values():
+            proc.terminate()
     print(f'bundle: {len(todo)} models in {time.monotonic() - t0:.0f} s with {jobs} job(s)', flush=True)
     write_manifest(models, DEFAULT_DEPLOYMENT)
