@@ -2,9 +2,10 @@
 
 A deployment is a folder <dataset>/<model>/ holding deployed.onnx + deployed.json and parity
 models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`. Only parity models
-within the cost rule are listed (a card with "within_budget": false, trained with
---allow-costlier, is an approximate-replica baseline, not a ParM parity model). Each card's
-coefficients (weighted sum encoder) go into the entry, where the engine reads them.
+within the cost rule are listed, counted on the graphs (cost.budget), not taken from the card: a
+model trained with --allow-costlier, or a card written before the rule, is an approximate-replica
+baseline, not a ParM parity model. Each card's coefficients (weighted sum encoder) go into the
+entry, where the engine reads them.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import os
 from typing import Any, Dict, List
 
+from . import cost
 from .errors import TrainError
 
 
@@ -23,9 +25,10 @@ def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[s
             continue
         with open(os.path.join(root, name)) as f:
             pc = json.load(f)
-        if pc.get('within_budget') is False:
+        rule = cost.budget(os.path.join(root, 'deployed.onnx'), os.path.join(root, name[:-5] + '.onnx'))
+        if not rule['within_budget'] or pc.get('within_budget') is False:
             print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
-                  f'{pc.get("parity_flops_ratio", 0):.2f} > 1), not a ParM parity model')
+                  f'{rule["parity_flops_ratio"]:.2f} > 1), not a ParM parity model')
             continue
         entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx', 'card': f'{rel}/{name}'}
         if pc.get('coefficients') is not None:
