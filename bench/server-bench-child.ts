@@ -2,12 +2,13 @@
 // benchmark's deployment, or a bare uWebSockets.js app on the same routes that answers every
 // request with a fixed payload of the size parm's answer has (the transport's ceiling).
 // Prints one JSON line {"port": N} on stdout once ready; exits on SIGTERM.
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import { dirname, join } from 'node:path';
 import { createEngine } from '../src/engine/engine.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../src/engine/manifest.js';
 import type { EngineOptions, Mode } from '../src/engine/types.js';
-import { startServer } from '../src/server/server.js';
+import { startServer } from '../src/server/app.js';
 import { loadUws } from '../src/server/uws.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -64,10 +65,51 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => process.exit(0));
     return;
   }
+  // --system=parm|none|equal-resources|hedged, with --k (the parity models for that k), --defer (parityDeferMs).
   const mode = system as Mode;
-  const engine = await createEngine({ ...benchDeployment(), mode, instances: Number(args.get('instances') ?? 2), threadsPerSession: 1 });
+  const k = Number(args.get('k') ?? 2);
+  const base = benchDeployment();
+  const manifest = bundledManifestPath();
+  const deployment = k !== 2 && existsSync(manifest) ? deploymentFromManifest(manifest, base.name, { k, encoder: 'sum' }) : base;
+  const defer = args.get('defer');
+  const engine = await createEngine({
+    ...deployment,
+    mode,
+    instances: Number(args.get('instances') ?? 2),
+    threadsPerSession: 1,
+    ...(defer !== undefined ? { parityDeferMs: Number(defer) } : {}),
+  });
   const server = await startServer({ engines: [engine], port: 0, limits: { maxInFlightPerConnection: 100_000 } });
-  process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name }) + '\n');
+  const instances = engine.metrics().instances.map((i) => ({ id: i.id, role: i.role, tid: i.tid ?? null }));
+  process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name, pid: process.pid, instances }) + '\n');
+  // Commands on stdin (bench/cpu-breakdown.bench.ts): `profile-start`, `profile-stop FILE` (a CPU
+  // profile of this main thread over exactly the measured window), `metrics` (engine metrics JSON).
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  let lines = '';
+  process.stdin.on('data', (chunk: Buffer) => {
+    lines += chunk.toString('utf8');
+    for (let nl = lines.indexOf('\n'); nl >= 0; nl = lines.indexOf('\n')) {
+      const [cmd, arg] = lines.slice(0, nl).split(' ');
+      lines = lines.slice(nl + 1);
+      void (async () => {
+        if (cmd === 'profile-start') {
+          await post('Profiler.enable');
+          await post('Profiler.setSamplingInterval', { interval: 200 });
+          await post('Profiler.start');
+          process.stdout.write('{"profiling":true}\n');
+        } else if (cmd === 'profile-stop') {
+          const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+          writeFileSync(arg!, JSON.stringify(profile));
+          process.stdout.write('{"profiled":true}\n');
+        } else if (cmd === 'metrics') {
+          process.stdout.write(`${JSON.stringify({ metrics: engine.metrics() })}\n`);
+        }
+      })();
+    }
+  });
   process.on('SIGTERM', () => {
     server.close().then(() => process.exit(0));
   });

@@ -1,4 +1,6 @@
-// DeviceBuffer and the CUDA ops that take device buffers (see addon.cc for the export list).
+// DeviceBuffer and the CUDA ops that take device buffers (see addon.cc for the export list). Like
+// addon.cc, each op parses info[] once into a named struct (TypeError for a wrong type, RangeError
+// for a wrong size, naming the field and expected vs actual), then calls the core off the loop.
 #include "DeviceBuffer.h"
 
 #include <memory>
@@ -31,14 +33,14 @@ Napi::Function DeviceBuffer::Define(Napi::Env env) {
 
 DeviceBuffer* DeviceBuffer::FromValue(Napi::Value v, const std::string& name) {
   Napi::Env env = v.Env();
-  if (!v.IsObject()) ThrowType(env, name + " must be a DeviceBuffer (got " + Describe(v) + ")");
+  const std::string wrong = name + " must be a DeviceBuffer (got " + Describe(v) + ")";
+  if (!v.IsObject()) ThrowType(env, wrong);
   Napi::Object o = v.As<Napi::Object>();
   const Napi::FunctionReference& ctor = Data(env)->device_buffer;
-  if (ctor.IsEmpty() || !o.InstanceOf(ctor.Value()))
-    ThrowType(env, name + " must be a DeviceBuffer (got " + Describe(v) + ")");
+  if (ctor.IsEmpty() || !o.InstanceOf(ctor.Value())) ThrowType(env, wrong);
   DeviceBuffer* b = nullptr;
   napi_status st = napi_unwrap(env, o, reinterpret_cast<void**>(&b));
-  if (st != napi_ok || !b) ThrowType(env, name + " must be a DeviceBuffer (got " + Describe(v) + ")");
+  if (st != napi_ok || !b) ThrowType(env, wrong);
   if (!b->buf_) ThrowType(env, name + " is a disposed DeviceBuffer");
   return b;
 }
@@ -51,28 +53,31 @@ Napi::Value DeviceBuffer::Disposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), buf_ == nullptr);
 }
 
-Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
+// upload(src, offset?) / download(dst, offset?): the host array and the element offset, checked
+// against the floats left in the buffer after the offset.
+DeviceBuffer::Transfer DeviceBuffer::ParseTransfer(const Napi::CallbackInfo& info, const char* host_name) {
   Napi::Env env = info.Env();
   if (!buf_) ThrowType(env, "this DeviceBuffer was disposed");
-  F32 src = AsF32(info[0], "src");
-  const std::size_t at = info.Length() > 1 && !info[1].IsUndefined() ? AsSize(info[1], "offset", 0, length_) : 0;
-  if (src.length > length_ - at)
-    ThrowRange(env, "src has length " + std::to_string(src.length) + ", more than the " +
-                        std::to_string(length_ - at) + " floats left in the buffer after offset " + std::to_string(at));
-  Check(env, parm::cuda::buffer_upload(buf_, src.data, src.length, at));
-  return env.Undefined();
+  Transfer t;
+  t.host = AsF32(info[0], host_name);
+  t.at = info.Length() > 1 && !info[1].IsUndefined() ? AsSize(info[1], "offset", 0, length_) : 0;
+  if (t.host.length > length_ - t.at)
+    ThrowRange(env, std::string(host_name) + " has length " + std::to_string(t.host.length) + ", more than the " +
+                        std::to_string(length_ - t.at) + " floats left in the buffer after offset " +
+                        std::to_string(t.at));
+  return t;
+}
+
+Napi::Value DeviceBuffer::Upload(const Napi::CallbackInfo& info) {
+  const Transfer t = ParseTransfer(info, "src");
+  Check(info.Env(), parm::cuda::buffer_upload(buf_, t.host.data, t.host.length, t.at));
+  return info.Env().Undefined();
 }
 
 Napi::Value DeviceBuffer::Download(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!buf_) ThrowType(env, "this DeviceBuffer was disposed");
-  F32 dst = AsF32(info[0], "dst");
-  const std::size_t at = info.Length() > 1 && !info[1].IsUndefined() ? AsSize(info[1], "offset", 0, length_) : 0;
-  if (dst.length > length_ - at)
-    ThrowRange(env, "dst has length " + std::to_string(dst.length) + ", more than the " +
-                        std::to_string(length_ - at) + " floats left in the buffer after offset " + std::to_string(at));
-  Check(env, parm::cuda::buffer_download(buf_, dst.data, dst.length, at));
-  return env.Undefined();
+  const Transfer t = ParseTransfer(info, "dst");
+  Check(info.Env(), parm::cuda::buffer_download(buf_, t.host.data, t.host.length, t.at));
+  return info.Env().Undefined();
 }
 
 Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
@@ -87,14 +92,24 @@ Napi::Value DeviceBuffer::Dispose(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// The buffers an op uses; they are marked in use only when the op is queued (after every check
-// passed), and released when it settles.
+// The buffers an op uses, with their JS objects (kept alive until the op settles) and names (for
+// messages). They are marked in use only when the op is queued, after every check passed.
 struct Uses {
   std::vector<DeviceBuffer*> list;
   std::vector<Napi::Object> keep;
-  void Add(DeviceBuffer* b, Napi::Object o) {
+  std::vector<std::string> names;
+
+  void Add(DeviceBuffer* b, Napi::Object o, std::string name) {
     list.push_back(b);
     keep.push_back(o);
+    names.push_back(std::move(name));
+  }
+  // An output buffer must not also be an input or another output: the kernels read and write
+  // element-wise in several passes (decode), so a shared buffer gives wrong results.
+  void CheckDistinct(Napi::Env env, DeviceBuffer* out, const std::string& out_name) const {
+    for (std::size_t i = 0; i < list.size(); ++i)
+      if (list[i] == out)
+        ThrowRange(env, out_name + " is the same DeviceBuffer as " + names[i] + "; use a separate output buffer");
   }
 };
 
@@ -103,126 +118,152 @@ void ReleaseAll(void* p) {
   for (DeviceBuffer* b : *v) DeviceBuffer::Release(b);
 }
 
-std::vector<parm::cuda::buffer*> BufferList(Napi::Value v, const std::string& label, Uses* uses,
-                                            bool allow_null = false) {
+// An array of DeviceBuffer of length `expected` floats each (0: the first one's length), recorded
+// in `uses`. min_count 0 allows an empty array; allow_null lets entries be null (missing outputs).
+struct BufferListOptions {
+  std::size_t min_count = 1;
+  bool allow_null = false;
+  bool outputs = false;  // each entry must be distinct from the buffers already in `uses`
+};
+
+std::vector<parm::cuda::buffer*> AsBufferList(Napi::Value v, const std::string& label, std::size_t expected,
+                                              Uses* uses, BufferListOptions opt = {}) {
   Napi::Env env = v.Env();
   if (!v.IsArray()) ThrowType(env, label + " must be an array of DeviceBuffer (got " + Describe(v) + ")");
   Napi::Array a = v.As<Napi::Array>();
-  if (a.Length() == 0) ThrowRange(env, label + " must hold at least one buffer (k = 0)");
+  if (a.Length() < opt.min_count) ThrowRange(env, label + " must hold at least one buffer (k = 0)");
   std::vector<parm::cuda::buffer*> out;
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value e = a.Get(i);
-    if (allow_null && e.IsNull()) {
+    if (opt.allow_null && e.IsNull()) {
       out.push_back(nullptr);
       continue;
     }
-    DeviceBuffer* b = DeviceBuffer::FromValue(e, label + "[" + std::to_string(i) + "]");
+    const std::string name = label + "[" + std::to_string(i) + "]";
+    DeviceBuffer* b = DeviceBuffer::FromValue(e, name);
+    const std::size_t n = parm::cuda::buffer_size(b->get());
+    if (expected == 0) expected = n;
+    if (n != expected) ThrowLength(env, name, n, expected);
+    if (opt.outputs) uses->CheckDistinct(env, b, name);
     out.push_back(b->get());
-    uses->Add(b, e.As<Napi::Object>());
+    uses->Add(b, e.As<Napi::Object>(), name);
   }
   return out;
 }
 
-template <class Fn>
-Napi::Value Launch(Napi::Env env, Fn fn, Uses& uses) {
+// One output buffer of `expected` floats, distinct from every buffer already in `uses`.
+parm::cuda::buffer* AsOutput(Napi::Value v, const std::string& name, std::size_t expected, Uses* uses) {
+  DeviceBuffer* b = DeviceBuffer::FromValue(v, name);
+  const std::size_t n = parm::cuda::buffer_size(b->get());
+  if (n != expected) ThrowLength(v.Env(), name, n, expected);
+  uses->CheckDistinct(v.Env(), b, name);
+  uses->Add(b, v.As<Napi::Object>(), name);
+  return b->get();
+}
+
+// Queues op (a callable returning parm::status) with every used buffer marked in use until it settles.
+template <class Op>
+Napi::Value Launch(Napi::Env env, Op op, Uses uses) {
   for (DeviceBuffer* b : uses.list) b->Acquire();
   auto* list = new std::vector<DeviceBuffer*>(uses.list);
-  return RunAsync(env, std::move(fn), std::move(uses.keep), ReleaseAll, list);
+  return RunAsync(env, std::move(op), std::move(uses.keep), ReleaseAll, list);
 }
 
-void CheckSizes(Napi::Env env, const std::vector<parm::cuda::buffer*>& bufs, const std::string& label,
-                std::size_t n) {
-  for (std::size_t i = 0; i < bufs.size(); ++i)
-    if (bufs[i] && parm::cuda::buffer_size(bufs[i]) != n)
-      ThrowRange(env, label + "[" + std::to_string(i) + "] has length " +
-                          std::to_string(parm::cuda::buffer_size(bufs[i])) + ", expected " + std::to_string(n));
-}
-
-Napi::Value CudaEncodeSum(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// cudaEncodeSum(inputs, weights, out)
+struct CudaSumArgs {
+  std::vector<const parm::cuda::buffer*> in;
+  Floats weights;
+  parm::cuda::buffer* out = nullptr;
   Uses uses;
-  auto in = BufferList(info[0], "inputs", &uses);
-  DeviceBuffer* out = DeviceBuffer::FromValue(info[2], "out");
-  const std::size_t n = parm::cuda::buffer_size(out->get());
-  CheckSizes(env, in, "inputs", n);
-  std::vector<float> w;
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    F32 wf = AsF32(info[1], "weights");
-    if (wf.length != in.size())
-      ThrowRange(env, "weights has length " + std::to_string(wf.length) + ", expected k = " + std::to_string(in.size()));
-    w.assign(wf.data, wf.data + wf.length);
+  parm::status operator()() const {
+    return parm::cuda::encode_sum_f32_cuda(in.data(), weights.data(), in.size(), out);
   }
-  uses.Add(out, info[2].As<Napi::Object>());
-  parm::cuda::buffer* o = out->get();
-  std::vector<const parm::cuda::buffer*> cin(in.begin(), in.end());
-  return Launch(env, [cin, w, o] {
-    return parm::cuda::encode_sum_f32_cuda(cin.data(), w.empty() ? nullptr : w.data(), cin.size(), o);
-  }, uses);
+};
+
+CudaSumArgs ParseCudaSum(const Napi::CallbackInfo& info) {
+  CudaSumArgs a;
+  const auto in = AsBufferList(info[0], "inputs", 0, &a.uses);
+  a.in.assign(in.begin(), in.end());
+  a.weights = AsWeights(info[1], in.size());
+  a.out = AsOutput(info[2], "out", parm::cuda::buffer_size(in[0]), &a.uses);
+  return a;
 }
 
-Napi::Value CudaEncodeConcat(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// cudaEncodeConcat(images, channels, height, width, layout, rows, cols, out)
+struct CudaConcatArgs {
+  std::vector<const parm::cuda::buffer*> images;
+  ImageArgs image;
+  parm::cuda::buffer* out = nullptr;
   Uses uses;
-  auto in = BufferList(info[0], "images", &uses);
-  parm::image_shape shape;
-  parm::grid g;
-  constexpr std::size_t kMaxDim = std::size_t{1} << 20;
-  shape.channels = AsSize(info[1], "shape.channels", 1, kMaxDim);
-  shape.height = AsSize(info[2], "shape.height", 1, kMaxDim);
-  shape.width = AsSize(info[3], "shape.width", 1, kMaxDim);
-  const std::string layout = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
-  if (layout != "nchw" && layout != "nhwc") ThrowType(env, "layout must be 'nchw' or 'nhwc'");
-  shape.order = layout == "nhwc" ? parm::layout::nhwc : parm::layout::nchw;
-  g.rows = AsSize(info[5], "grid[0] (rows)", 0, shape.height);
-  g.cols = AsSize(info[6], "grid[1] (cols)", 0, shape.width);
-  DeviceBuffer* out = DeviceBuffer::FromValue(info[7], "out");
-  const std::size_t n = shape.channels * shape.height * shape.width;
-  CheckSizes(env, in, "images", n);
-  if (parm::cuda::buffer_size(out->get()) != n) ThrowRange(env, "out has the wrong length, expected " + std::to_string(n));
-  uses.Add(out, info[7].As<Napi::Object>());
-  parm::cuda::buffer* o = out->get();
-  std::vector<const parm::cuda::buffer*> cin(in.begin(), in.end());
-  return Launch(env, [cin, shape, g, o] {
-    return parm::cuda::encode_concat_f32_cuda(cin.data(), cin.size(), shape, g, o);
-  }, uses);
+  parm::status operator()() const {
+    return parm::cuda::encode_concat_f32_cuda(images.data(), images.size(), image.shape, image.g, out);
+  }
+};
+
+CudaConcatArgs ParseCudaConcat(const Napi::CallbackInfo& info) {
+  CudaConcatArgs a;
+  const auto images = AsBufferList(info[0], "images", 0, &a.uses);
+  a.images.assign(images.begin(), images.end());
+  a.image = AsImage(info, 1, images.size());
+  const std::size_t n = a.image.shape.channels * a.image.shape.height * a.image.shape.width;
+  const std::size_t first = parm::cuda::buffer_size(images[0]);
+  if (first != n) ThrowImageLength(info.Env(), "images[0]", first, n);
+  a.out = AsOutput(info[7], "out", n, &a.uses);
+  return a;
 }
 
-Napi::Value CudaDecode(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// cudaDecode(parity, data, coefficients, outs)
+struct CudaDecodeArgs {
+  std::vector<const parm::cuda::buffer*> parity, data;
+  Floats coeff;
+  std::vector<parm::cuda::buffer*> outs;
   Uses uses;
-  auto parity = BufferList(info[0], "parityOutputs", &uses);
-  auto data = BufferList(info[1], "dataOutputs", &uses, true);
+  parm::status operator()() const {
+    return parm::cuda::decode_f32_cuda(parity.data(), parity.size(), data.data(), data.size(), coeff.data(),
+                                       outs.data(), outs.size());
+  }
+};
+
+CudaDecodeArgs ParseCudaDecode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CudaDecodeArgs a;
+  const auto parity = AsBufferList(info[0], "parityOutputs", 0, &a.uses);
   const std::size_t n = parm::cuda::buffer_size(parity[0]);
-  CheckSizes(env, parity, "parityOutputs", n);
-  CheckSizes(env, data, "dataOutputs", n);
-  std::vector<float> coeff;
-  if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    F32 c = AsF32(info[2], "coefficients");
-    if (c.length != parity.size() * data.size()) ThrowRange(env, "coefficients must have r x k entries");
-    coeff.assign(c.data, c.data + c.length);
-  }
-  auto outs = BufferList(info[3], "outs", &uses);
-  CheckSizes(env, outs, "outs", n);
-  std::vector<const parm::cuda::buffer*> cp(parity.begin(), parity.end()), cd(data.begin(), data.end());
-  return Launch(env, [cp, cd, coeff, outs] {
-    return parm::cuda::decode_f32_cuda(cp.data(), cp.size(), cd.data(), cd.size(),
-                                       coeff.empty() ? nullptr : coeff.data(), outs.data(), outs.size());
-  }, uses);
+  const auto data = AsBufferList(info[1], "dataOutputs", n, &a.uses, {1, /*allow_null=*/true, false});
+  a.parity.assign(parity.begin(), parity.end());
+  a.data.assign(data.begin(), data.end());
+  a.coeff = AsCoefficients(info[2], parity.size(), data.size());
+  std::size_t missing = 0;
+  for (const parm::cuda::buffer* d : data) missing += d == nullptr;
+  if (!info[3].IsArray()) ThrowType(env, "outs must be an array of DeviceBuffer (got " + Describe(info[3]) + ")");
+  CheckOutCount(env, info[3].As<Napi::Array>().Length(), missing);
+  a.outs = AsBufferList(info[3], "outs", n, &a.uses, {0, false, /*outputs=*/true});
+  return a;
 }
 
-Napi::Value CudaCopy(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// cudaCopy(src, dst)
+struct CudaCopyArgs {
+  const parm::cuda::buffer* src = nullptr;
+  parm::cuda::buffer* dst = nullptr;
   Uses uses;
+  parm::status operator()() const { return parm::cuda::copy_f32_cuda(src, dst); }
+};
+
+CudaCopyArgs ParseCudaCopy(const Napi::CallbackInfo& info) {
+  CudaCopyArgs a;
   DeviceBuffer* src = DeviceBuffer::FromValue(info[0], "src");
-  DeviceBuffer* dst = DeviceBuffer::FromValue(info[1], "dst");
-  if (parm::cuda::buffer_size(src->get()) != parm::cuda::buffer_size(dst->get()))
-    ThrowRange(env, "dst has length " + std::to_string(parm::cuda::buffer_size(dst->get())) + ", expected " +
-                        std::to_string(parm::cuda::buffer_size(src->get())));
-  uses.Add(src, info[0].As<Napi::Object>());
-  uses.Add(dst, info[1].As<Napi::Object>());
-  const parm::cuda::buffer* s = src->get();
-  parm::cuda::buffer* d = dst->get();
-  return Launch(env, [s, d] { return parm::cuda::copy_f32_cuda(s, d); }, uses);
+  a.uses.Add(src, info[0].As<Napi::Object>(), "src");
+  a.src = src->get();
+  a.dst = AsOutput(info[1], "dst", parm::cuda::buffer_size(a.src), &a.uses);
+  return a;
+}
+
+// Parses, then runs the op on the libuv pool with its buffers in use until it settles.
+template <class Args, Args (*Parse)(const Napi::CallbackInfo&)>
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Args a = Parse(info);
+  Uses uses = std::move(a.uses);
+  return Launch(info.Env(), std::move(a), std::move(uses));
 }
 
 }  // namespace
@@ -231,10 +272,10 @@ void InitDeviceBuffer(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DeviceBuffer::Define(env);
   Data(env)->device_buffer = Napi::Persistent(ctor);
   exports.Set("DeviceBuffer", ctor);
-  exports.Set("cudaEncodeSum", Napi::Function::New(env, CudaEncodeSum, "cudaEncodeSum"));
-  exports.Set("cudaEncodeConcat", Napi::Function::New(env, CudaEncodeConcat, "cudaEncodeConcat"));
-  exports.Set("cudaDecode", Napi::Function::New(env, CudaDecode, "cudaDecode"));
-  exports.Set("cudaCopy", Napi::Function::New(env, CudaCopy, "cudaCopy"));
+  exports.Set("cudaEncodeSum", Napi::Function::New(env, Run<CudaSumArgs, ParseCudaSum>, "cudaEncodeSum"));
+  exports.Set("cudaEncodeConcat", Napi::Function::New(env, Run<CudaConcatArgs, ParseCudaConcat>, "cudaEncodeConcat"));
+  exports.Set("cudaDecode", Napi::Function::New(env, Run<CudaDecodeArgs, ParseCudaDecode>, "cudaDecode"));
+  exports.Set("cudaCopy", Napi::Function::New(env, Run<CudaCopyArgs, ParseCudaCopy>, "cudaCopy"));
 }
 
 }  // namespace parm_bind

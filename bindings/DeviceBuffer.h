@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "Convert.h"
 #include "parm/cuda.h"
 
 namespace parm_bind {
@@ -24,6 +25,12 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   static void Release(void* self) { --static_cast<DeviceBuffer*>(self)->pending_; }
 
  private:
+  struct Transfer {
+    F32 host;
+    std::size_t at = 0;  // element offset in the device buffer
+  };
+  Transfer ParseTransfer(const Napi::CallbackInfo& info, const char* host_name);
+
   Napi::Value Length(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Upload(const Napi::CallbackInfo& info);

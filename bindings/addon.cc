@@ -1,5 +1,5 @@
 // N-API entry point of the parm addon: converts and checks arguments, then calls the core in
-// native/ (no arithmetic here). The TypeScript mirror of this surface is src/native/binding.ts.
+// native/ (no arithmetic here). The TypeScript mirror of this surface is src/addon/binding.ts.
 //
 // Exports (F32 = Float32Array; every size check throws RangeError naming the argument, every
 // type check TypeError, both with code PARM_ERR_CODEC_ARGUMENT; core failures throw/reject
@@ -20,8 +20,8 @@
 //   encodeConcatAsync(same): Promise<void>           async
 //   decode(parity: F32[], data: (F32|null)[], coefficients: F32|null, outs: F32[]): void  sync
 //   decodeAsync(same): Promise<void>                 async
-//       coefficients r x k row-major (null: r == 1, all ones); outs one per null in data.
-//       Singular choices throw PARM_ERR_CODEC_SINGULAR.
+//       coefficients r x k row-major (null: r == 1, all ones); outs one per null in data, each
+//       overlapping no input and no other output. Singular choices throw PARM_ERR_CODEC_SINGULAR.
 //   copy(src: F32, dst: F32): void                   sync; the benchmark's bandwidth yardstick
 //   firstNonFinite(x: F32): number                   sync; index of the first NaN/+-Inf, or -1
 //       (input validation; a wrong dtype or a detached buffer is a TypeError)
@@ -34,8 +34,12 @@
 //   cudaDecode(parity: DeviceBuffer[], data: (DeviceBuffer|null)[], coefficients: F32|null,
 //              outs: DeviceBuffer[]): Promise<void>
 //   cudaCopy(src: DeviceBuffer, dst: DeviceBuffer): Promise<void>   device-to-device copy
-//   All cuda* calls reject with PARM_ERR_CODEC_UNSUPPORTED (no CUDA build), _NO_DEVICE or _CUDA
-//   (message "file:line: call: cudaErrorName: text"); a disposed buffer is a TypeError.
+//   The cuda* calls check their arguments like the host calls (synchronously: TypeError for a value
+//   that is not a DeviceBuffer / Float32Array / array, RangeError for lengths and counts, a disposed
+//   buffer is a TypeError, an output that is also an input or another output a RangeError), then
+//   reject with PARM_ERR_CODEC_UNSUPPORTED (no CUDA build), _NO_DEVICE, _OUT_OF_MEMORY or _CUDA
+//   (message "file:line: call: cudaErrorName: text"). Any call may reject / throw
+//   PARM_ERR_CODEC_OUT_OF_MEMORY when host or device memory cannot be allocated.
 #include <napi.h>
 
 #include <string>
@@ -57,17 +61,32 @@ std::string Label(const Napi::CallbackInfo& info, std::size_t i, const char* fal
                                                  : std::string(fallback);
 }
 
+// The sync and async forms of one call: parse info[] into Args once, then run Args() (the core
+// call) on this thread or on the libuv pool with the JS arrays it uses kept alive until it settles.
+template <class Args, Args (*Parse)(const Napi::CallbackInfo&)>
+Napi::Value Sync(const Napi::CallbackInfo& info) {
+  Args a = Parse(info);
+  Check(info.Env(), a());
+  return info.Env().Undefined();
+}
+
+template <class Args, Args (*Parse)(const Napi::CallbackInfo&)>
+Napi::Value Async(const Napi::CallbackInfo& info) {
+  Args a = Parse(info);
+  std::vector<Napi::Object> keep = std::move(a.keep);
+  return RunAsync(info.Env(), std::move(a), std::move(keep));
+}
+
 // encodeSum(inputs, weights, out, label?)
 struct SumArgs {
   std::vector<const float*> in;
-  std::vector<float> weights;
-  bool has_weights = false;
+  Floats weights;
   std::size_t n = 0;
   float* out = nullptr;
   std::vector<Napi::Object> keep;
 
   parm::status operator()() const {
-    return parm::encode_sum_f32(in.data(), has_weights ? weights.data() : nullptr, in.size(), n, out);
+    return parm::encode_sum_f32(in.data(), weights.data(), in.size(), n, out);
   }
 };
 
@@ -81,43 +100,16 @@ SumArgs ParseSum(const Napi::CallbackInfo& info) {
   a.n = in[0].length;
   for (std::size_t i = 0; i < k; ++i) {
     if (in[i].length != a.n)
-      ThrowRange(env, label + "[" + std::to_string(i) + "] has length " + std::to_string(in[i].length) +
-                          ", expected " + std::to_string(a.n) + " (the length of " + label + "[0])");
-    CheckNoOverlap(env, out, "out", in[i], label + "[" + std::to_string(i) + "]");
+      ThrowLength(env, label + "[" + std::to_string(i) + "]", in[i].length, a.n, " (the length of " + label + "[0])");
+    if (Overlaps(out, in[i])) ThrowOverlap(env, "out", label + "[" + std::to_string(i) + "]");
     a.in.push_back(in[i].data);
     a.keep.push_back(in[i].object);
   }
-  if (out.length != a.n)
-    ThrowRange(env, "out has length " + std::to_string(out.length) + ", expected " + std::to_string(a.n));
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    F32 w = AsF32(info[1], "weights");
-    if (w.length != k)
-      ThrowRange(env, "weights has length " + std::to_string(w.length) + ", expected k = " + std::to_string(k));
-    a.weights.assign(w.data, w.data + k);
-    a.has_weights = true;
-  }
+  if (out.length != a.n) ThrowLength(env, "out", out.length, a.n);
+  a.weights = AsWeights(info[1], k);
   a.out = out.data;
   a.keep.push_back(out.object);
   return a;
-}
-
-Napi::Value EncodeSum(const Napi::CallbackInfo& info) {
-  SumArgs a = ParseSum(info);
-  Check(info.Env(), a());
-  return info.Env().Undefined();
-}
-
-Napi::Value EncodeSumAsync(const Napi::CallbackInfo& info) {
-  SumArgs a = ParseSum(info);
-  std::vector<Napi::Object> keep = std::move(a.keep);
-  return RunAsync(info.Env(), std::move(a), std::move(keep));
-}
-
-parm::layout AsLayout(Napi::Value v) {
-  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (s == "nchw") return parm::layout::nchw;
-  if (s == "nhwc") return parm::layout::nhwc;
-  ThrowType(v.Env(), "layout must be 'nchw' or 'nhwc' (got " + (v.IsString() ? "'" + s + "'" : Describe(v)) + ")");
 }
 
 // encodeConcat(images, channels, height, width, layout, rows, cols, out)
@@ -132,72 +124,37 @@ struct ConcatArgs {
   }
 };
 
-void ParseShape(const Napi::CallbackInfo& info, std::size_t at, std::size_t k, parm::image_shape* shape,
-                parm::grid* g) {
-  Napi::Env env = info.Env();
-  constexpr std::size_t kMaxDim = std::size_t{1} << 20;
-  shape->channels = AsSize(info[at], "shape.channels", 1, kMaxDim);
-  shape->height = AsSize(info[at + 1], "shape.height", 1, kMaxDim);
-  shape->width = AsSize(info[at + 2], "shape.width", 1, kMaxDim);
-  shape->order = AsLayout(info[at + 3]);
-  g->rows = AsSize(info[at + 4], "grid[0] (rows)", 0, shape->height);
-  g->cols = AsSize(info[at + 5], "grid[1] (cols)", 0, shape->width);
-  if ((g->rows == 0) != (g->cols == 0)) ThrowRange(env, "grid rows and cols must both be given");
-  if (g->rows == 0) *g = parm::default_grid(k);
-  if (g->rows * g->cols < k)
-    ThrowRange(env, "grid " + std::to_string(g->rows) + "x" + std::to_string(g->cols) + " has " +
-                        std::to_string(g->rows * g->cols) + " tiles, fewer than k = " + std::to_string(k));
-  if (g->rows > shape->height || g->cols > shape->width)
-    ThrowRange(env, "grid " + std::to_string(g->rows) + "x" + std::to_string(g->cols) +
-                        " is finer than the image " + std::to_string(shape->height) + "x" +
-                        std::to_string(shape->width));
-}
-
 ConcatArgs ParseConcat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ConcatArgs a;
   auto images = AsF32List(info[0], "images");
-  ParseShape(info, 1, images.size(), &a.shape, &a.g);
+  const ImageArgs image = AsImage(info, 1, images.size());
+  a.shape = image.shape;
+  a.g = image.g;
   F32 out = AsF32(info[7], "out");
   const std::size_t n = a.shape.channels * a.shape.height * a.shape.width;
   for (std::size_t i = 0; i < images.size(); ++i) {
-    if (images[i].length != n)
-      ThrowRange(env, "images[" + std::to_string(i) + "] has length " + std::to_string(images[i].length) +
-                          ", expected channels*height*width = " + std::to_string(n));
-    CheckNoOverlap(env, out, "out", images[i], "images[" + std::to_string(i) + "]");
+    if (images[i].length != n) ThrowImageLength(env, "images[" + std::to_string(i) + "]", images[i].length, n);
+    if (Overlaps(out, images[i])) ThrowOverlap(env, "out", "images[" + std::to_string(i) + "]");
     a.images.push_back(images[i].data);
     a.keep.push_back(images[i].object);
   }
-  if (out.length != n)
-    ThrowRange(env, "out has length " + std::to_string(out.length) + ", expected " + std::to_string(n));
+  if (out.length != n) ThrowLength(env, "out", out.length, n);
   a.out = out.data;
   a.keep.push_back(out.object);
   return a;
 }
 
-Napi::Value EncodeConcat(const Napi::CallbackInfo& info) {
-  ConcatArgs a = ParseConcat(info);
-  Check(info.Env(), a());
-  return info.Env().Undefined();
-}
-
-Napi::Value EncodeConcatAsync(const Napi::CallbackInfo& info) {
-  ConcatArgs a = ParseConcat(info);
-  std::vector<Napi::Object> keep = std::move(a.keep);
-  return RunAsync(info.Env(), std::move(a), std::move(keep));
-}
-
 // decode(parity, data, coefficients, outs)
 struct DecodeArgs {
   std::vector<const float*> parity, data;
-  std::vector<float> coeff;
-  bool has_coeff = false;
+  Floats coeff;
   std::vector<float*> outs;
   std::size_t n = 0;
   std::vector<Napi::Object> keep;
   parm::status operator()() const {
-    return parm::decode_f32(parity.data(), parity.size(), data.data(), data.size(),
-                            has_coeff ? coeff.data() : nullptr, n, outs.data(), outs.size());
+    return parm::decode_f32(parity.data(), parity.size(), data.data(), data.size(), coeff.data(), n,
+                            outs.data(), outs.size());
   }
 };
 
@@ -208,9 +165,7 @@ DecodeArgs ParseDecode(const Napi::CallbackInfo& info) {
   auto data = AsF32List(info[1], "dataOutputs", /*allow_null=*/true);
   a.n = parity[0].length;
   auto len_check = [&](const F32& f, const std::string& name) {
-    if (f.length != a.n)
-      ThrowRange(env, name + " has length " + std::to_string(f.length) + ", expected " +
-                          std::to_string(a.n) + " (the length of parityOutputs[0])");
+    if (f.length != a.n) ThrowLength(env, name, f.length, a.n, " (the length of parityOutputs[0])");
   };
   std::vector<std::pair<F32, std::string>> inputs;
   for (std::size_t i = 0; i < parity.size(); ++i) {
@@ -234,50 +189,29 @@ DecodeArgs ParseDecode(const Napi::CallbackInfo& info) {
     inputs.emplace_back(data[j], name);
   }
   const std::size_t r = parity.size(), k = data.size();
-  if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    F32 c = AsF32(info[2], "coefficients");
-    if (c.length != r * k)
-      ThrowRange(env, "coefficients has " + std::to_string(c.length) + " entries, expected r x k = " +
-                          std::to_string(r) + " x " + std::to_string(k));
-    a.coeff.assign(c.data, c.data + c.length);
-    a.has_coeff = true;
-  } else if (r != 1) {
-    ThrowRange(env, "coefficients are required when parityOutputs holds " + std::to_string(r) + " arrays");
-  }
+  a.coeff = AsCoefficients(info[2], r, k);
   if (!info[3].IsArray()) ThrowType(env, "outs must be an array of Float32Array (got " + Describe(info[3]) + ")");
   Napi::Array outs = info[3].As<Napi::Array>();
-  if (outs.Length() != missing)
-    ThrowRange(env, "outs holds " + std::to_string(outs.Length()) + " arrays, expected " +
-                        std::to_string(missing) + " (one per missing data output)");
+  CheckOutCount(env, outs.Length(), missing);
   for (uint32_t i = 0; i < outs.Length(); ++i) {
     const std::string name = "outs[" + std::to_string(i) + "]";
     F32 o = AsF32(outs.Get(i), name);
     len_check(o, name);
-    for (auto& in : inputs) CheckNoOverlap(env, o, name, in.first, in.second);
+    // Every input and every earlier output: two outputs in one place would overwrite each other.
+    for (auto& in : inputs)
+      if (Overlaps(o, in.first)) ThrowOverlap(env, name, in.second);
+    inputs.emplace_back(o, name);
     a.outs.push_back(o.data);
     a.keep.push_back(o.object);
   }
   return a;
 }
 
-Napi::Value Decode(const Napi::CallbackInfo& info) {
-  DecodeArgs a = ParseDecode(info);
-  Check(info.Env(), a());
-  return info.Env().Undefined();
-}
-
-Napi::Value DecodeAsync(const Napi::CallbackInfo& info) {
-  DecodeArgs a = ParseDecode(info);
-  std::vector<Napi::Object> keep = std::move(a.keep);
-  return RunAsync(info.Env(), std::move(a), std::move(keep));
-}
-
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   F32 src = AsF32(info[0], "src"), dst = AsF32(info[1], "dst");
-  if (dst.length != src.length)
-    ThrowRange(env, "dst has length " + std::to_string(dst.length) + ", expected " + std::to_string(src.length));
-  CheckNoOverlap(env, dst, "dst", src, "src");
+  if (dst.length != src.length) ThrowLength(env, "dst", dst.length, src.length);
+  if (Overlaps(dst, src)) ThrowOverlap(env, "dst", "src");
   Check(env, parm::copy_f32(src.data, src.length, dst.data));
   return env.Undefined();
 }
@@ -345,12 +279,12 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
-  exports.Set("encodeSum", Napi::Function::New(env, EncodeSum, "encodeSum"));
-  exports.Set("encodeSumAsync", Napi::Function::New(env, EncodeSumAsync, "encodeSumAsync"));
-  exports.Set("encodeConcat", Napi::Function::New(env, EncodeConcat, "encodeConcat"));
-  exports.Set("encodeConcatAsync", Napi::Function::New(env, EncodeConcatAsync, "encodeConcatAsync"));
-  exports.Set("decode", Napi::Function::New(env, Decode, "decode"));
-  exports.Set("decodeAsync", Napi::Function::New(env, DecodeAsync, "decodeAsync"));
+  exports.Set("encodeSum", Napi::Function::New(env, Sync<SumArgs, ParseSum>, "encodeSum"));
+  exports.Set("encodeSumAsync", Napi::Function::New(env, Async<SumArgs, ParseSum>, "encodeSumAsync"));
+  exports.Set("encodeConcat", Napi::Function::New(env, Sync<ConcatArgs, ParseConcat>, "encodeConcat"));
+  exports.Set("encodeConcatAsync", Napi::Function::New(env, Async<ConcatArgs, ParseConcat>, "encodeConcatAsync"));
+  exports.Set("decode", Napi::Function::New(env, Sync<DecodeArgs, ParseDecode>, "decode"));
+  exports.Set("decodeAsync", Napi::Function::New(env, Async<DecodeArgs, ParseDecode>, "decodeAsync"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
   exports.Set("firstNonFinite", Napi::Function::New(env, FirstNonFinite, "firstNonFinite"));
   InitDeviceBuffer(env, exports);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/common/concat_geometry.h"
 #include "case_table.h"
 #include "parm/codec.h"
 #include "parm/cuda.h"
@@ -177,6 +178,16 @@ void run_concat(const json& c) {
   oracle_concat(ptrs, C, H, W, nhwc, g.rows, g.cols, expect.p);
   std::vector<const float*> cptrs(ptrs.begin(), ptrs.end());
   parm::image_shape shape{C, H, W, nhwc ? parm::layout::nhwc : parm::layout::nchw};
+  // The CUDA kernel's per-element body (concat_pixel_f32), run here on the host.
+  for (std::size_t e = 0; e < n; ++e) {
+    const float got = parm::concat_pixel_f32(cptrs.data(), k, shape, g, e);
+    if (std::memcmp(&got, expect.p + e, sizeof got) != 0) {
+      EXPECT(false, "concat_pixel_f32 %zux%zux%zu k=%zu %s grid %zux%zu: element %zu is %a, oracle %a", C, H, W, k,
+             c["layout"].str.c_str(), g.rows, g.cols, e, got, expect.p[e]);
+      break;
+    }
+  }
+  ++g_checks;
   for (parm::isa i : isas()) {
     parm::set_isa(i);
     for (unsigned threads : {1u, 3u}) {
@@ -306,6 +317,109 @@ void run_error(const json& table, const json& c) {
   EXPECT(!s.message.empty(), "%s: empty message", c["what"].str.c_str());
 }
 
+// --- the decoder's choice of parity rows ------------------------------------------------------
+
+// Exact determinant of a small integer matrix (fraction-free Bareiss elimination in int64).
+long long exact_det(std::vector<long long> a, std::size_t m) {
+  long long sign = 1, prev = 1;
+  for (std::size_t col = 0; col < m; ++col) {
+    std::size_t piv = col;
+    while (piv < m && a[piv * m + col] == 0) ++piv;
+    if (piv == m) return 0;
+    if (piv != col) {
+      for (std::size_t c = 0; c < m; ++c) std::swap(a[piv * m + c], a[col * m + c]);
+      sign = -sign;
+    }
+    for (std::size_t r = col + 1; r < m; ++r) {
+      for (std::size_t c = col + 1; c < m; ++c)
+        a[r * m + c] = (a[r * m + c] * a[col * m + col] - a[r * m + col] * a[col * m + c]) / prev;
+      a[r * m + col] = 0;
+    }
+    prev = a[col * m + col];
+  }
+  return sign * a[(m - 1) * m + (m - 1)];
+}
+
+// Contract 2 says: the lexicographically first m parity rows whose submatrix on the missing
+// columns is nonsingular. Checked against every subset, with exact determinants, on random small
+// integer matrices full of zeros and repeated rows (where a wrong choice is likely).
+void run_plan_choice() {
+  rng g{4242};
+  int cases = 0, singular = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const std::size_t k = 2 + g.next() % 6, r = 2 + g.next() % 7;
+    std::vector<float> coeff(r * k);
+    for (std::size_t q = 0; q < r; ++q)
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::uint64_t x = g.next() % 8;
+        coeff[q * k + j] = x < 4 ? 0.0f : static_cast<float>(static_cast<int>(x) - 6);  // 0 (half), -2..1
+      }
+    if (g.next() % 2 && r > 2) std::copy(coeff.begin(), coeff.begin() + k, coeff.begin() + k);  // row 1 = row 0
+    std::unique_ptr<bool[]> present(new bool[k]);
+    std::vector<std::size_t> missing;
+    for (std::size_t j = 0; j < k; ++j) {
+      present[j] = g.next() % 2 == 0;
+      if (!present[j]) missing.push_back(j);
+    }
+    const std::size_t m = missing.size();
+    if (m < 2 || m > r) continue;
+    // Brute force over subsets in lexicographic order.
+    std::vector<std::size_t> expect;
+    std::vector<std::size_t> sub(m);
+    for (std::size_t i = 0; i < m; ++i) sub[i] = i;
+    for (;;) {
+      std::vector<long long> a(m * m);
+      for (std::size_t x = 0; x < m; ++x)
+        for (std::size_t y = 0; y < m; ++y) a[x * m + y] = static_cast<long long>(coeff[sub[x] * k + missing[y]]);
+      if (exact_det(a, m) != 0) {
+        expect = sub;
+        break;
+      }
+      std::size_t i = m;
+      while (i > 0 && sub[i - 1] == r - m + i - 1) --i;
+      if (i == 0) break;
+      ++sub[i - 1];
+      for (std::size_t j = i; j < m; ++j) sub[j] = sub[j - 1] + 1;
+    }
+    parm::decode_plan plan;
+    const parm::status s = parm::plan_decode(r, present.get(), k, coeff.data(), m, &plan);
+    if (expect.empty()) {
+      ++singular;
+      EXPECT(s.code == parm::status_code::singular, "plan trial %d (r=%zu k=%zu m=%zu): every subset is singular, got %s",
+             trial, r, k, m, s.ok() ? "ok" : s.message.c_str());
+    } else {
+      EXPECT(s.ok() && plan.rows == expect, "plan trial %d (r=%zu k=%zu m=%zu): rows differ from the first nonsingular subset (%s)",
+             trial, r, k, m, s.ok() ? "ok" : s.message.c_str());
+    }
+    ++cases;
+  }
+  // Many parity rows, all but the last m useless: a search over subsets would try about C(40, 20)
+  // of them (hours); the greedy choice takes the last 20 at once.
+  {
+    const std::size_t r = 40, k = 40, m = 20;
+    std::vector<float> coeff(r * k, 0.0f);
+    for (std::size_t i = 0; i < m; ++i) {
+      coeff[(m + i) * k + i] = 1.0f;
+      for (std::size_t j = m; j < k; ++j) coeff[(m + i) * k + j] = 1.0f;
+    }
+    std::unique_ptr<bool[]> present(new bool[k]);
+    for (std::size_t j = 0; j < k; ++j) present[j] = j >= m;
+    parm::decode_plan plan;
+    const parm::status s = parm::plan_decode(r, present.get(), k, coeff.data(), m, &plan);
+    EXPECT(s.ok() && plan.rows.size() == m && plan.rows.front() == m && plan.rows.back() == r - 1,
+           "r=40 m=20 with 20 useless rows: %s", s.ok() ? "wrong rows" : s.message.c_str());
+  }
+  // Non-finite coefficients are an argument error, not a NaN reconstruction.
+  {
+    const bool present[] = {true, false, false};
+    const float coeff[] = {1, 1, 1, 1, NAN, 3};
+    parm::decode_plan plan;
+    EXPECT(parm::plan_decode(2, present, 3, coeff, 2, &plan).code == parm::status_code::invalid_argument,
+           "a NaN coefficient must be invalid_argument");
+  }
+  std::printf("plan: %d random choices checked against every subset (%d singular)\n", cases, singular);
+}
+
 // --- CUDA: the same cases on device buffers, bitwise equal to the CPU reference ----------------
 
 struct dev {
@@ -327,29 +441,36 @@ struct dev {
   }
 };
 
+// k random host arrays of n floats (seeded) and their copies on the device.
+struct device_inputs {
+  std::vector<std::vector<float>> host;
+  std::vector<const float*> host_ptrs;
+  std::vector<std::unique_ptr<dev>> bufs;
+  std::vector<const parm::cuda::buffer*> dev_ptrs;
+  device_inputs(std::size_t k, std::size_t n, std::uint64_t seed) : host(k, std::vector<float>(n)) {
+    rng r{seed};
+    for (auto& v : host) {
+      for (float& x : v) x = r.uniform();
+      host_ptrs.push_back(v.data());
+      bufs.push_back(std::make_unique<dev>(v.data(), n));
+      dev_ptrs.push_back(bufs.back()->b);
+    }
+  }
+};
+
 void run_cuda(const json& table) {
   parm::set_isa(parm::isa::ref);
   parm::set_threads(1);
   int cases = 0;
   for (const json& c : table["encode_sum"].arr) {
     const std::size_t n = c["n"].as_size(), k = c["k"].as_size();
-    rng r{n * 131 + k};
-    std::vector<std::vector<float>> in(k, std::vector<float>(n));
-    std::vector<const float*> ptrs;
-    std::vector<std::unique_ptr<dev>> din;
-    std::vector<const parm::cuda::buffer*> dptr;
-    for (auto& v : in) {
-      for (float& x : v) x = r.uniform();
-      ptrs.push_back(v.data());
-      din.push_back(std::make_unique<dev>(v.data(), n));
-      dptr.push_back(din.back()->b);
-    }
+    const device_inputs in(k, n, n * 131 + k);
     bool has_w;
     const auto w = coefficient_row(table, c["weights"].str, 0, k, &has_w);
     std::vector<float> expect(n);
-    parm::encode_sum_f32(ptrs.data(), has_w ? w.data() : nullptr, k, n, expect.data());
+    parm::encode_sum_f32(in.host_ptrs.data(), has_w ? w.data() : nullptr, k, n, expect.data());
     dev out(nullptr, n);
-    parm::status s = parm::cuda::encode_sum_f32_cuda(dptr.data(), has_w ? w.data() : nullptr, k, out.b);
+    parm::status s = parm::cuda::encode_sum_f32_cuda(in.dev_ptrs.data(), has_w ? w.data() : nullptr, k, out.b);
     EXPECT(s.ok(), "cuda encode_sum: %s", s.message.c_str());
     std::size_t where = 0;
     const auto got = out.get();
@@ -361,21 +482,11 @@ void run_cuda(const json& table) {
     const std::size_t n = C * H * W;
     parm::image_shape shape{C, H, W, c["layout"].str == "nhwc" ? parm::layout::nhwc : parm::layout::nchw};
     parm::grid g = c["grid"].is_null() ? parm::grid{0, 0} : parm::grid{c["grid"][0].as_size(), c["grid"][1].as_size()};
-    rng r{n * 7 + k};
-    std::vector<std::vector<float>> in(k, std::vector<float>(n));
-    std::vector<const float*> ptrs;
-    std::vector<std::unique_ptr<dev>> din;
-    std::vector<const parm::cuda::buffer*> dptr;
-    for (auto& v : in) {
-      for (float& x : v) x = r.uniform();
-      ptrs.push_back(v.data());
-      din.push_back(std::make_unique<dev>(v.data(), n));
-      dptr.push_back(din.back()->b);
-    }
+    const device_inputs in(k, n, n * 7 + k);
     std::vector<float> expect(n);
-    parm::encode_concat_f32(ptrs.data(), k, shape, g, expect.data());
+    parm::encode_concat_f32(in.host_ptrs.data(), k, shape, g, expect.data());
     dev out(nullptr, n);
-    parm::status s = parm::cuda::encode_concat_f32_cuda(dptr.data(), k, shape, g, out.b);
+    parm::status s = parm::cuda::encode_concat_f32_cuda(in.dev_ptrs.data(), k, shape, g, out.b);
     EXPECT(s.ok(), "cuda encode_concat: %s", s.message.c_str());
     std::size_t where = 0;
     const auto got = out.get();
@@ -503,6 +614,7 @@ int main() {
   for (const json& c : table["decode"].arr) run_decode(table, c);
   for (const json& c : table["errors"].arr) run_error(table, c);
   run_first_non_finite();
+  run_plan_choice();
   // copy_f32 on every ISA (the benchmark's yardstick) copies exactly.
   for (parm::isa i : isas()) {
     parm::set_isa(i);
@@ -518,6 +630,18 @@ int main() {
     const parm::isa before = parm::active_isa();
     EXPECT(parm::set_isa(i).code == parm::status_code::unsupported, "set_isa(%s) accepted", parm::isa_name(i));
     EXPECT(parm::active_isa() == before, "set_isa changed the ISA on failure");
+  }
+  // Every status code has its own name (src/errors.ts holds the table they index).
+  {
+    std::vector<std::string> names;
+    for (int c = 0; c <= static_cast<int>(parm::status_code::out_of_memory); ++c) {
+      const std::string name = parm::status_code_name(static_cast<parm::status_code>(c));
+      EXPECT(c == 0 ? name == "OK" : name.rfind("PARM_ERR_CODEC_", 0) == 0, "status %d is named %s", c, name.c_str());
+      EXPECT(std::find(names.begin(), names.end(), name) == names.end(), "status %d reuses the name %s", c, name.c_str());
+      names.push_back(name);
+    }
+    EXPECT(std::string(parm::status_code_name(parm::status_code::out_of_memory)) == "PARM_ERR_CODEC_OUT_OF_MEMORY",
+           "out_of_memory must not be reported as an argument error");
   }
   // CUDA: with or without it compiled in, query() answers and never aborts.
   const parm::cuda::info ci = parm::cuda::query();

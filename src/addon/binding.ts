@@ -64,6 +64,9 @@ export interface NativeBinding {
   firstNonFinite(x: Float32Array): number;
 
   DeviceBuffer: new (length: number) => NativeDeviceBuffer;
+  // The cuda* calls check their arguments synchronously (TypeError / RangeError naming the field;
+  // an output buffer that is also an input or another output is a RangeError), then reject with
+  // a ParmError PARM_ERR_CODEC_UNSUPPORTED / _NO_DEVICE / _OUT_OF_MEMORY / _CUDA.
   cudaEncodeSum(inputs: readonly NativeDeviceBuffer[], weights: Float32Array | null, out: NativeDeviceBuffer): Promise<void>;
   cudaEncodeConcat(images: readonly NativeDeviceBuffer[], channels: number, height: number, width: number,
                    layout: Layout, rows: number, cols: number, out: NativeDeviceBuffer): Promise<void>;

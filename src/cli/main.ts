@@ -6,10 +6,12 @@ import { ParmError } from '../errors.js';
 type Register = (program: Command) => void;
 
 const SUBCOMMANDS: ReadonlyArray<[string, string, () => Promise<{ register: Register }>]> = [
-  ['serve', 'serve deployments over WebSocket and HTTP (Open Inference Protocol v2)', () => import('./serve.js')],
+  ['serve', 'serve deployments over HTTP, WebSocket and gRPC (Open Inference Protocol v2)', () => import('./serve.js')],
+  ['worker', 'serve one ONNX model over OIP HTTP, no coding: a backend for a parm frontend on another host', () => import('./worker.js')],
   ['train', 'train deployed models and parity models (runs the Python trainer)', () => import('./train.js')],
   ['eval', 'measure deployed and degraded-mode accuracy through the serving path', () => import('./eval.js')],
   ['bench', 'benchmarks: tail latency under load, coding kernels', () => import('./bench.js')],
+  ['simulate', "discrete-event simulation of the engine at fleet scale, calibrated on real runs", () => import('./simulate.js')],
 ];
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,15 +1,19 @@
-// `parm serve`: serve deployments over OIP HTTP and the WebSocket stream. With no --config it
-// serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+// `parm serve`: serve deployments over OIP HTTP, the WebSocket stream and gRPC. With no --config
+// it serves the bundled default deployment (models/manifest.json default, k = 2, sum encoder).
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { parseDecodePolicy } from '../engine/decode-policy.js';
 import { ParmEngine } from '../engine/engine.js';
+import { parseFaultSpec } from '../engine/faults.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../engine/manifest.js';
 import type { DecodePolicy, EncoderKind, Engine, EngineOptions, FaultSpec, Mode } from '../engine/types.js';
-import { loadServeConfig, parseFaultSpec } from '../server/config.js';
-import { DEFAULT_LIMITS, startServer, type ServerLimits } from '../server/server.js';
+import { startServer } from '../server/app.js';
+import { loadServeConfig } from '../server/config.js';
+import { DEFAULT_LIMITS, limitProblem, type ServerLimits } from '../server/limits.js';
 
-interface ServeFlags {
+export interface ServeFlags {
   host?: string;
   port?: number;
   config?: string;
@@ -29,8 +33,18 @@ interface ServeFlags {
   maxBatch?: number;
   maxInFlight?: number;
   idleTimeout?: number;
+  /** undefined: the default port. */
+  grpcPort?: number | 'off';
+  /** false with --no-grpc. */
+  grpc: boolean;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  dashboardControls?: boolean;
   logLevel: string;
 }
+
+/** Triton's gRPC port. */
+const DEFAULT_GRPC_PORT = 8001;
 
 function usage(message: string): never {
   throw new ParmError('PARM_ERR_CLI_USAGE', message);
@@ -42,13 +56,12 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: st
   return n;
 };
 
+/** `--decode first|deadline:<ms>`: the command line's one reading of a decode policy. */
 function parseDecode(v: string): DecodePolicy {
-  if (v === 'first') return { kind: 'first' };
-  const m = /^deadline:(\d+(\.\d+)?)$/.exec(v);
-  if (m) return { kind: 'deadline', waitMs: Number(m[1]) };
-  return usage(`--decode must be 'first' or 'deadline:<ms>', got '${v}'`);
+  return parseDecodePolicy(v, '--decode');
 }
 
+/** `--fault SPEC` (repeatable): the command line's one reading of a fault. */
 function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
   try {
     return [...prev, parseFaultSpec(v)];
@@ -56,6 +69,41 @@ function cliFault(v: string, prev: FaultSpec[]): FaultSpec[] {
     return usage((err as Error).message);
   }
 }
+
+/** `--grpc-port <port|off>`: 0 picks a free port, `off` serves no gRPC. */
+export function parseGrpcPort(v: string): number | 'off' {
+  // Not null for off: commander turns a null from a parser into ''.
+  return v === 'off' ? 'off' : int('--grpc-port', 0, 65535)(v);
+}
+
+/** The gRPC port (undefined: no gRPC) and TLS files from the flags; the files are read now, so that a wrong path fails before anything starts. */
+export function grpcFlags(f: Pick<ServeFlags, 'grpc' | 'grpcPort' | 'grpcTlsCert' | 'grpcTlsKey'>): { grpcPort?: number; grpcTls?: { cert: Buffer; key: Buffer } } {
+  const grpcPort = f.grpc === false || f.grpcPort === 'off' ? undefined : (f.grpcPort ?? DEFAULT_GRPC_PORT);
+  const tls = grpcTls(f);
+  if (tls && grpcPort === undefined) usage('--grpc-tls-cert and --grpc-tls-key need the gRPC port (drop --no-grpc / --grpc-port off)');
+  return { ...(grpcPort !== undefined ? { grpcPort } : {}), ...(tls ? { grpcTls: tls } : {}) };
+}
+
+function grpcTls(f: Pick<ServeFlags, 'grpcTlsCert' | 'grpcTlsKey'>): { cert: Buffer; key: Buffer } | undefined {
+  if (f.grpcTlsCert === undefined && f.grpcTlsKey === undefined) return undefined;
+  if (f.grpcTlsCert === undefined || f.grpcTlsKey === undefined) usage('--grpc-tls-cert and --grpc-tls-key go together');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      return usage(`${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read('--grpc-tls-cert', f.grpcTlsCert), key: read('--grpc-tls-key', f.grpcTlsKey) };
+}
+
+/** A flag that sets one server limit: an integer, then the limit's own rule (src/server/limits.ts). */
+const limitFlag = (flag: string, name: keyof ServerLimits) => (v: string) => {
+  const n = int(flag, 0)(v);
+  const problem = limitProblem(name, n);
+  if (problem) usage(`${flag} ${problem}`);
+  return n;
+};
 
 /** Engine fields the command line sets, applied over every deployment (config file or bundled). */
 function overrides(f: ServeFlags): Partial<EngineOptions> {
@@ -74,12 +122,16 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description(
-      'Serve deployments over Open Inference Protocol v2 HTTP and a WebSocket stream (docs/protocol.md). ' +
+      'Serve deployments over Open Inference Protocol v2 HTTP, a WebSocket stream and gRPC (docs/protocol.md). ' +
         'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
         'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
     )
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or the config file host)')
     .option('--port <port>', 'port to listen on; 0 picks a free one and prints it (default 8000, or the config file port)', int('--port', 0, 65535))
+    .option('--grpc-port <port>', `OIP gRPC port; 0 picks a free one and prints it; 'off' serves no gRPC (default ${DEFAULT_GRPC_PORT})`, parseGrpcPort)
+    .option('--no-grpc', 'serve no gRPC (the same as --grpc-port off)')
+    .option('--grpc-tls-cert <file>', 'serve gRPC over TLS with this PEM certificate chain (with --grpc-tls-key)')
+    .option('--grpc-tls-key <file>', 'PEM private key of --grpc-tls-cert')
     .option('--config <file>', 'JSON serve config: { host?, port?, limits?, deployments: [EngineOptions | { bundled, k?, encoder?, ... }] }; model paths relative to the file')
     .option('--model <name>', 'bundled deployment to serve when there is no --config (default: the manifest default)')
     .addOption(new Option('--mode <mode>', 'redundancy mode (default parm)').choices(['none', 'equal-resources', 'hedged', 'parm']))
@@ -98,19 +150,16 @@ export function register(program: Command): void {
       cliFault,
       [] as FaultSpec[],
     )
-    .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, int('--max-body-bytes', 1024))
-    .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, int('--max-message-bytes', 1024))
-    .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, int('--max-batch', 1))
-    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, int('--max-in-flight', 1))
+    .option('--max-body-bytes <n>', `largest HTTP request body, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})`, limitFlag('--max-body-bytes', 'maxBodyBytes'))
+    .option('--max-message-bytes <n>', `largest WebSocket message, close 1009 beyond (default ${DEFAULT_LIMITS.maxMessageBytes})`, limitFlag('--max-message-bytes', 'maxMessageBytes'))
+    .option('--max-batch <n>', `largest batch dimension per request (default ${DEFAULT_LIMITS.maxBatch})`, limitFlag('--max-batch', 'maxBatch'))
+    .option('--max-in-flight <n>', `requests in flight per WebSocket connection (default ${DEFAULT_LIMITS.maxInFlightPerConnection})`, limitFlag('--max-in-flight', 'maxInFlightPerConnection'))
     .option(
       '--idle-timeout <s>',
       `seconds of WebSocket silence before closing, 0 (off) or 8..960; pings are sent automatically (default ${DEFAULT_LIMITS.idleTimeoutSec})`,
-      (v: string) => {
-        const n = int('--idle-timeout', 0, 960)(v);
-        if (n > 0 && n < 8) usage(`--idle-timeout must be 0 (off) or in [8, 960], got '${v}'`);
-        return n;
-      },
+      limitFlag('--idle-timeout', 'idleTimeoutSec'),
     )
+    .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
       new Option('--log-level <level>', 'JSON log lines on stderr at this level and above')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -133,8 +182,16 @@ function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; hos
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  await runServe(flags, deploymentsFrom(flags));
+}
+
+/**
+ * Serves `plan` (the deployments of a config, the bundled one, or `parm worker`'s one model) until
+ * a signal: engines, the server, the two lines a script reads (`parm: listening on URL`,
+ * `parm: ready`), graceful shutdown on SIGINT / SIGTERM.
+ */
+export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploymentsFrom>): Promise<void> {
   const log: Logger = pino({ level: flags.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
-  const plan = deploymentsFrom(flags);
   const over = overrides(flags);
   const limits: Partial<ServerLimits> = { ...plan.limits };
   if (flags.maxBodyBytes !== undefined) limits.maxBodyBytes = flags.maxBodyBytes;
@@ -143,12 +200,14 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (flags.maxInFlight !== undefined) limits.maxInFlightPerConnection = flags.maxInFlight;
   if (flags.idleTimeout !== undefined) limits.idleTimeoutSec = flags.idleTimeout;
 
+  const grpc = grpcFlags(flags);
+  const makeEngine = (opts: EngineOptions): Engine => new ParmEngine(opts, { logger: log.child({ model: opts.name }) });
   const engines: Engine[] = [];
   try {
     for (const d of plan.deployments) {
       const faults = [...(d.faults ?? []), ...flags.fault];
       const opts: EngineOptions = { ...d, ...over, ...(faults.length ? { faults } : {}) };
-      engines.push(new ParmEngine(opts, { logger: log.child({ model: opts.name }) }));
+      engines.push(makeEngine(opts));
     }
   } catch (err) {
     await Promise.allSettled(engines.map((e) => e.close()));
@@ -160,6 +219,10 @@ async function serve(flags: ServeFlags): Promise<void> {
     port: flags.port ?? plan.port ?? 8000,
     limits,
     logger: log,
+    ...grpc,
+    // A repository load after an unload starts the deployment again from the same options.
+    engineFactory: makeEngine,
+    dashboard: { controls: flags.dashboardControls ?? false },
   }).catch(async (err: unknown) => {
     await Promise.allSettled(engines.map((e) => e.close()));
     throw err;
@@ -168,6 +231,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const wsBase = server.url.replace(/^http/, 'ws');
   // Where to connect, on stdout (logs go to stderr): one line a script can parse, then the routes.
   process.stdout.write(`parm: listening on ${server.url}\n`);
+  if (server.grpcUrl) process.stdout.write(`parm: listening on ${server.grpcUrl}\n`);
   for (const e of engines) {
     const o = e.options;
     const m = encodeURIComponent(o.name);
@@ -176,6 +240,8 @@ async function serve(flags: ServeFlags): Promise<void> {
         `POST ${server.url}/v2/models/${m}/infer   WebSocket ${wsBase}/v2/models/${m}/infer/stream\n`,
     );
   }
+
+  process.stdout.write(`  dashboard: ${server.url}/dashboard${flags.dashboardControls ? ' (controls on)' : ''}\n`);
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

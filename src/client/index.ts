@@ -1,7 +1,24 @@
 // `parm/client`: a small typed Node client for the parm server. ParmClient speaks the WebSocket
 // stream (one promise per request, pipelined, binary or JSON framing, reconnect); inferHttp is the
-// same call over OIP HTTP. Framing and parameters follow docs/protocol.md.
+// same call over OIP HTTP. Framing and parameters follow docs/protocol.md; the messages and their
+// byte layouts are the wire module's (src/wire/), the same the server reads.
 import WebSocket from 'ws';
+import {
+  encodeFrame,
+  encodeHttpBody,
+  fp32Bytes,
+  fp32Input,
+  isReconstructed,
+  parseJsonBytes,
+  readHttpBody,
+  readMessage,
+  readOutputTensor,
+  type ErrorResponse,
+  type InferRequest,
+  type InferRequestParameters,
+  type InferResponse,
+  type RequestId,
+} from '../wire/index.js';
 
 export type DecodeOption = { kind: 'first' } | { kind: 'deadline'; waitMs: number };
 
@@ -94,72 +111,38 @@ function defaultShape(data: Float32Array, shape: readonly number[] | undefined):
   return [data.length / DEFAULT_QUERY, 1, 28, 28];
 }
 
-function requestHeader(id: string | number | undefined, data: Float32Array, opts: InferCallOptions, binary: boolean): Record<string, unknown> {
+function requestHeader(id: RequestId | undefined, data: Float32Array, opts: InferCallOptions, binary: boolean): InferRequest {
   const shape = defaultShape(data, opts.shape);
-  const parameters: Record<string, unknown> = {};
+  const parameters: InferRequestParameters = {};
   if (opts.decode?.kind === 'first') parameters.parm_decode = 'first';
   if (opts.decode?.kind === 'deadline') {
     parameters.parm_decode = 'deadline';
     parameters.parm_deadline_ms = opts.decode.waitMs;
   }
   if (opts.serverTimeoutMs !== undefined) parameters.parm_timeout_ms = opts.serverTimeoutMs;
-  const input: Record<string, unknown> = { name: 'input', shape, datatype: 'FP32' };
-  if (binary) input.parameters = { binary_data_size: data.byteLength };
-  else input.data = Array.from(data);
-  const h: Record<string, unknown> = {};
-  if (id !== undefined) h.id = id;
-  h.inputs = [input];
+  const h: InferRequest = { ...(id !== undefined ? { id } : {}), inputs: [fp32Input('input', shape, data, binary)] };
   if (Object.keys(parameters).length > 0) h.parameters = parameters;
   return h;
 }
 
-interface ResponseHeader {
-  id?: string | number;
-  error?: string;
-  model_name?: string;
-  model_version?: string;
-  parameters?: Record<string, unknown>;
-  outputs?: Array<{ name: string; shape: number[]; datatype: string; data?: number[]; parameters?: Record<string, unknown> }>;
-}
+/** A response header as received: an answer, or an error answer. */
+type ResponseHeader = Partial<InferResponse> & Partial<ErrorResponse>;
 
-/** Turns a parsed response header (+ binary tail) into an answer. */
-function toAnswer(h: ResponseHeader, tail: Uint8Array): InferAnswer {
-  const out = h.outputs?.[0];
-  if (!out) throw new ParmRequestError('response has no outputs', h.id);
-  let output: Float32Array;
-  const size = out.parameters?.binary_data_size;
-  if (typeof size === 'number') {
-    output = new Float32Array(size / 4);
-    new Uint8Array(output.buffer).set(tail.subarray(0, size));
-  } else {
-    output = Float32Array.from(out.data ?? []);
-  }
+/** Turns a response header (+ the tensor bytes after it) into an answer. */
+function toAnswer(h: ResponseHeader, tensors: Uint8Array): InferAnswer {
+  const read = readOutputTensor(h, tensors);
+  if (!read) throw new ParmRequestError('response has no outputs', h.id);
+  const p = h.parameters;
   return {
-    id: h.id,
-    output,
-    shape: out.shape,
-    reconstructed: h.parameters?.parm_reconstructed === true,
-    instance: typeof h.parameters?.parm_instance === 'string' ? h.parameters.parm_instance : undefined,
-    latencyMs: typeof h.parameters?.parm_latency_ms === 'number' ? h.parameters.parm_latency_ms : undefined,
+    id: h.id ?? undefined,
+    output: read.data,
+    shape: read.output.shape,
+    reconstructed: isReconstructed(h),
+    instance: typeof p?.parm_instance === 'string' ? p.parm_instance : undefined,
+    latencyMs: typeof p?.parm_latency_ms === 'number' ? p.parm_latency_ms : undefined,
     modelName: h.model_name ?? '',
     modelVersion: h.model_version ?? '',
   };
-}
-
-function encodeFrame(header: Record<string, unknown>, data: Float32Array): Buffer {
-  const hb = Buffer.from(JSON.stringify(header), 'utf8');
-  const out = Buffer.allocUnsafe(4 + hb.length + data.byteLength);
-  out.writeUInt32LE(hb.length, 0);
-  hb.copy(out, 4);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 4 + hb.length);
-  return out;
-}
-
-function decodeFrame(buf: Buffer): { header: ResponseHeader; tail: Uint8Array } {
-  if (buf.length < 4) throw new Error('binary frame shorter than 4 bytes');
-  const n = buf.readUInt32LE(0);
-  if (n > buf.length - 4) throw new Error(`binary frame header length ${n} exceeds the frame`);
-  return { header: JSON.parse(buf.subarray(4, 4 + n).toString('utf8')) as ResponseHeader, tail: buf.subarray(4 + n) };
 }
 
 interface Pending {
@@ -290,10 +273,12 @@ export class ParmClient {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     let header: ResponseHeader;
-    let tail: Uint8Array = new Uint8Array(0);
+    let tensors: Uint8Array;
     try {
-      if (isBinary) ({ header, tail } = decodeFrame(data));
-      else header = JSON.parse(data.toString('utf8')) as ResponseHeader;
+      const m = readMessage(data, isBinary);
+      if (typeof m.header !== 'object' || m.header === null) return;
+      header = m.header as ResponseHeader;
+      tensors = m.tensors;
     } catch {
       return;
     }
@@ -306,7 +291,7 @@ export class ParmClient {
     if (typeof header.error === 'string') p.reject(new ParmRequestError(header.error, header.id));
     else {
       try {
-        p.resolve(toAnswer(header, tail));
+        p.resolve(toAnswer(header, tensors));
       } catch (err) {
         p.reject(err as Error);
       }
@@ -343,7 +328,7 @@ export class ParmClient {
             }, timeoutMs)
           : undefined;
       this.pending.set(id, { ws, resolve, reject, timer });
-      if (binary) ws.send(encodeFrame(header, data), { binary: true });
+      if (binary) ws.send(encodeFrame(JSON.stringify(header), [fp32Bytes(data)]), { binary: true });
       else ws.send(JSON.stringify(header), { binary: false });
     });
   }
@@ -370,30 +355,25 @@ export async function inferHttp(
 ): Promise<InferAnswer> {
   const binary = opts.binary ?? true;
   const header = requestHeader(opts.id, data, opts, binary);
-  if (binary) header.parameters = { ...(header.parameters as object | undefined), binary_data_output: true };
+  if (binary) header.parameters = { ...header.parameters, binary_data_output: true };
   const v = opts.version === undefined ? '' : `/versions/${encodeURIComponent(opts.version)}`;
   const url = `${baseUrl.replace(/\/$/, '')}/v2/models/${encodeURIComponent(model)}${v}/infer`;
-  const hb = Buffer.from(JSON.stringify(header), 'utf8');
+  const { body, headerLength } = encodeHttpBody(JSON.stringify(header), binary ? [fp32Bytes(data)] : []);
   const init: RequestInit = binary
-    ? {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(hb.length) },
-        body: Buffer.concat([hb, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]),
-      }
-    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: hb };
+    ? { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Inference-Header-Content-Length': String(headerLength) }, body }
+    : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body };
   if (opts.timeoutMs) init.signal = AbortSignal.timeout(opts.timeoutMs);
   const res = await fetch(url, init);
-  const body = Buffer.from(await res.arrayBuffer());
+  const answer = new Uint8Array(await res.arrayBuffer());
   if (!res.ok) {
     let msg = `HTTP ${res.status}`;
     try {
-      msg = (JSON.parse(body.toString('utf8')) as { error?: string }).error ?? msg;
+      msg = (parseJsonBytes(answer, 'error body') as { error?: string }).error ?? msg;
     } catch {
       /* keep the status text */
     }
     throw new ParmRequestError(msg, opts.id, res.status);
   }
-  const hl = res.headers.get('inference-header-content-length');
-  const n = hl === null ? body.length : Number(hl);
-  return toAnswer(JSON.parse(body.subarray(0, n).toString('utf8')) as ResponseHeader, body.subarray(n));
+  const { header: h, tensors } = readHttpBody(answer, res.headers.get('inference-header-content-length'), 'response body');
+  return toAnswer(h as ResponseHeader, tensors);
 }

@@ -1,7 +1,9 @@
 // The seeded background-load schedule (BackgroundLoadSpec): which instances are disturbed in
-// which period. Pure, so that benchmarks can print it and every mode sees the same one.
+// which period (pure, so that benchmarks can print it and every mode sees the same one), and its
+// driver on the engine clock.
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import type { Clock, TimerHandle } from './clock.js';
 import type { BackgroundLoadSpec } from './types.js';
 
 /**
@@ -40,4 +42,37 @@ export function backgroundTargets(spec: BackgroundLoadSpec, deployed: string[], 
 export function backgroundPlan(spec: BackgroundLoadSpec, targets: string[], periods: number): string[][] {
   const s = new BackgroundSchedule(spec, targets.length);
   return Array.from({ length: periods }, () => s.next().map((i) => targets[i]!));
+}
+
+/** What the background load disturbs (any EngineInstance). */
+interface Disturbable {
+  readonly id: string;
+  disturb(d: { kind: BackgroundLoadSpec['kind']; intensity: number; forMs: number }): void;
+}
+
+/**
+ * Runs the schedule on `clock` from now: period i starts at i * periodMs and disturbs its targets
+ * for duty * periodMs. Returns a function that stops it.
+ */
+export function startBackground(spec: BackgroundLoadSpec, deployed: readonly Disturbable[], parity: readonly Disturbable[], clock: Clock): () => void {
+  const all = [...deployed, ...parity];
+  const targets = backgroundTargets(spec, deployed.map((i) => i.id), parity.map((i) => i.id));
+  const byId = new Map(all.map((i) => [i.id, i]));
+  const schedule = new BackgroundSchedule(spec, targets.length);
+  const t0 = clock.now();
+  let period = 0;
+  let timer: TimerHandle | null = null;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    for (const idx of schedule.next()) byId.get(targets[idx]!)?.disturb({ kind: spec.kind, intensity: spec.intensity, forMs: spec.duty * spec.periodMs });
+    period++;
+    // Anchored to t0, so that timer lateness does not accumulate into a drifting schedule.
+    timer = clock.setTimeout(tick, Math.max(0, t0 + period * spec.periodMs - clock.now()), true);
+  };
+  tick();
+  return () => {
+    stopped = true;
+    clock.clearTimeout(timer);
+  };
 }

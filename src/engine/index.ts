@@ -5,9 +5,13 @@ import type { Engine, EngineOptions } from './types.js';
 
 export { createEngine, ParmEngine, type EngineLogger, type EngineRuntime } from './engine.js';
 export { backgroundPlan, backgroundTargets, BackgroundSchedule } from './background.js';
+export { realClock, type Clock, type TimerHandle } from './clock.js';
+export { nativeCodec, type EngineCodec } from './engine-codec.js';
+export type { EngineInstance, InstanceEvents, InstanceFactory, InstanceSpec, ModelSignature } from './instance.js';
 export { bundledManifestPath, deploymentFromManifest, readManifest, type Manifest } from './manifest.js';
 export { DEFAULTS as ENGINE_DEFAULTS, resolveOptions } from './options.js';
-export { WORKER_URL } from './instance.js';
+export { LocalInstance, defaultInstanceFactory, WORKER_URL } from './local-instance.js';
+export { RemoteInstance, parseModelUrl, type RemoteBackend } from './remote-instance.js';
 export type * from './types.js';
 
 /**

@@ -1,7 +1,6 @@
 // Checks one `infer` input against the model's input shape before anything reaches an instance.
 // NaN policy: non-finite values are rejected, because a NaN or Inf in one query would poison the
 // parity query and therefore the reconstruction of every other member of its coding group.
-import * as codec from '../codec/index.js';
 import { ParmError } from '../errors.js';
 import type { TensorInput } from './types.js';
 
@@ -19,13 +18,11 @@ function bad(message: string): never {
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-/** Index of the first NaN or +-Inf, or -1 (the addon's SIMD scan; no per-element loop here). */
-export function firstNonFinite(x: Float32Array): number {
-  return codec.firstNonFinite(x);
-}
-
-/** `sample` is the per-sample shape (the model input shape without its batch dimension). */
-export function checkInput(input: unknown, sample: readonly number[], maxSamples: number): CheckedInput {
+/**
+ * `sample` is the per-sample shape (the model input shape without its batch dimension);
+ * `firstNonFinite` is the codec's scan (the addon's SIMD kernel: no per-element loop here).
+ */
+export function checkInput(input: unknown, sample: readonly number[], maxSamples: number, firstNonFinite: (x: Float32Array) => number): CheckedInput {
   const elems = sample.reduce((a, b) => a * b, 1);
   let data: Float32Array;
   let n = 1;

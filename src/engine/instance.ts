@@ -1,261 +1,100 @@
-// One model instance as the engine sees it: spawns the worker (thread or child process), sends it
-// one task at a time, notices exits and silences, and restarts it with exponential backoff.
-import { fork, type ChildProcess } from 'node:child_process';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+// What the engine needs from a model instance, whatever runs it: an onnxruntime session in a
+// worker thread or child process here (local-instance.ts), a scripted fake in unit tests, a
+// simulated one in `parm simulate`, or a model server on another host. The instance pool builds
+// them through an InstanceFactory, so the coding logic never knows which kind it drives.
+import type { Clock } from './clock.js';
+import type { Disturbance, InstanceFault, TensorMeta } from './instance-messages.js';
+import type { RemoteBackend } from './remote-instance.js';
 import type { InstanceHealth } from './types.js';
-import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './protocol.js';
 
-/**
- * The worker entry next to this file, with this file's own extension: `.ts` when tests run the
- * sources through tap's loader, `.js` in the compiled package (dist/).
- */
-export const WORKER_URL = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+export type InstanceRole = 'deployed' | 'parity';
+export type InstanceState = InstanceHealth['state'];
 
-/**
- * The parent's node flags that instances inherit: loaders (`--import`, `--loader`, `--require`)
- * and runtime options pass; flags that only make sense for the parent's own entry (`--eval`,
- * `--print`, `--input-type`, `--test`, `--watch`, `--inspect*` with its port) are dropped.
- */
-export function instanceExecArgv(argv: readonly string[] = process.execArgv): string[] {
-  const out: string[] = [];
-  const withValue = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const name = a.split('=')[0]!;
-    if (withValue.has(name)) {
-      if (!a.includes('=')) i++;
-      continue;
-    }
-    if (/^--(test|watch|inspect)/.test(name)) continue;
-    out.push(a);
-  }
-  return out;
-}
-
-/** An instance that has not loaded its model after this long is replaced (counts as a failed start). */
-export const START_TIMEOUT_MS = 60_000;
-
-export interface InstanceConfig {
+/** How to build one instance; the engine fills it from its resolved options. */
+export interface InstanceSpec {
+  /** `deployed-<i>` or `parity-<j>` (j counts across parity rows). */
   id: string;
-  role: 'deployed' | 'parity';
+  role: InstanceRole;
   /** Parity row served (parity instances); 0 for deployed ones. */
   row: number;
-  modelPath: string;
+  /** The ONNX file a local instance runs (undefined for a remote one). */
+  modelPath: string | undefined;
+  /** A remote instance's model endpoint and how to reach it (undefined for a local one). */
+  backend: RemoteBackend | undefined;
   threads: number;
   isolation: 'thread' | 'process';
   heartbeatMs: number;
-  /** Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced. */
-  hangTimeoutMs: number;
+  /**
+   * Silence (no heartbeat, no result) beyond which the instance is declared hung and replaced;
+   * undefined: relative to its observed run times (hang-detector.ts).
+   */
+  hangTimeoutMs: number | undefined;
   /** Nice value of the inference thread (0 = unchanged). */
   nice: number;
   /** Consecutive failed starts after which the instance stays down. */
   maxStartFailures: number;
+  /** Faults injected from the start (setFaults replaces them). */
+  faults: InstanceFault[];
 }
 
+/** The model's tensors as the instance loaded them (the batch dimension as -1). */
+export interface ModelSignature {
+  inputs: TensorMeta[];
+  outputs: TensorMeta[];
+}
+
+/**
+ * What an instance reports. Every call names the instance; task ids are the engine's. After
+ * onDown the instance restarts by itself (onReady again) unless it gives up (onGaveUp).
+ */
 export interface InstanceEvents {
-  onReady(inst: Instance, inputs: TensorMeta[], outputs: TensorMeta[]): void;
-  onResult(inst: Instance, taskId: number, output: Float32Array, shape: number[]): void;
-  onTaskError(inst: Instance, taskId: number, message: string): void;
-  /** The instance died or hung; `taskId` is the task it was running, if any. */
-  onDown(inst: Instance, taskId: number | null, reason: string): void;
+  onReady(inst: EngineInstance, signature: ModelSignature): void;
+  /**
+   * `output` is owned by the engine from here on. `injectedMs`: delay the instance added on
+   * purpose (an injected fault or background disturbance), left out of its measured run time.
+   */
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs?: number): void;
+  /** The model ran and failed on this task; the instance itself is fine. */
+  onTaskError(inst: EngineInstance, taskId: number, message: string): void;
+  /** The instance died, hung or lost its connection; `taskIds` are the tasks it was running. */
+  onDown(inst: EngineInstance, taskIds: number[], reason: string): void;
   /** The instance will not be restarted again (its model keeps failing to load). */
-  onGaveUp(inst: Instance, reason: string): void;
+  onGaveUp(inst: EngineInstance, reason: string): void;
 }
 
-export class Instance {
-  readonly cfg: InstanceConfig;
-  state: InstanceHealth['state'] = 'starting';
-  restarts = 0;
-  /** True once the instance stopped restarting (its model kept failing to start). */
-  gaveUp = false;
-  /** Task id being run, or null when idle. */
-  current: number | null = null;
-  faults: InstanceFault[] = [];
-  private worker: Worker | ChildProcess | null = null;
-  private lastSeen = 0;
-  private startFailures = 0;
-  /** Failures (crash, hang, failed start) since the last successful task: drives the backoff. */
-  private failuresSinceSuccess = 0;
-  private generation = 0;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private closing = false;
-  private readonly events: InstanceEvents;
-
-  constructor(cfg: InstanceConfig, faults: InstanceFault[], events: InstanceEvents) {
-    this.cfg = cfg;
-    this.faults = faults;
-    this.events = events;
-  }
-
-  get id(): string {
-    return this.cfg.id;
-  }
-
-  /** Ready and not running anything. */
-  get idle(): boolean {
-    return this.state === 'ready' && this.current === null;
-  }
-
-  health(): InstanceHealth {
-    const h: InstanceHealth = { id: this.id, role: this.cfg.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1 };
-    if (this.worker && !(this.worker instanceof Worker) && this.worker.pid !== undefined) h.pid = this.worker.pid;
-    return h;
-  }
-
-  start(): void {
-    const gen = ++this.generation;
-    this.state = this.restarts > 0 ? 'restarting' : 'starting';
-    this.current = null;
-    this.lastSeen = performance.now();
-    const onMessage = (m: FromInstance): void => {
-      if (gen === this.generation) this.handle(m);
-    };
-    const onExit = (code: number | null): void => {
-      if (gen === this.generation) this.fail(`exited with code ${code}`);
-    };
-    if (this.cfg.isolation === 'process') {
-      const child = fork(fileURLToPath(WORKER_URL), [], {
-        serialization: 'advanced',
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        execArgv: instanceExecArgv(),
-      });
-      child.on('message', (m) => onMessage(m as FromInstance));
-      child.on('exit', (code) => onExit(code));
-      child.on('error', (e) => {
-        if (gen === this.generation) this.fail(e.message);
-      });
-      this.worker = child;
-    } else {
-      const w = new Worker(WORKER_URL, { execArgv: instanceExecArgv() });
-      w.on('message', onMessage);
-      w.on('exit', onExit);
-      w.on('error', (e) => {
-        if (gen === this.generation) this.fail(e.message);
-      });
-      this.worker = w;
-    }
-    this.post({ t: 'init', modelPath: this.cfg.modelPath, threads: this.cfg.threads, heartbeatMs: this.cfg.heartbeatMs, nice: this.cfg.nice, faults: this.faults });
-  }
-
-  /** Send one task. `input` may be a SharedArrayBuffer view: threads share it, processes get a copy. */
-  run(taskId: number, input: Float32Array, shape: number[]): void {
-    this.current = taskId;
-    this.state = 'busy';
-    this.lastSeen = performance.now();
-    const data = this.cfg.isolation === 'process' && input.buffer instanceof SharedArrayBuffer ? input.slice() : input;
-    this.post({ t: 'run', taskId, input: data, shape });
-  }
-
-  setFaults(faults: InstanceFault[]): void {
-    this.faults = faults;
-    if (this.state !== 'down' && this.state !== 'restarting') this.post({ t: 'faults', faults });
-  }
-
-  disturb(d: Disturbance): void {
-    if (this.state === 'ready' || this.state === 'busy') this.post({ t: 'disturb', disturbance: d });
-  }
-
-  /** Called periodically by the engine: a silent instance is declared hung and replaced. */
-  checkAlive(now: number): void {
-    if (this.closing || this.state === 'down' || this.state === 'restarting' && this.worker === null) return;
-    // Loading a model (and, under tests, a TypeScript loader) legitimately takes longer than a run.
-    const starting = this.state === 'starting' || this.state === 'restarting';
-    const limit = starting ? Math.max(this.cfg.hangTimeoutMs, START_TIMEOUT_MS) : this.cfg.hangTimeoutMs;
-    if (now - this.lastSeen > limit) {
-      this.fail(`no heartbeat or result for ${Math.round(now - this.lastSeen)} ms (${starting ? 'start' : 'hang'} timeout ${limit} ms)`);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.generation++;
-    const w = this.worker;
-    this.worker = null;
-    this.state = 'down';
-    if (!w) return;
-    if (w instanceof Worker) {
-      await w.terminate();
-    } else if (w.exitCode === null && w.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        w.kill('SIGKILL');
-      });
-    }
-  }
-
-  private post(m: ToInstance): void {
-    const w = this.worker;
-    if (!w) return;
-    try {
-      if (w instanceof Worker) w.postMessage(m);
-      else if (w.connected) w.send(m);
-    } catch (e) {
-      this.fail(`could not send to instance: ${(e as Error).message}`);
-    }
-  }
-
-  private handle(m: FromInstance): void {
-    this.lastSeen = performance.now();
-    switch (m.t) {
-      case 'ready':
-        this.state = 'ready';
-        this.startFailures = 0;
-        this.events.onReady(this, m.inputs, m.outputs);
-        break;
-      case 'fatal':
-        // A model that fails to load on the very first start is a configuration error: no retries.
-        if (this.restarts === 0 && this.state === 'starting') this.startFailures = this.cfg.maxStartFailures - 1;
-        this.fail(`model failed to load: ${m.message}`);
-        break;
-      case 'result':
-        if (m.taskId === this.current) {
-          this.current = null;
-          this.state = 'ready';
-          this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape);
-        }
-        break;
-      case 'error':
-        if (m.taskId === this.current) {
-          this.current = null;
-          this.state = 'ready';
-          this.events.onTaskError(this, m.taskId, m.message);
-        }
-        break;
-      case 'hb':
-        break;
-    }
-  }
-
-  /** Tear down the current worker, report its task, and schedule a restart with backoff. */
-  private fail(reason: string): void {
-    if (this.closing) return;
-    if (this.state === 'starting' || this.state === 'restarting') this.startFailures++;
-    const task = this.current;
-    this.current = null;
-    this.generation++;
-    const w = this.worker;
-    this.worker = null;
-    if (w instanceof Worker) void w.terminate();
-    else if (w && w.exitCode === null) w.kill('SIGKILL');
-    this.state = 'down';
-    this.events.onDown(this, task, reason);
-    if (this.startFailures >= this.cfg.maxStartFailures) {
-      this.gaveUp = true;
-      this.events.onGaveUp(this, reason);
-      return;
-    }
-    // Backoff doubles with each failure since the last successful task: 50 ms, 100 ms, ... 5 s.
-    const backoff = Math.min(50 * 2 ** this.failuresSinceSuccess, 5000);
-    this.failuresSinceSuccess++;
-    this.state = 'restarting';
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      this.restarts++;
-      this.start();
-    }, backoff);
-  }
+export interface EngineInstance {
+  readonly id: string;
+  readonly role: InstanceRole;
+  readonly row: number;
+  /** A remote instance's model endpoint URL; undefined for a local instance. */
+  readonly backend: string | undefined;
+  readonly state: InstanceState;
+  /** Restarts so far. */
+  readonly restarts: number;
+  /** True once the instance stopped restarting. */
+  readonly gaveUp: boolean;
+  /** Tasks it can take now: 0 while starting, down, or running as many as it may. */
+  readonly freeSlots: number;
+  /** A run has lasted far longer than its recent runs (kept current by checkAlive). */
+  readonly suspectedHung: boolean;
+  /** Load the model; reports onReady (or onDown / onGaveUp). */
+  start(): void;
+  /** Run one task. Only called while freeSlots > 0. `input` may be a view on shared memory and `shape` is shared: both read only. */
+  run(taskId: number, input: Float32Array, shape: number[]): void;
+  /**
+   * The engine no longer needs a running task's result (a reconstruction answered for it). An
+   * instance that can stop the work (a remote request) aborts it, frees the slot at once, sends no
+   * event for it and returns true; a local model run cannot be stopped: it returns false, and the
+   * result comes as usual (and is discarded).
+   */
+  abandon(taskId: number): boolean;
+  setFaults(faults: InstanceFault[]): void;
+  disturb(d: Disturbance): void;
+  /** Called periodically with the engine clock: a silent instance is declared hung and replaced. */
+  checkAlive(now: number): void;
+  health(): InstanceHealth;
+  close(): Promise<void>;
 }
+
+/** Builds one instance; the pool calls it once per instance, in id order. */
+export type InstanceFactory = (spec: InstanceSpec, events: InstanceEvents, clock: Clock) => EngineInstance;

@@ -1,6 +1,6 @@
 // Engine counters and HdrHistogram latency per answer kind (original, reconstructed, all).
 import * as hdr from 'hdr-histogram-js';
-import type { LatencySummary } from './types.js';
+import type { EngineMetrics, FaultSpec, InstanceHealth, LatencySummary } from './types.js';
 
 export type AnswerKind = 'original' | 'reconstructed';
 
@@ -9,21 +9,95 @@ function histogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
+/** The engine's monotonic counters; each is incremented by the module named beside it. */
 export class Counters {
+  /** QueryBook.accept */
   queries = 0;
+  /** QueryBook (resolved queries) */
   answered = 0;
   reconstructions = 0;
+  /** ResultRouter: originals that came after their unit was answered */
   lateOriginalsDiscarded = 0;
+  /** Scheduler: queued data tasks dropped */
   cancellations = 0;
+  /** Recovery */
   retries = 0;
+  /** QueryBook.fail */
   errors = 0;
+  /** ResultRouter.onDown */
   restarts = 0;
+  /** ParmEngine.infer (admission refused) */
   rejected = 0;
+  /** Scheduler (hedged mode) */
   hedges = 0;
+  /** CodingWindow and ParityCoding */
   groups = 0;
   partialGroups = 0;
   unprotected = 0;
+  /** Scheduler: queued parity tasks dropped */
   parityCancelled = 0;
+  /** Scheduler: running remote requests aborted after a reconstruction answered */
+  abandoned = 0;
+  /** ParityStart: parity tasks never started because every member answered within the deferral */
+  paritySkipped = 0;
+}
+
+/** The EngineMetrics snapshot of the counters, queue depths, instances, latencies, run times and faults in force. */
+export function snapshot(
+  c: Counters,
+  queueDepth: EngineMetrics['queueDepth'],
+  instances: InstanceHealth[],
+  latency: Record<string, LatencySummary>,
+  runTime: EngineMetrics['runTime'],
+  faults: readonly FaultSpec[],
+): EngineMetrics {
+  return {
+    queries: c.queries,
+    answered: c.answered,
+    reconstructions: c.reconstructions,
+    lateOriginalsDiscarded: c.lateOriginalsDiscarded,
+    cancellations: c.cancellations,
+    retries: c.retries,
+    errors: c.errors,
+    restarts: c.restarts,
+    rejected: c.rejected,
+    hedges: c.hedges,
+    groups: c.groups,
+    partialGroups: c.partialGroups,
+    unprotected: c.unprotected,
+    parityCancelled: c.parityCancelled,
+    abandoned: c.abandoned,
+    paritySkipped: c.paritySkipped,
+    queueDepth,
+    instances,
+    latency,
+    runTime,
+    faults: faults.map((f) => ({ ...f })),
+  };
+}
+
+/**
+ * Probabilities at which run times are reported (EngineMetrics.runTime): dense in the tail, where
+ * a simulation calibrated on them (`parm simulate`) needs them.
+ */
+export const RUN_TIME_QUANTILES = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1];
+
+/** How long instances took per task (from being handed the task to its result), by role. */
+export class RunTimes {
+  private readonly h = { deployed: histogram(), parity: histogram() };
+
+  record(role: 'deployed' | 'parity', ms: number): void {
+    this.h[role].recordValue(Math.max(1, Math.min(Math.round(ms * 1000), 3_600_000_000)));
+  }
+
+  /** Per role: tasks measured, and run time (ms) at each of RUN_TIME_QUANTILES. */
+  summary(): Record<'deployed' | 'parity', { count: number; quantiles: number[] }> {
+    const one = (h: hdr.Histogram) => ({
+      count: h.totalCount,
+      quantiles: RUN_TIME_QUANTILES.map((p) => (h.totalCount === 0 ? 0 : (p === 0 ? h.minNonZeroValue : p === 1 ? h.maxValue : h.getValueAtPercentile(p * 100)) / 1000)),
+    });
+    return { deployed: one(this.h.deployed), parity: one(this.h.parity) };
+  }
 }
 
 export class Latencies {

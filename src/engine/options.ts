@@ -1,15 +1,23 @@
 // Validates EngineOptions once, at the edge, and fills every default (one message format:
-// "<field>: <what is wrong> (got <value>)", code PARM_ERR_ENGINE_CONFIG).
+// "<field>: <what is wrong> (got <value>)", code PARM_ERR_ENGINE_CONFIG; unknown keys are errors
+// that name the closest known key).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ParmError } from '../errors.js';
+import { validateDecode } from './decode-policy.js';
+import { validateFaults } from './faults.js';
+import { parseModelUrl, type RemoteBackend } from './remote-instance.js';
 import type { BackgroundLoadSpec, BatchingOptions, DecodePolicy, EncoderKind, EngineOptions, FaultSpec, Mode } from './types.js';
+import { MAX_TIMER_MS, bad, int, isRecord, num, oneOf, rejectUnknownKeys } from './validate.js';
 
 export interface ResolvedOptions {
   name: string;
   version: string;
-  deployedModel: string;
-  parityModels: { path: string; coefficients: number[] }[];
+  /** Local deployed instances run this file; undefined when the deployed instances are remote. */
+  deployedModel: string | undefined;
+  /** Remote deployed instances, one per entry; undefined for local ones. */
+  deployedBackends: RemoteBackend[] | undefined;
+  /** Per parity row: a local file or remote instances (exactly one), and its coefficients. */
+  parityModels: { path: string | undefined; backends: RemoteBackend[] | undefined; coefficients: number[] }[];
   k: number;
   encoder: EncoderKind;
   mode: Mode;
@@ -26,12 +34,18 @@ export interface ResolvedOptions {
   background: BackgroundLoadSpec | undefined;
   maxPending: number;
   partialGroup: 'replicate' | 'unprotected';
-  hangTimeoutMs: number;
+  /** undefined: adaptive (hang-detector.ts). */
+  hangTimeoutMs: number | undefined;
   heartbeatMs: number;
   maxRetries: number;
   closeTimeoutMs: number;
   parityNice: number;
+  /** undefined: adaptive (parity-start.ts). */
+  parityDeferMs: number | undefined;
 }
+
+/** Instances per role: a fleet of remote (or simulated) instances can be large. */
+export const MAX_INSTANCES = 65_536;
 
 export const DEFAULTS = {
   version: '1',
@@ -45,40 +59,34 @@ export const DEFAULTS = {
   hedgeDelayMs: 10,
   maxPending: 10_000,
   partialGroup: 'replicate' as const,
-  hangTimeoutMs: 10_000,
   heartbeatMs: 250,
   maxRetries: 3,
   closeTimeoutMs: 10_000,
   parityNice: 10,
 };
 
-function bad(field: string, what: string, got: unknown): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  throw new ParmError('PARM_ERR_ENGINE_CONFIG', `${field}: ${what} (got ${shown})`);
-}
+/** Remote-instance defaults (BackendSpec). */
+export const BACKEND_DEFAULTS = { concurrency: 1, connectTimeoutMs: 1000 };
 
-/** `def` NaN marks a required field. */
-function int(field: string, v: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (v === undefined && !Number.isNaN(def)) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `expected an integer in [${min}, ${max}]`, v);
-  return v;
-}
-
-function num(field: string, v: unknown, def: number, min: number, max = Number.MAX_VALUE): number {
-  if (v === undefined && !Number.isNaN(def)) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) bad(field, `expected a number in [${min}, ${max}]`, v);
-  return v;
-}
-
-function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[], def: T): T {
-  if (v === undefined) return def;
-  if (!allowed.includes(v as T)) bad(field, `expected one of ${allowed.join(', ')}`, v);
-  return v as T;
+function backends(field: string, v: unknown): RemoteBackend[] {
+  if (!Array.isArray(v) || v.length === 0) bad(field, 'expected a non-empty array of model endpoint URLs (http://HOST:PORT/v2/models/NAME)', v);
+  return v.map((b: unknown, i: number): RemoteBackend => {
+    const at = `${field}[${i}]`;
+    const spec: Record<string, unknown> = typeof b === 'string' ? { url: b } : isRecord(b) ? b : bad(at, 'expected a URL or { url, concurrency?, connectTimeoutMs?, requestTimeoutMs? }', b);
+    rejectUnknownKeys(at, spec, ['url', 'concurrency', 'connectTimeoutMs', 'requestTimeoutMs']);
+    if (typeof spec.url !== 'string') bad(`${at}.url`, 'expected a model endpoint URL', spec.url);
+    try {
+      parseModelUrl(spec.url);
+    } catch (e) {
+      bad(typeof b === 'string' ? at : `${at}.url`, (e as Error).message, spec.url);
+    }
+    return {
+      url: spec.url.replace(/\/+$/, ''),
+      concurrency: int(`${at}.concurrency`, spec.concurrency, BACKEND_DEFAULTS.concurrency, 1, 1024),
+      connectTimeoutMs: num(`${at}.connectTimeoutMs`, spec.connectTimeoutMs, BACKEND_DEFAULTS.connectTimeoutMs, 1, MAX_TIMER_MS),
+      requestTimeoutMs: spec.requestTimeoutMs === undefined ? undefined : num(`${at}.requestTimeoutMs`, spec.requestTimeoutMs, NaN, 1, MAX_TIMER_MS),
+    };
+  });
 }
 
 function modelPath(field: string, v: unknown, baseDir: string): string {
@@ -88,52 +96,18 @@ function modelPath(field: string, v: unknown, baseDir: string): string {
   return p;
 }
 
-export function validateDecode(field: string, v: unknown, def: DecodePolicy): DecodePolicy {
-  if (v === undefined) return def;
-  const d = v as DecodePolicy;
-  if (d && d.kind === 'first') return { kind: 'first' };
-  if (d && d.kind === 'deadline') return { kind: 'deadline', waitMs: num(`${field}.waitMs`, d.waitMs, NaN, 0) };
-  return bad(field, "expected { kind: 'first' } or { kind: 'deadline', waitMs }", v);
-}
-
-/** Instance ids named by a fault: `deployed-<i>`, `parity-<i>`, a bare number (deployed), or `*`. */
-export function validateFaults(field: string, v: unknown): FaultSpec[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) bad(field, 'expected an array of faults', v);
-  return v.map((f: FaultSpec, i: number) => {
-    const at = `${field}[${i}]`;
-    if (typeof f !== 'object' || f === null) bad(at, 'expected a fault object', f);
-    const inst = typeof f.instance === 'number' ? String(f.instance) : f.instance;
-    if (typeof inst !== 'string' || !/^(\*|\d+|deployed-\d+|parity-\d+)$/.test(inst)) {
-      bad(`${at}.instance`, "expected 'deployed-<i>', 'parity-<i>', a number or '*'", f.instance);
-    }
-    switch (f.kind) {
-      case 'delay':
-        return {
-          kind: 'delay',
-          instance: inst,
-          ms: num(`${at}.ms`, f.ms, NaN, 0),
-          probability: num(`${at}.probability`, f.probability, 1, 0, 1),
-          distribution: oneOf(`${at}.distribution`, f.distribution, ['fixed', 'pareto'] as const, 'fixed'),
-        };
-      case 'contention': {
-        const periodMs = num(`${at}.periodMs`, f.periodMs, NaN, 1);
-        return { kind: 'contention', instance: inst, busyMs: num(`${at}.busyMs`, f.busyMs, NaN, 0, periodMs), periodMs };
-      }
-      case 'crash':
-        return { kind: 'crash', instance: inst, afterQueries: int(`${at}.afterQueries`, f.afterQueries, NaN, 0) };
-      case 'hang':
-        return { kind: 'hang', instance: inst };
-      default:
-        return bad(`${at}.kind`, 'expected delay, contention, crash or hang', (f as { kind?: unknown }).kind);
-    }
-  });
-}
+/** Every EngineOptions key, for the unknown-key check (a misspelt option is an error, not a default). */
+export const ENGINE_OPTION_KEYS: readonly (keyof EngineOptions)[] = [
+  'name', 'version', 'deployedModel', 'deployedBackends', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
+  'threadsPerSession', 'balancing', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
+  'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs', 'parityDeferMs',
+];
 
 function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
   if (v === undefined) return undefined;
   const b = v as BackgroundLoadSpec;
-  if (typeof b !== 'object' || b === null) bad('background', 'expected a BackgroundLoadSpec object', v);
+  if (!isRecord(b)) bad('background', 'expected a BackgroundLoadSpec object', v);
+  rejectUnknownKeys('background', b, ['seed', 'kind', 'width', 'periodMs', 'duty', 'intensity', 'targets']);
   const kind = oneOf('background.kind', b.kind, ['contention', 'delay'] as const, 'contention');
   return {
     seed: int('background.seed', b.seed, NaN, -(2 ** 31), 2 ** 31 - 1),
@@ -148,41 +122,53 @@ function validateBackground(v: unknown): BackgroundLoadSpec | undefined {
 
 /** `baseDir` resolves relative model paths (the serve config's directory; cwd otherwise). */
 export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): ResolvedOptions {
-  if (typeof o !== 'object' || o === null) bad('options', 'expected an EngineOptions object', o);
+  if (!isRecord(o)) bad('options', 'expected an EngineOptions object', o);
+  rejectUnknownKeys('', o, ENGINE_OPTION_KEYS);
   if (typeof o.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(o.name)) bad('name', 'expected a non-empty name of [A-Za-z0-9_.-]', o.name);
   const k = int('k', o.k, DEFAULTS.k, 1, 64);
   const encoder = oneOf('encoder', o.encoder, ['sum', 'concat'] as const, DEFAULTS.encoder);
   if (o.parityModels !== undefined && !Array.isArray(o.parityModels)) bad('parityModels', 'expected an array', o.parityModels);
   const parityModels = (o.parityModels ?? []).map((p, i) => {
-    const path = modelPath(`parityModels[${i}].path`, p?.path, baseDir);
+    if (!isRecord(p)) bad(`parityModels[${i}]`, 'expected { path | backends, coefficients? }', p);
+    rejectUnknownKeys(`parityModels[${i}]`, p, ['path', 'backends', 'coefficients']);
+    if ((p.path === undefined) === (p.backends === undefined)) bad(`parityModels[${i}]`, 'expected exactly one of path (a local ONNX file) and backends (remote instances)', p);
+    const path = p.path === undefined ? undefined : modelPath(`parityModels[${i}].path`, p.path, baseDir);
+    const remote = p.backends === undefined ? undefined : backends(`parityModels[${i}].backends`, p.backends);
     const c = p.coefficients ?? new Array<number>(k).fill(1);
     if (!Array.isArray(c) || c.length !== k || !c.every((x) => typeof x === 'number' && Number.isFinite(x) && x !== 0)) {
       bad(`parityModels[${i}].coefficients`, `expected ${k} finite non-zero numbers (one per group member)`, p.coefficients);
     }
     if (encoder === 'concat' && !c.every((x) => x === 1)) bad(`parityModels[${i}].coefficients`, 'the concat encoder has no weights: only ones', c);
-    return { path, coefficients: c.slice() };
+    return { path, backends: remote, coefficients: c.slice() };
   });
+  if ((o.deployedModel === undefined) === (o.deployedBackends === undefined)) {
+    bad('deployedModel', 'expected exactly one of deployedModel (a local ONNX file) and deployedBackends (remote instances)', o.deployedModel);
+  }
+  const deployedBackends = o.deployedBackends === undefined ? undefined : backends('deployedBackends', o.deployedBackends);
+  if (deployedBackends && o.instances !== undefined) bad('instances', 'counts local instances: with deployedBackends each listed URL is one instance', o.instances);
   const mode = oneOf('mode', o.mode, ['none', 'equal-resources', 'hedged', 'parm'] as const, parityModels.length > 0 ? 'parm' : 'none');
   // equal-resources and hedged size themselves as parm would (m + r x parityInstances, r >= 1).
   if (mode === 'parm' && parityModels.length === 0) bad('parityModels', "mode 'parm' needs at least one parity model", o.parityModels);
   if (encoder === 'concat' && parityModels.length > 1) bad('parityModels', 'the concat encoder supports r = 1 only', parityModels.length);
-  const instances = int('instances', o.instances, DEFAULTS.instances, 1, 256);
+  const instances = deployedBackends ? deployedBackends.length : int('instances', o.instances, DEFAULTS.instances, 1, MAX_INSTANCES);
   let batching: BatchingOptions | false = false;
   if (o.batching !== undefined && o.batching !== false) {
     const b = o.batching;
-    if (typeof b !== 'object' || b === null) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
+    if (!isRecord(b)) bad('batching', 'expected { maxBatch, maxDelayMs } or false', b);
+    rejectUnknownKeys('batching', b, ['maxBatch', 'maxDelayMs']);
     batching = { maxBatch: int('batching.maxBatch', b.maxBatch, NaN, 1, 4096), maxDelayMs: num('batching.maxDelayMs', b.maxDelayMs, NaN, 0) };
   }
   return {
     name: o.name,
     version: typeof o.version === 'string' && o.version.length > 0 ? o.version : DEFAULTS.version,
-    deployedModel: modelPath('deployedModel', o.deployedModel, baseDir),
+    deployedModel: o.deployedModel === undefined ? undefined : modelPath('deployedModel', o.deployedModel, baseDir),
+    deployedBackends,
     parityModels,
     k,
     encoder,
     mode,
     instances,
-    parityInstances: int('parityInstances', o.parityInstances, Math.ceil(instances / k), 1, 256),
+    parityInstances: int('parityInstances', o.parityInstances, Math.ceil(instances / k), 1, MAX_INSTANCES),
     isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
     threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
     balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
@@ -194,16 +180,26 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     background: validateBackground(o.background),
     maxPending: int('maxPending', o.maxPending, DEFAULTS.maxPending, 1),
     partialGroup: oneOf('partialGroup', o.partialGroup, ['replicate', 'unprotected'] as const, DEFAULTS.partialGroup),
-    hangTimeoutMs: num('hangTimeoutMs', o.hangTimeoutMs, DEFAULTS.hangTimeoutMs, 10),
+    hangTimeoutMs: o.hangTimeoutMs === undefined ? undefined : num('hangTimeoutMs', o.hangTimeoutMs, NaN, 10, MAX_TIMER_MS),
     heartbeatMs: num('heartbeatMs', o.heartbeatMs, DEFAULTS.heartbeatMs, 1),
     maxRetries: int('maxRetries', o.maxRetries, DEFAULTS.maxRetries, 0, 100),
     closeTimeoutMs: num('closeTimeoutMs', o.closeTimeoutMs, DEFAULTS.closeTimeoutMs, 0),
     parityNice: int('parityNice', o.parityNice, DEFAULTS.parityNice, 0, 19),
+    parityDeferMs: o.parityDeferMs === undefined ? undefined : num('parityDeferMs', o.parityDeferMs, NaN, 0, MAX_TIMER_MS),
   };
 }
 
-/** Deployed-model instances a mode runs: the baselines with redundancy get parm's total count. */
-export function deployedInstanceCount(o: Pick<ResolvedOptions, 'mode' | 'instances' | 'parityInstances' | 'parityModels'>): number {
+/**
+ * Deployed-model instances a mode runs. Local: the baselines with redundancy get parm's total
+ * count (m + r x parityInstances, r >= 1). Remote: exactly the listed deployed backends.
+ */
+export function deployedInstanceCount(o: Pick<ResolvedOptions, 'mode' | 'instances' | 'parityInstances' | 'parityModels' | 'deployedBackends'>): number {
+  if (o.deployedBackends) return o.deployedBackends.length;
   const r = Math.max(1, o.parityModels.length);
   return o.mode === 'equal-resources' || o.mode === 'hedged' ? o.instances + r * o.parityInstances : o.instances;
+}
+
+/** Parity instances of one row: its listed backends, or parityInstances local ones. */
+export function parityRowCount(o: Pick<ResolvedOptions, 'parityInstances'>, row: ResolvedOptions['parityModels'][number]): number {
+  return row.backends ? row.backends.length : o.parityInstances;
 }

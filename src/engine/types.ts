@@ -25,6 +25,13 @@ export interface InferOptions {
   decode?: DecodePolicy;
   /** Reject with PARM_ERR_ENGINE_TIMEOUT if no answer by then (ms from acceptance). */
   timeoutMs?: number;
+  /**
+   * The caller no longer wants the answer (its client cancelled, or went away): on abort the query
+   * rejects with PARM_ERR_ENGINE_CANCELLED and its work still waiting in the queues is dropped
+   * (work already running on an instance finishes and is discarded). An already aborted signal is
+   * refused at admission.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InferResult {
@@ -54,9 +61,29 @@ export interface BatchingOptions {
   maxDelayMs: number;
 }
 
+/**
+ * A remote instance: the URL of an Open Inference Protocol v2 model endpoint,
+ * http://HOST:PORT/v2/models/NAME[/versions/V] (Triton, a KServe v2 predictor, `parm worker`), or
+ * that URL with per-backend settings. Each listed entry is one instance (list a URL twice for two
+ * instances on one backend).
+ */
+export type BackendSpec =
+  | string
+  | {
+      url: string;
+      /** Requests in flight at once on this instance (default 1: the paper's pull model; more for servers that batch). */
+      concurrency?: number;
+      /** TCP connect timeout, ms (default 1000). */
+      connectTimeoutMs?: number;
+      /** A request unanswered this long fails the instance (default: adaptive, like hangTimeoutMs). */
+      requestTimeoutMs?: number;
+    };
+
 export interface ParityModelSpec {
-  /** Path to the parity model's ONNX file. */
-  path: string;
+  /** Path to the parity model's ONNX file (local instances), or... */
+  path?: string;
+  /** ...the parity model's remote instances (exactly one of path and backends). */
+  backends?: BackendSpec[];
   /** Coefficients w_1..w_k of this parity row (default all ones). */
   coefficients?: number[];
 }
@@ -65,16 +92,18 @@ export interface EngineOptions {
   /** Deployment name, used as the OIP model name. */
   name: string;
   version?: string;
-  /** Path to the deployed model's ONNX file. */
-  deployedModel: string;
+  /** Path to the deployed model's ONNX file (local instances; or deployedBackends). */
+  deployedModel?: string;
+  /** The deployed model's remote instances, one per entry (instead of deployedModel and instances). */
+  deployedBackends?: BackendSpec[];
   /** r parity models (r = length); required for mode `parm`. */
   parityModels?: ParityModelSpec[];
   k?: number;
   encoder?: EncoderKind;
   mode?: Mode;
-  /** Deployed-model instances (m). */
+  /** Deployed-model instances (m) run locally from deployedModel (default 2). */
   instances?: number;
-  /** Parity-model instances (default ceil(m / k) per parity row). */
+  /** Local parity-model instances per parity row given by path (default ceil(m / k)). */
   parityInstances?: number;
   isolation?: 'thread' | 'process';
   threadsPerSession?: number;
@@ -93,6 +122,13 @@ export interface EngineOptions {
    * than slow them. 0 runs parity at the same priority as the deployed model.
    */
   parityNice?: number;
+  /**
+   * How long a window's parity waits before it is encoded and run, and is run only if a member is
+   * still unanswered then (or at once when a member's instance fails). 0: eager, every group's
+   * parity at once (the paper's). Default: adaptive, 3 x the median of recent deployed run times,
+   * at least 1 ms (src/engine/parity-start.ts).
+   */
+  parityDeferMs?: number;
   /** Queries accepted but not answered, beyond which `infer` rejects with PARM_ERR_ENGINE_OVERLOADED. */
   maxPending?: number;
   /**
@@ -101,7 +137,11 @@ export interface EngineOptions {
    * correspondingly summed coefficients; `unprotected` sends no parity for it.
    */
   partialGroup?: 'replicate' | 'unprotected';
-  /** An instance silent (no heartbeat, no result) this long is declared hung and restarted. */
+  /**
+   * An instance silent (no heartbeat, no result) this long is declared hung and restarted.
+   * Default: adaptive, 20 x the instance's worst recent run time and at least 1000 ms (a run
+   * past 4 x that worst time, and 100 ms, is reported as suspected hung first).
+   */
   hangTimeoutMs?: number;
   /** How often an idle instance reports that it is alive. */
   heartbeatMs?: number;
@@ -121,7 +161,8 @@ export interface ModelTensorInfo {
 export interface ModelInfo {
   name: string;
   version: string;
-  platform: 'onnxruntime';
+  /** Triton's platform name for ONNX models (OIP platform names are `<project>_<format>`). */
+  platform: 'onnxruntime_onnx';
   inputs: ModelTensorInfo[];
   outputs: ModelTensorInfo[];
 }
@@ -132,8 +173,18 @@ export interface InstanceHealth {
   state: 'starting' | 'ready' | 'busy' | 'down' | 'restarting';
   restarts: number;
   inFlight: number;
+  /** A run has taken far longer than this instance's recent runs: it may be hung (not yet declared). */
+  suspectedHung: boolean;
+  /** Median run time (ms) of its recent runs, 0 before any. */
+  recentRunMs: number;
+  /** Where it runs: the model server's URL for a remote instance; absent for local ones. */
+  backend?: string;
+  /** Remote instances: the circuit breaker (closed: serving; open: down; half-open: probing). */
+  circuit?: 'closed' | 'open' | 'half-open';
   /** OS process id of the instance (isolation `process` only). */
   pid?: number;
+  /** OS thread id of the thread running the model (local instances on Linux): per-thread CPU. */
+  tid?: number;
 }
 
 export interface LatencySummary {
@@ -166,9 +217,20 @@ export interface EngineMetrics {
   unprotected: number;
   /** Queued parity work dropped because every member of its groups was already answered. */
   parityCancelled: number;
+  /** Running remote requests aborted because a reconstruction had answered for them. */
+  abandoned: number;
+  /** Parity tasks never started: every member of their groups answered within parityDeferMs. */
+  paritySkipped: number;
   instances: InstanceHealth[];
   /** Latency (ms) by how the answer was produced: `original`, `reconstructed`, and `all`. */
   latency: Record<string, LatencySummary>;
+  /**
+   * How long instances took per task, by role: tasks measured and the run time (ms) at each
+   * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
+   */
+  runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
+  /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
+  faults: FaultSpec[];
 }
 
 export interface Engine {
@@ -176,6 +238,11 @@ export interface Engine {
   readonly options: Readonly<EngineOptions>;
   /** Resolves once every instance has loaded its model. */
   ready(): Promise<void>;
+  /**
+   * Ready for traffic: loaded, not closing, and some deployed instance serving now (loaded, not
+   * down, not suspected hung). `infer` does not require it: once loaded, a query waits for an
+   * instance to come back rather than being refused.
+   */
   isReady(): boolean;
   infer(input: Float32Array | TensorInput, options?: InferOptions): Promise<InferResult>;
   /** Replace the injected faults at run time. */

@@ -1,12 +1,29 @@
-// `parm serve` configuration (Contract 4): the JSON config file, the `bundled` deployment shortcut,
-// and the --fault SPEC syntax. Validated once here, with one message format, before anything starts.
+// `parm serve` configuration (Contract 4): the JSON config file and the `bundled` deployment
+// shortcut. Validated once here, with one message format, before anything starts.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ParmError } from '../errors.js';
 import { bundledManifestPath, deploymentFromManifest } from '../engine/manifest.js';
-import type { EncoderKind, EngineOptions, FaultSpec } from '../engine/types.js';
-import { DEFAULT_LIMITS, type ServerLimits } from './server.js';
+import type { EncoderKind, EngineOptions } from '../engine/types.js';
+import { parseLimits, type ServerLimits } from './limits.js';
 
+/** A deployment of the config file by its bundled name: models/manifest.json gives the model paths. */
+export interface BundledDeployment extends Partial<EngineOptions> {
+  bundled: string;
+  /** Coding group size whose parity model to take (default 2). */
+  k?: number;
+  encoder?: EncoderKind;
+}
+
+/** The config file as written (JSON): model paths relative to the file, or bundled names. */
+export interface ServeConfigFile {
+  host?: string;
+  port?: number;
+  limits?: Partial<ServerLimits>;
+  deployments: Array<EngineOptions | BundledDeployment>;
+}
+
+/** The config file read and validated: every deployment resolved to engine options with absolute paths. */
 export interface ServeConfig {
   host?: string;
   port?: number;
@@ -20,73 +37,6 @@ function bad(message: string): never {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-const INSTANCE_RE = /^(\*|\d+|deployed-\d+|parity-\d+)$/;
-
-function instanceOf(spec: string, s: string | undefined): string {
-  if (s === undefined || !INSTANCE_RE.test(s)) {
-    bad(`--fault ${spec}: instance must be deployed-<i>, parity-<i>, a number (deployed-<n>) or *, got '${s ?? ''}'`);
-  }
-  return s;
-}
-
-function numberOf(spec: string, what: string, s: string | undefined, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
-  const n = s === undefined || s.trim() === '' ? NaN : Number(s);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) {
-    const range = [opts.integer ? 'an integer' : 'a number', opts.min !== undefined ? `>= ${opts.min}` : '', opts.max !== undefined ? `<= ${opts.max}` : '']
-      .filter(Boolean)
-      .join(' ');
-    bad(`--fault ${spec}: ${what} must be ${range}, got '${s ?? ''}'`);
-  }
-  return n;
-}
-
-/**
- * Parses one --fault SPEC:
- * `delay:<instance>:<ms>[:<probability>]`, `crash:<instance>:<after-n-queries>`, `hang:<instance>`,
- * `contention:<instance>:<busy-ms>:<period-ms>`.
- */
-export function parseFaultSpec(spec: string): FaultSpec {
-  const parts = spec.split(':');
-  const kind = parts[0];
-  switch (kind) {
-    case 'delay': {
-      if (parts.length < 3 || parts.length > 4) bad(`--fault ${spec}: expected delay:<instance>:<ms>[:<probability>]`);
-      const f: FaultSpec = { kind: 'delay', instance: instanceOf(spec, parts[1]), ms: numberOf(spec, 'ms', parts[2], { min: 0 }) };
-      if (parts[3] !== undefined) f.probability = numberOf(spec, 'probability', parts[3], { min: 0, max: 1 });
-      return f;
-    }
-    case 'crash':
-      if (parts.length !== 3) bad(`--fault ${spec}: expected crash:<instance>:<after-n-queries>`);
-      return { kind: 'crash', instance: instanceOf(spec, parts[1]), afterQueries: numberOf(spec, 'after-n-queries', parts[2], { integer: true, min: 0 }) };
-    case 'hang':
-      if (parts.length !== 2) bad(`--fault ${spec}: expected hang:<instance>`);
-      return { kind: 'hang', instance: instanceOf(spec, parts[1]) };
-    case 'contention':
-      if (parts.length !== 4) bad(`--fault ${spec}: expected contention:<instance>:<busy-ms>:<period-ms>`);
-      return {
-        kind: 'contention',
-        instance: instanceOf(spec, parts[1]),
-        busyMs: numberOf(spec, 'busy-ms', parts[2], { min: 0 }),
-        periodMs: numberOf(spec, 'period-ms', parts[3], { min: 1 }),
-      };
-    default:
-      return bad(`--fault ${spec}: unknown fault '${kind}' (delay, crash, hang, contention)`);
-  }
-}
-
-/** Validates a partial ServerLimits object (config file `limits`). */
-export function parseLimits(v: unknown, where: string): Partial<ServerLimits> {
-  if (v === undefined) return {};
-  if (!isObject(v)) bad(`${where}: limits must be an object`);
-  const out: Partial<ServerLimits> = {};
-  for (const [k, val] of Object.entries(v)) {
-    if (!(k in DEFAULT_LIMITS)) bad(`${where}: unknown limit '${k}' (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
-    if (typeof val !== 'number' || !Number.isFinite(val) || val < 0) bad(`${where}: limits.${k} must be a number >= 0, got ${JSON.stringify(val)}`);
-    out[k as keyof ServerLimits] = val;
-  }
-  return out;
 }
 
 /**
@@ -110,13 +60,19 @@ export function resolveDeployment(d: unknown, baseDir: string, where: string, ma
     return { ...base, ...(rest as Partial<EngineOptions>) };
   }
   if (typeof d.name !== 'string' || d.name === '') bad(`${where}.name must be a non-empty string`);
-  if (typeof d.deployedModel !== 'string') bad(`${where}.deployedModel must be a path to an ONNX file (or use "bundled")`);
-  const out = { ...(d as unknown as EngineOptions), deployedModel: abs(d.deployedModel) };
+  if (typeof d.deployedModel !== 'string' && !Array.isArray(d.deployedBackends)) {
+    bad(`${where}.deployedModel must be a path to an ONNX file, or deployedBackends a list of model endpoint URLs (or use "bundled")`);
+  }
+  // Paths are relative to the config file; backend URLs (the engine checks them) stay as written.
+  const out = { ...(d as unknown as EngineOptions) };
+  if (typeof d.deployedModel === 'string') out.deployedModel = abs(d.deployedModel);
   if (d.parityModels !== undefined) {
-    if (!Array.isArray(d.parityModels)) bad(`${where}.parityModels must be an array of { path, coefficients? }`);
+    if (!Array.isArray(d.parityModels)) bad(`${where}.parityModels must be an array of { path | backends, coefficients? }`);
     out.parityModels = d.parityModels.map((p, i) => {
-      if (!isObject(p) || typeof p.path !== 'string') bad(`${where}.parityModels[${i}].path must be a path to an ONNX file`);
-      return { ...(p as unknown as { path: string }), path: abs(p.path) };
+      if (!isObject(p) || (typeof p.path !== 'string' && !Array.isArray(p.backends))) {
+        bad(`${where}.parityModels[${i}] needs a path to an ONNX file or backends, a list of model endpoint URLs`);
+      }
+      return typeof p.path === 'string' ? { ...p, path: abs(p.path) } : { ...p };
     });
   }
   return out;

@@ -1,9 +1,10 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Engine } from '../engine/types.js';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
+import type { Engine, EngineMetrics } from '../engine/types.js';
 
-export type Transport = 'http' | 'ws';
+export type Transport = 'http' | 'ws' | 'grpc';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
@@ -14,6 +15,10 @@ export class ServerMetrics {
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
   readonly inFlight: Gauge<'transport'>;
+  /** Told of every successful answer after it is counted (the dashboard's latency windows). */
+  onSuccess: ((model: string, seconds: number, reconstructed: boolean) => void) | undefined;
+  /** Engine metrics read in the scrape in progress, by deployment. */
+  private readonly scrape = new Map<string, EngineMetrics>();
 
   constructor(engines: ReadonlyMap<string, Engine>) {
     const registers = [this.registry];
@@ -38,21 +43,22 @@ export class ServerMetrics {
       registers,
     });
 
-    const each = (fn: (name: string, e: Engine) => void) => () => {
-      for (const [name, e] of engines) fn(name, e);
+    // Every collector reads one snapshot per engine, taken once per scrape (text()).
+    const each = (fn: (name: string, m: EngineMetrics) => void) => () => {
+      for (const [name, e] of engines) fn(name, this.snapshot(name, e));
     };
-    // Engine counters are monotonic in the engine; mirror them as counters set at scrape time.
-    const mirror = (name: string, help: string, pick: (m: ReturnType<Engine['metrics']>) => number) => {
+    // Engine counters are monotonic in the engine; mirror them as counters set at scrape time:
+    // reset once, then one series per deployment.
+    const mirror = (name: string, help: string, pick: (m: EngineMetrics) => number) => {
       const c: Counter<'model'> = new Counter({
         name,
         help,
         labelNames: ['model'],
         registers,
-        collect: each((model, e) => {
-          const v = pick(e.metrics());
+        collect: () => {
           c.reset();
-          c.inc({ model }, v);
-        }),
+          for (const [model, e] of engines) c.inc({ model }, pick(this.snapshot(model, e)));
+        },
       });
     };
     mirror('parm_engine_queries_total', 'Queries accepted by the engine', (m) => m.queries);
@@ -67,14 +73,16 @@ export class ServerMetrics {
     mirror('parm_engine_partial_groups_total', 'Coding groups that closed with fewer than k members', (m) => m.partialGroups);
     mirror('parm_engine_unprotected_total', 'Queries left without parity', (m) => m.unprotected);
     mirror('parm_engine_parity_cancelled_total', 'Queued parity work dropped because its groups were already answered', (m) => m.parityCancelled);
+    mirror('parm_engine_parity_skipped_total', 'Parity tasks never started: every member of their groups answered within the parity deferral', (m) => m.paritySkipped);
+    mirror('parm_engine_abandoned_total', 'Requests still running on a remote instance, aborted because a reconstruction had answered them', (m) => m.abandoned);
 
     const queue: Gauge<'model' | 'role'> = new Gauge({
       name: 'parm_engine_queue_depth',
       help: 'Queries waiting for an instance, by role',
       labelNames: ['model', 'role'],
       registers,
-      collect: each((model, e) => {
-        const q = e.metrics().queueDepth;
+      collect: each((model, m) => {
+        const q = m.queueDepth;
         queue.set({ model, role: 'deployed' }, q.deployed);
         queue.set({ model, role: 'parity' }, q.parity);
       }),
@@ -84,10 +92,19 @@ export class ServerMetrics {
       help: 'Instance health: 1 for the state the instance is in, 0 for the others',
       labelNames: ['model', 'instance', 'role', 'state'],
       registers,
-      collect: each((model, e) => {
-        for (const inst of e.metrics().instances) {
+      collect: each((model, m) => {
+        for (const inst of m.instances) {
           for (const s of INSTANCE_STATES) up.set({ model, instance: inst.id, role: inst.role, state: s }, inst.state === s ? 1 : 0);
         }
+      }),
+    });
+    const backendInfo: Gauge<'model' | 'instance' | 'role' | 'backend'> = new Gauge({
+      name: 'parm_instance_backend_info',
+      help: "Always 1: where an instance runs; backend is a remote instance's model endpoint URL, '' for a local one",
+      labelNames: ['model', 'instance', 'role', 'backend'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) backendInfo.set({ model, instance: inst.id, role: inst.role, backend: inst.backend ?? '' }, 1);
       }),
     });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({
@@ -95,8 +112,30 @@ export class ServerMetrics {
       help: 'Queries running on an instance',
       labelNames: ['model', 'instance'],
       registers,
-      collect: each((model, e) => {
-        for (const inst of e.metrics().instances) instFlight.set({ model, instance: inst.id }, inst.inFlight);
+      collect: each((model, m) => {
+        for (const inst of m.instances) instFlight.set({ model, instance: inst.id }, inst.inFlight);
+      }),
+    });
+    const suspected: Gauge<'model' | 'instance'> = new Gauge({
+      name: 'parm_instance_suspected_hung',
+      help: 'Instances running a query far longer than their recent runs (1), not yet declared hung and replaced',
+      labelNames: ['model', 'instance'],
+      registers,
+      collect: each((model, m) => {
+        for (const inst of m.instances) suspected.set({ model, instance: inst.id }, inst.suspectedHung ? 1 : 0);
+      }),
+    });
+    const runTime: Gauge<'model' | 'role' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_ms',
+      help: 'Run time of a task on an instance (handed over to result, ms) by role, at the quantiles of RUN_TIME_QUANTILES: what parm simulate is calibrated on',
+      labelNames: ['model', 'role', 'quantile'],
+      registers,
+      collect: each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          const s = m.runTime[role];
+          if (s.count === 0) continue;
+          RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
+        }
       }),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
@@ -104,8 +143,8 @@ export class ServerMetrics {
       help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',
       labelNames: ['model', 'kind', 'quantile'],
       registers,
-      collect: each((model, e) => {
-        for (const [kind, s] of Object.entries(e.metrics().latency)) {
+      collect: each((model, m) => {
+        for (const [kind, s] of Object.entries(m.latency)) {
           engLatency.set({ model, kind, quantile: '0.5' }, s.p50);
           engLatency.set({ model, kind, quantile: '0.99' }, s.p99);
           engLatency.set({ model, kind, quantile: '0.999' }, s.p999);
@@ -117,13 +156,30 @@ export class ServerMetrics {
   success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
     this.requests.inc({ model, transport, outcome: 'success', status: '200' });
     this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+    this.onSuccess?.(model, seconds, reconstructed);
   }
 
   failure(model: string, transport: Transport, status: number): void {
     this.requests.inc({ model, transport, outcome: 'failure', status: String(status) });
   }
 
+  /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector. */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    this.scrape.clear();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrape.clear();
+    }
+  }
+
+  /** One engine's metrics for the scrape in progress. */
+  private snapshot(name: string, e: Engine): EngineMetrics {
+    let m = this.scrape.get(name);
+    if (!m) {
+      m = e.metrics();
+      this.scrape.set(name, m);
+    }
+    return m;
   }
 }

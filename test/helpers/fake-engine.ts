@@ -1,12 +1,13 @@
 // A fake Engine for the network front's unit tests: implements the Engine interface with a
 // deterministic function of the input, so tests can predict every answer without a model.
 import { ParmError } from '../../src/errors.js';
+import { RUN_TIME_QUANTILES } from '../../src/engine/metrics.js';
 import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, InferResult, ModelInfo, TensorInput } from '../../src/engine/types.js';
 
 export const FAKE_INFO: ModelInfo = {
   name: 'fake',
   version: '1',
-  platform: 'onnxruntime',
+  platform: 'onnxruntime_onnx',
   inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] }],
   outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
 };
@@ -34,19 +35,25 @@ export interface FakeEngineOptions {
 }
 
 export class FakeEngine implements Engine {
-  readonly info: ModelInfo;
+  /** Like a real engine's: there once the models have loaded (markReady), undefined before. */
+  get info(): ModelInfo {
+    return (this.readyFlag ? this.loadedInfo : undefined) as ModelInfo;
+  }
   readonly options: Readonly<EngineOptions>;
   calls = 0;
+  /** Queries withdrawn through InferOptions.signal. */
+  cancelled = 0;
   pending = 0;
   maxSeenPending = 0;
   closed = false;
   lastOptions: InferOptions | undefined;
   private readyFlag: boolean;
+  private readonly loadedInfo: ModelInfo;
   private readyWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: FakeEngineOptions = {}) {
-    this.info = { ...FAKE_INFO, name: opts.name ?? FAKE_INFO.name };
-    this.options = { name: this.info.name, deployedModel: '/dev/null' };
+    this.loadedInfo = { ...FAKE_INFO, name: opts.name ?? FAKE_INFO.name };
+    this.options = { name: this.loadedInfo.name, deployedModel: '/dev/null' };
     this.readyFlag = !opts.startNotReady;
   }
 
@@ -86,15 +93,30 @@ export class FakeEngine implements Engine {
       latencyMs: this.opts.delayMs ?? 0,
       instance: 'deployed-0',
     };
-    return new Promise((resolve) =>
-      setTimeout(() => {
+    const signal = options?.signal;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
         this.pending--;
+        signal?.removeEventListener('abort', onAbort);
         resolve(result);
-      }, this.opts.delayMs ?? 0),
-    );
+      }, this.opts.delayMs ?? 0);
+      // Like the real engine: an abort rejects at once and the query is dropped.
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.pending--;
+        this.cancelled++;
+        reject(new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
-  setFaults(_faults: FaultSpec[]): void {}
+  /** What the last setFaults was given (no validation: the fake applies none of them). */
+  faults: FaultSpec[] = [];
+
+  setFaults(faults: FaultSpec[]): void {
+    this.faults = faults.map((f) => ({ ...f }));
+  }
 
   metrics(): EngineMetrics {
     return {
@@ -113,8 +135,12 @@ export class FakeEngine implements Engine {
       partialGroups: 0,
       unprotected: 0,
       parityCancelled: 0,
-      instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending }],
+      abandoned: 0,
+      paritySkipped: 0,
+      instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
+      runTime: { deployed: { count: this.calls, quantiles: RUN_TIME_QUANTILES.map(() => 1) }, parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) } },
+      faults: this.faults.map((f) => ({ ...f })),
     };
   }
 

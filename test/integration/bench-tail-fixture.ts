@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadFashionMnistTest } from '../../src/dataset.js';
+import { encodeFrame, errorResponse, fp32Bytes, readMessage, type InferRequest, type InferResponse } from '../../src/wire/index.js';
 
 export interface FakeBehaviour {
   /** Delay (ms) before answering the query with this per-connection sequence number. */
@@ -58,36 +59,28 @@ export async function startFakeServer(b: FakeBehaviour = {}): Promise<FakeServer
     let seq = 0;
     ws.on('message', (raw: Buffer, isBinary: boolean) => {
       const n = seq++;
-      let id: string;
-      let pixels: Float32Array | number[];
-      if (isBinary) {
-        const len = raw.readUInt32LE(0);
-        const header = JSON.parse(raw.subarray(4, 4 + len).toString()) as { id: string };
-        id = header.id;
-        const bytes = Buffer.from(raw.subarray(4 + len));
-        pixels = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
-      } else {
-        const req = JSON.parse(raw.toString()) as { id: string; inputs: Array<{ data: number[] }> };
-        id = req.id;
-        pixels = req.inputs[0]!.data;
-      }
+      const { header, tensors } = readMessage(raw, isBinary);
+      const req = header as InferRequest & { id: string };
+      const id = req.id;
+      const pixels: Float32Array | number[] = isBinary ? new Float32Array(new Uint8Array(tensors).buffer) : (req.inputs[0]!.data as number[]);
       const label = map.get(keyOf(pixels)) ?? 0;
       const recon = b.reconstructed?.(n) ?? false;
       const logits = Array.from({ length: 10 }, (_, c) => (c === (recon ? (label + 1) % 10 : label) ? 5 : -1));
       const answer = (): void => {
         state.answered++;
         if (b.error?.(n)) {
-          ws.send(JSON.stringify({ id, error: 'injected' }));
+          ws.send(errorResponse('injected', id));
           return;
         }
-        const res = { id, model_name: 'fake', outputs: [{ name: 'logits', shape: [1, 10], datatype: 'FP32', data: logits }], parameters: { parm_reconstructed: recon } };
-        if (isBinary) {
-          const out = Buffer.from(Float32Array.from(logits).buffer);
-          const header = Buffer.from(JSON.stringify({ ...res, outputs: [{ name: 'logits', shape: [1, 10], datatype: 'FP32', parameters: { binary_data_size: out.length } }] }));
-          const len = Buffer.alloc(4);
-          len.writeUInt32LE(header.length, 0);
-          ws.send(Buffer.concat([len, header, out]), { binary: true });
-        } else ws.send(JSON.stringify(res));
+        const out = fp32Bytes(Float32Array.from(logits));
+        const res: InferResponse = {
+          id,
+          model_name: 'fake',
+          parameters: { parm_reconstructed: recon, parm_instance: 'deployed-0', parm_latency_ms: 0 },
+          outputs: [{ name: 'logits', shape: [1, 10], datatype: 'FP32', ...(isBinary ? { parameters: { binary_data_size: out.length } } : { data: logits }) }],
+        };
+        if (isBinary) ws.send(encodeFrame(JSON.stringify(res), [out]), { binary: true });
+        else ws.send(JSON.stringify(res));
       };
       const delay = b.delayMs?.(n, Date.now()) ?? 0;
       if (delay > 0) {

@@ -31,7 +31,8 @@ t.test('measures delays, reconstructed flags and accuracy (json framing, child p
   t.equal(r.latenciesMs.length, r.scheduled, 'every measured query answered');
   t.equal(r.errors + r.lost, 0);
   const s = summarize(r.latenciesMs);
-  t.ok(s.p50 < 10, `p50 ${s.p50} ms is not delayed`);
+  // Below the injected delay, not a wall-clock bound: a loaded machine stretches every latency.
+  t.ok(s.p50 < 40, `p50 ${s.p50} ms is not delayed`);
   t.ok(s.p99 >= 39, `p99 ${s.p99} ms includes the 40 ms delays`);
   // Lower bounds only: a busy shared machine can add latency, never remove the injected delay.
   const delayed = r.latenciesMs.filter((x) => x >= 40).length / r.latenciesMs.length;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const entry = fileURLToPath(new URL('./bench-tail-cli-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 const manifest = join(root, 'models', 'manifest.json');
 const servePlaceholder = readFileSync(join(root, 'src', 'cli', 'serve.ts'), 'utf8').includes('not available in this build yet');
 

@@ -148,9 +148,10 @@ t.test('process isolation: a hung child process is killed and replaced; setFault
   await new Promise((r) => setTimeout(r, 100));
   e.setFaults([]); // the restarted process starts without the fault
   const r = await pending;
-  // The lower bound shows the hang was detected, not skipped; the upper one only that the query was
-  // not left waiting (a replacement process under tap's TypeScript loader can take seconds to start).
-  t.ok(r.latencyMs >= 290 && r.latencyMs < 20_000, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
+  // The lower bound shows the hang was detected, not skipped. No upper bound: a replacement process
+  // under tap's TypeScript loader on a loaded machine can take tens of seconds to start; that the
+  // query is answered at all (by the replacement, counted below) is the claim.
+  t.ok(r.latencyMs >= 290, `answered after the hang was detected (${r.latencyMs.toFixed(0)} ms)`);
   t.equal(maxAbsDiff(r.output, await direct(MLP, y)), 0);
   const m = e.metrics();
   t.equal(m.restarts, 1);
@@ -160,29 +161,39 @@ t.test('process isolation: a hung child process is killed and replaced; setFault
 
 t.test('contention and background load slow the instance they hit', async (t) => {
   const xs = images(10, 81);
-  // Sequential queries go to the first idle instance, deployed-0.
-  const meanLatency = async (e: Engine): Promise<number> => {
-    let sum = 0;
+  // Sequential queries go to the first idle instance, deployed-0. Medians, not means: one query
+  // delayed by another process on the machine must not decide the comparison.
+  const medianLatency = async (e: Engine): Promise<number> => {
+    const ls: number[] = [];
     for (const x of xs) {
-      sum += (await e.infer(x)).latencyMs;
+      ls.push((await e.infer(x)).latencyMs);
       await new Promise((r) => setTimeout(r, 13)); // arrivals at varying phases of the busy cycle
     }
-    return sum / xs.length;
+    ls.sort((a, b) => a - b);
+    return (ls[4]! + ls[5]!) / 2;
   };
-  await new Promise((r) => setTimeout(r, 500)); // let the hang test's instance restart
-  const base = await meanLatency(none);
-  // Busy 40 of every 50 ms: a query arriving in the busy part waits for it to end.
-  none.setFaults([{ kind: 'contention', instance: '*', busyMs: 40, periodMs: 50 }]);
-  const contended = await meanLatency(none);
-  none.setFaults([]);
+  // Let the hang test's replacement instance finish starting.
+  for (let i = 0; i < 600 && none.metrics().instances.some((s) => s.state !== 'ready'); i++) await new Promise((r) => setTimeout(r, 50));
+  // Busy 40 of every 50 ms: a query arriving in the busy part waits for it to end (16 ms on average).
+  // Undisturbed and contended rounds alternate, so a slow spell on the machine hits both.
+  const contention = [{ kind: 'contention' as const, instance: '*', busyMs: 40, periodMs: 50 }];
+  let base = 0;
+  let contended = 0;
+  for (let round = 0; round < 2; round++) {
+    base += (await medianLatency(none)) / 2;
+    none.setFaults(contention);
+    contended += (await medianLatency(none)) / 2;
+    none.setFaults([]);
+  }
   // The only target, disturbed for the whole of every period: +25 ms per run.
   const bg = await createEngine({
     name: 'mlp', deployedModel: MLP, mode: 'none', instances: 1,
     background: { seed: 1, kind: 'delay', width: 1, periodMs: 50, duty: 1, intensity: 25, targets: 'deployed' },
   });
-  const background = await meanLatency(bg);
+  const background = await medianLatency(bg);
   await bg.close();
-  t.ok(base < 5, `undisturbed mean ${base.toFixed(2)} ms`);
-  t.ok(contended > base + 5, `contention mean ${contended.toFixed(2)} ms`);
-  t.ok(background >= 25, `background delay mean ${background.toFixed(2)} ms`);
+  // Compared with each other, not with wall-clock bounds: another process on the machine slows all three.
+  t.comment(`undisturbed median ${base.toFixed(2)} ms`);
+  t.ok(contended > base + 5, `contention median ${contended.toFixed(2)} ms against ${base.toFixed(2)} ms undisturbed`);
+  t.ok(background >= 25, `background delay median ${background.toFixed(2)} ms`);
 });

@@ -7,9 +7,10 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { inferHttp } from '../../src/client/index.js';
+import { KServeClient } from './grpc-helpers.js';
 import { direct, images, servedDeployment } from './server-helpers.js';
 
-const ENTRY = fileURLToPath(new URL('./bench-tail-cli-entry.ts', import.meta.url));
+const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 const node = (args: string[]) => [...process.execArgv, ENTRY, ...args];
 
 t.test('--help documents every flag', async (t) => {
@@ -18,6 +19,10 @@ t.test('--help documents every flag', async (t) => {
   for (const flag of [
     '--host',
     '--port',
+    '--grpc-port',
+    '--no-grpc',
+    '--grpc-tls-cert',
+    '--grpc-tls-key',
     '--config',
     '--fault',
     '--model',
@@ -35,6 +40,7 @@ t.test('--help documents every flag', async (t) => {
     '--max-batch',
     '--max-in-flight',
     '--idle-timeout',
+    '--dashboard-controls',
     '--log-level',
   ]) {
     t.match(r.stdout, flag, flag);
@@ -61,15 +67,15 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
     deployments: [
       {
         name: 'cli-model',
-        deployedModel: relative(dir, d.deployedModel),
-        parityModels: d.parityModels!.map((p) => ({ path: relative(dir, p.path) })),
+        deployedModel: relative(dir, d.deployedModel!),
+        parityModels: d.parityModels!.map((p) => ({ path: relative(dir, p.path!) })),
         k: 2,
         instances: 2,
       },
     ],
   };
   writeFileSync(join(dir, 'serve.json'), JSON.stringify(config));
-  const child = spawn(process.execPath, node(['serve', '--config', join(dir, 'serve.json'), '--port', '0', '--fault', 'delay:deployed-0:300', '--log-level', 'warn']), {
+  const child = spawn(process.execPath, node(['serve', '--config', join(dir, 'serve.json'), '--port', '0', '--grpc-port', '0', '--fault', 'delay:deployed-0:300', '--log-level', 'warn']), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -88,6 +94,11 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300 && (await fetch(`${base}/v2/health/ready`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   t.equal((await fetch(`${base}/v2/health/ready`)).status, 200, 'ready once every instance loaded');
+  const grpcLine = /parm: listening on grpc:\/\/127\.0\.0\.1:(\d+)\n/.exec(out);
+  t.ok(grpcLine && Number(grpcLine[1]) > 0 && Number(grpcLine[1]) !== port, '--grpc-port 0 picks a free port and prints it');
+  const grpcClient = new KServeClient(`127.0.0.1:${grpcLine?.[1]}`);
+  t.same(await grpcClient.call('ServerLive', {}), { live: true }, 'gRPC answers on the printed port');
+  grpcClient.close();
   t.match(out, new RegExp(`cli-model \\(mode parm, k=2, sum\\): POST ${base}/v2/models/cli-model/infer   WebSocket ws://127\\.0\\.0\\.1:${port}/v2/models/cli-model/infer/stream`), 'prints where to connect');
 
   // --fault delay:deployed-0:300 makes some answers reconstructions under the `first` policy.
@@ -100,7 +111,7 @@ t.test('serves a --config deployment on port 0 with a fault, then shuts down gra
   t.ok(reconstructed > 0, `${reconstructed} of 8 reconstructed under --fault`);
 
   const x = images(4, 21);
-  const want = await direct(d.deployedModel, x);
+  const want = await direct(d.deployedModel!, x);
   // deployed-0 is delayed 300 ms: wait for originals, then SIGTERM while they are in flight.
   const inflight = [0, 1, 2, 3].map((i) =>
     inferHttp(base, 'cli-model', x.subarray(i * 784, (i + 1) * 784), { decode: { kind: 'deadline', waitMs: 5000 } }),

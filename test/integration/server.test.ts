@@ -5,8 +5,9 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { createEngine } from '../../src/engine/engine.js';
 import type { Engine } from '../../src/engine/types.js';
-import { startServer, type ParmServer } from '../../src/server/server.js';
+import { startServer, type ParmServer } from '../../src/server/app.js';
 import { ParmClient, inferHttp } from '../../src/client/index.js';
+import { encodeFrame, readMessage } from '../../src/wire/index.js';
 import { direct, images, servedDeployment } from './server-helpers.js';
 
 const deployment = servedDeployment();
@@ -32,18 +33,11 @@ t.teardown(async () => {
 });
 
 function frame(header: unknown, tail: Uint8Array = new Uint8Array(0)): Buffer {
-  const h = Buffer.from(JSON.stringify(header));
-  const b = Buffer.alloc(4 + h.length + tail.length);
-  b.writeUInt32LE(h.length, 0);
-  h.copy(b, 4);
-  b.set(tail, 4 + h.length);
-  return b;
+  return Buffer.from(encodeFrame(JSON.stringify(header), [tail]));
 }
 
 function reply(data: Buffer, binary: boolean): Record<string, any> {
-  if (!binary) return JSON.parse(data.toString());
-  const n = data.readUInt32LE(0);
-  return JSON.parse(data.subarray(4, 4 + n).toString());
+  return readMessage(data, binary).header as Record<string, any>;
 }
 
 async function open(url = wsUrl): Promise<WebSocket> {
@@ -61,7 +55,7 @@ function nextMessage(ws: WebSocket): Promise<Record<string, any>> {
 
 t.test('HTTP JSON, HTTP binary and WebSocket answers equal a direct onnxruntime run', async (t) => {
   const x = images(6, 11);
-  const want = await direct(deployment.deployedModel, x);
+  const want = await direct(deployment.deployedModel!, x);
   const one = (i: number) => x.subarray(i * 784, (i + 1) * 784);
   const row = (i: number) => Array.from(want.subarray(i * 10, (i + 1) * 10));
 
@@ -120,7 +114,7 @@ t.test('under a delay fault, answers come back reconstructed and say so', async 
 
 t.test('100 concurrent connections all get correct answers', async (t) => {
   const x = images(100, 13);
-  const want = await direct(deployment.deployedModel, x);
+  const want = await direct(deployment.deployedModel!, x);
   const clients = await Promise.all(Array.from({ length: 100 }, () => ParmClient.connect({ url: server.url, model: MODEL })));
   const answers = await Promise.all(clients.map((c, i) => c.infer(x.subarray(i * 784, (i + 1) * 784), ORIGINAL)));
   let wrong = 0;
@@ -134,7 +128,7 @@ t.test('100 concurrent connections all get correct answers', async (t) => {
 t.test('bad input, floods and a client that does not read harm no one else', async (t) => {
   const good = await ParmClient.connect({ url: server.url, model: MODEL });
   const x = images(1, 14);
-  const want = Array.from(await direct(deployment.deployedModel, x));
+  const want = Array.from(await direct(deployment.deployedModel!, x));
   let checks = 0;
   let goodRunning = true;
   // A well-behaved client asks continuously while the abuse goes on.
@@ -207,11 +201,7 @@ t.test('bad input, floods and a client that does not read harm no one else', asy
   }
   // ... and framing violations close with a reason.
   const closes: Array<[string, Buffer, number, RegExp]> = [
-    ['header length beyond message', (() => {
-      const b = Buffer.alloc(40);
-      b.writeUInt32LE(5000, 0);
-      return b;
-    })(), 1002, /header length 5000 exceeds the frame/],
+    ['header length beyond message', Buffer.concat([encodeFrame('x'.repeat(5000)).subarray(0, 4), Buffer.alloc(36)]), 1002, /header length 5000 exceeds the frame/],
     ['garbage bytes', Buffer.from('\x7f\xff\xff\xff garbage garbage', 'latin1'), 1002, /exceeds the frame/],
     ['oversized message', Buffer.alloc((1 << 20) + 100), 1009, /exceeds the limit of 1048576 bytes/],
   ];

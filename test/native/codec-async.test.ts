@@ -15,6 +15,17 @@ async function turnsDuring<T>(work: () => Promise<T> | T): Promise<{ turns: numb
   return { turns, ms };
 }
 
+// On a loaded machine the pool thread may finish while this thread waits for a core, so take the
+// best of a few calls: one with `enough` turns proves the loop ran while the call was in flight.
+async function mostTurns<T>(work: () => Promise<T>, enough: number): Promise<{ turns: number; ms: number }> {
+  let best = { turns: -1, ms: 0 };
+  for (let attempt = 0; attempt < 5 && best.turns < enough; attempt++) {
+    const r = await turnsDuring(work);
+    if (r.turns > best.turns) best = r;
+  }
+  return best;
+}
+
 t.test('encodeSumAsync / decodeAsync / encodeConcatAsync do not block the event loop', async (t) => {
   const before = codec.capabilities();
   codec.setIsa('ref');   // slowest kernel, one thread: the call lasts long enough to count turns
@@ -25,21 +36,15 @@ t.test('encodeSumAsync / decodeAsync / encodeConcatAsync do not block the event 
   const out = new Float32Array(n);
 
   const sync = await turnsDuring(() => { codec.encodeSum(inputs, { out }); });
-  // On a loaded machine the pool thread may finish while this thread waits for a core, so take
-  // the best of a few calls: one with several turns proves the loop ran while the call was in flight.
-  let asyncRun = { turns: -1, ms: 0 };
-  for (let attempt = 0; attempt < 5 && asyncRun.turns < 3; attempt++) {
-    const r = await turnsDuring(() => codec.encodeSumAsync(inputs, { out }));
-    if (r.turns > asyncRun.turns) asyncRun = r;
-  }
+  const asyncRun = await mostTurns(() => codec.encodeSumAsync(inputs, { out }), 3);
   t.comment(`sync: ${sync.turns} turns in ${sync.ms.toFixed(1)} ms; async: ${asyncRun.turns} turns in ${asyncRun.ms.toFixed(1)} ms`);
   t.equal(sync.turns, 0, 'the sync call holds the loop (no turns)');
   t.ok(asyncRun.turns >= 3, `the loop kept turning during encodeSumAsync (${asyncRun.turns} turns)`);
   t.equal(out[123], 0.5 + 1.5 + 2.5 + 3.5, 'and the result is right');
 
-  const dec = await turnsDuring(() => codec.decodeAsync([out], [inputs[0]!, null, inputs[2]!, inputs[3]!]));
+  const dec = await mostTurns(() => codec.decodeAsync([out], [inputs[0]!, null, inputs[2]!, inputs[3]!]), 1);
   t.ok(dec.turns >= 1, `decodeAsync: ${dec.turns} turns`);
   const img = Array.from({ length: 4 }, () => new Float32Array(3 * 512 * 512).fill(1));
-  const cat = await turnsDuring(() => codec.encodeConcatAsync(img, { channels: 3, height: 512, width: 512 }));
+  const cat = await mostTurns(() => codec.encodeConcatAsync(img, { channels: 3, height: 512, width: 512 }), 1);
   t.ok(cat.turns >= 1, `encodeConcatAsync: ${cat.turns} turns`);
 });

@@ -3,6 +3,8 @@
 // plus the error cases of the shared case table.
 import t, { type Test } from 'tap';
 
+import type { NativeDeviceBuffer } from '../../src/addon/binding.js';
+import { addon } from '../../src/addon/load.js';
 import * as codec from '../../src/codec/index.js';
 import { ParmError } from '../../src/errors.js';
 import { coefficients, loadCases } from '../cases/cases.js';
@@ -112,4 +114,39 @@ const cudaHere = codec.capabilities().cuda;
 t.test('without a usable CUDA device, DeviceBuffer fails with a ParmError', { skip: cudaHere.available ? 'a CUDA device is available here' : false }, async (t) => {
   const cuda = cudaHere;
   throwsParm(t, () => new codec.DeviceBuffer(16), cuda.compiled ? 'PARM_ERR_CODEC_NO_DEVICE' : 'PARM_ERR_CODEC_UNSUPPORTED', /CUDA|device/);
+});
+
+// The device-buffer glue parses its arguments like the host glue: a wrong type is a TypeError and a
+// wrong count a RangeError, naming the field and what it got, before anything needs a device.
+t.test('CUDA ops: argument errors name the field (no device needed)', async (t) => {
+  const b = addon();
+  const arg = { code: 'PARM_ERR_CODEC_ARGUMENT' };
+  const f32 = new Float32Array(4);
+  const notBuffer = { length: 4 } as unknown as NativeDeviceBuffer;
+  t.throws(() => b.cudaEncodeSum('x' as unknown as NativeDeviceBuffer[], null, notBuffer),
+    { ...arg, name: 'TypeError', message: 'inputs must be an array of DeviceBuffer (got string)' });
+  t.throws(() => b.cudaEncodeSum([], null, notBuffer),
+    { ...arg, name: 'RangeError', message: 'inputs must hold at least one buffer (k = 0)' });
+  t.throws(() => b.cudaEncodeSum([notBuffer], null, notBuffer),
+    { ...arg, name: 'TypeError', message: 'inputs[0] must be a DeviceBuffer (got object)' });
+  t.throws(() => b.cudaEncodeConcat([f32 as unknown as NativeDeviceBuffer], 1, 2, 2, 'nchw', 0, 0, notBuffer),
+    { ...arg, name: 'TypeError', message: 'images[0] must be a DeviceBuffer (got Float32Array)' });
+  t.throws(() => b.cudaEncodeConcat([], 1, 2, 2, 'nchw', 0, 0, notBuffer),
+    { ...arg, name: 'RangeError', message: 'images must hold at least one buffer (k = 0)' });
+  t.throws(() => b.cudaDecode([notBuffer], [null], null, []),
+    { ...arg, name: 'TypeError', message: 'parityOutputs[0] must be a DeviceBuffer (got object)' });
+  t.throws(() => b.cudaDecode(null as unknown as NativeDeviceBuffer[], [null], null, []),
+    { ...arg, name: 'TypeError', message: 'parityOutputs must be an array of DeviceBuffer (got null)' });
+  t.throws(() => b.cudaCopy(f32 as unknown as NativeDeviceBuffer, notBuffer),
+    { ...arg, name: 'TypeError', message: 'src must be a DeviceBuffer (got Float32Array)' });
+  t.throws(() => new b.DeviceBuffer('4' as unknown as number),
+    { ...arg, name: 'TypeError', message: 'length must be an integer (got string)' });
+  t.throws(() => new b.DeviceBuffer(0), { ...arg, name: 'RangeError', message: /^length must be between 1 and \d+ \(got 0\)$/ });
+  t.throws(() => new b.DeviceBuffer(2.5), { ...arg, name: 'RangeError', message: /^length must be an integer/ });
+});
+
+t.test('decode outputs must not overlap each other', async (t) => {
+  const whole = new Float32Array(6);
+  t.throws(() => codec.decode([a], [null, null, b], { coefficients: [[1, 1, 1]], outs: [whole.subarray(0, 3), whole.subarray(2, 5)] }),
+    { name: 'RangeError', message: /outs\[1\] overlaps outs\[0\]/ });
 });

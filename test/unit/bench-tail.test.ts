@@ -3,8 +3,10 @@
 import t from 'tap';
 import { makeRng, permutation, poissonSchedule } from '../../src/bench/tail/rng.js';
 import { addRatios, spread, summarize, verdicts, type TrialRecord } from '../../src/bench/tail/stats.js';
-import { argmax, binaryRequest, jsonRequest, parseAnswer } from '../../src/bench/tail/protocol.js';
-import { instancesFromMetrics, parsePort, processCpuMs } from '../../src/bench/tail/server.js';
+import { binaryRequest, jsonRequest, parseAnswer } from '../../src/bench/tail/stream-messages.js';
+import { instancesFromMetrics, parsePort, processCpuMs } from '../../src/bench/tail/serve-process.js';
+import { argmax } from '../../src/tensor-math.js';
+import { decodeFrame, encodeFrame } from '../../src/wire/index.js';
 import { parseBackground, parseModes } from '../../src/bench/tail/options.js';
 
 t.test('Poisson schedule: seeded, the right rate, exponential gaps', async (t) => {
@@ -86,27 +88,27 @@ t.test('framing: JSON pixels round-trip to the exact float32; binary frame layou
   t.equal(req.id, 'q1');
   t.match(req.inputs[0], { name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32' });
   t.same(Float32Array.from(req.inputs[0]!.data), img, 'every pixel parses back to the same float32');
-  const bin = binaryRequest('q2', img, [1, 1, 28, 28]);
-  const hlen = bin.readUInt32LE(0);
-  const header = JSON.parse(bin.subarray(4, 4 + hlen).toString()) as { id: string; inputs: Array<{ parameters: { binary_data_size: number } }> };
+  const bin = decodeFrame(binaryRequest('q2', img, [1, 1, 28, 28]));
+  const header = JSON.parse(new TextDecoder().decode(bin.header)) as { id: string; inputs: Array<{ parameters: { binary_data_size: number } }> };
   t.equal(header.id, 'q2');
   t.equal(header.inputs[0]!.parameters.binary_data_size, 784 * 4);
-  t.equal(bin.length, 4 + hlen + 784 * 4);
-  t.same(new Float32Array(Uint8Array.from(bin.subarray(4 + hlen)).buffer), img);
+  t.equal(bin.tensors.length, 784 * 4);
+  t.same(new Float32Array(bin.tensors.slice().buffer), img);
 
   const a = parseAnswer(JSON.stringify({ id: 'q1', outputs: [{ name: 'logits', data: [[0, 3, 1]] }], parameters: { parm_reconstructed: true } }), false);
   t.match(a, { id: 'q1', reconstructed: true });
   t.equal(argmax(a.logits!), 1);
   const e = parseAnswer(Buffer.from(JSON.stringify({ id: 7, error: 'bad' })), false);
   t.match(e, { id: '7', logits: null, error: 'bad' });
-  const out = Buffer.from(Float32Array.from([0, 0, 9]).buffer);
-  const h = Buffer.from(JSON.stringify({ id: 'b', outputs: [{ name: 'logits', parameters: { binary_data_size: 12, parm_reconstructed: false } }] }));
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(h.length);
-  const b = parseAnswer(Buffer.concat([len, h, out]), true);
+  const out = new Uint8Array(Float32Array.from([0, 0, 9]).buffer);
+  const h = JSON.stringify({ id: 'b', outputs: [{ name: 'logits', parameters: { binary_data_size: 12, parm_reconstructed: false } }] });
+  const b = parseAnswer(encodeFrame(h, [out]), true);
   t.match(b, { id: 'b', reconstructed: false });
   t.equal(argmax(b.logits!), 2);
-  t.throws(() => parseAnswer(Buffer.from([200, 0, 0, 0, 1]), true), /beyond frame/);
+  t.throws(() => parseAnswer(new Uint8Array([200, 0, 0, 0, 1]), true), /header length 200 exceeds the frame/);
+  t.throws(() => parseAnswer('{"id": "n", "outputs": []}', false), /answer n: no outputs/);
+  t.match(parseAnswer('{"id": "e", "outputs": [{"name": "logits", "data": []}]}', false), { id: 'e', error: 'empty logits' });
+
 });
 
 t.test('server output: port and instances', async (t) => {

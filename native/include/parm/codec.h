@@ -56,7 +56,9 @@ status encode_concat_f32(const float* const* images, std::size_t k, const image_
 // Several missing: the residual of each chosen parity row is computed as above (without the
 // division), the m x m system is inverted in double precision, and each output is the float32
 // weighted sum of the residuals with the inverse's row (rounded to float32), in row order.
-// The parity rows used are the first (lexicographic) m rows whose submatrix is nonsingular.
+// The parity rows used are the first (lexicographic) m rows whose submatrix is nonsingular: each
+// row in order that is independent of the rows taken before it (O(r m^2), never a search over
+// subsets). Coefficients must be finite (invalid_argument otherwise).
 status decode_f32(const float* const* parity, std::size_t r, const float* const* data,
                   std::size_t k, const float* coeff, std::size_t n, float* const* outs,
                   std::size_t n_outs);

@@ -13,7 +13,7 @@ enum class status_code : int {
   unsupported,       // not available in this build or on this machine (ISA, CUDA)
   cuda_error,        // a CUDA runtime or kernel error (message carries file:line and CUDA text)
   no_device,         // CUDA compiled in but no usable device
-  out_of_memory,
+  out_of_memory,     // host or device memory could not be allocated (scratch, device buffers)
 };
 
 struct status {
@@ -25,7 +25,8 @@ struct status {
   static status error(status_code c, std::string msg) { return status{c, std::move(msg)}; }
 };
 
-// The PARM_ERR_CODEC_* name that src/errors.ts uses for a status code.
+// The PARM_ERR_CODEC_* name of a status code ("OK" for ok), as listed in src/errors.ts; every code
+// has its own name. Defined in native/src/common/status.cc.
 const char* status_code_name(status_code c);
 
 }  // namespace parm

@@ -9,16 +9,15 @@
 #include <cstdint>
 
 #include "parm/codec.h"
-#include "concat_tile.h"
+#include "../common/concat_geometry.h"
 
 namespace parm {
 
 void encode_concat_tile_f32_avx512(const float* image, std::size_t index, const image_shape& shape,
                                    grid g, float* out) {
   const std::size_t C = shape.channels, H = shape.height, W = shape.width;
-  const concat_tile t = concat_tile_of(index, shape, g);
-  if (t.th == 0 || t.tw == 0) return;
-  const std::size_t y0 = t.y0, x0 = t.x0, th = t.th, tw = t.tw, sc = t.sc, sy = t.sy, sx = t.sx;
+  const auto [y0, x0, th, tw, sc, sy, sx] = concat_tile_of(index, shape, g);
+  if (th == 0 || tw == 0) return;
   // Gather indices are int32 element offsets within one 16-pixel span of a row.
   if (H % th != 0 || W % tw != 0 || 16 * (W / tw) * sx >= (std::size_t{1} << 31))
     return encode_concat_tile_f32_ref(image, index, shape, g, out);

@@ -1,6 +1,6 @@
-// AVX2 kernels (compiled with -mavx2 -ffp-contract=off): separate multiply and add instructions
-// in the reference's order, so the result equals the scalar reference bit for bit. Multiplies
-// by a weight of exactly 1 and divisions by exactly 1 are skipped (x*1 == x and x/1 == x).
+// AVX2 summation encoder (compiled with -mavx2 -ffp-contract=off): separate multiply and add
+// instructions in the reference's order, so the result equals encode_sum_f32_ref bit for bit.
+// Multiplies by a weight of exactly 1 are skipped (x*1 == x).
 #include <immintrin.h>
 
 #include "parm/codec.h"
@@ -66,55 +66,6 @@ void encode_sum_f32_avx2(const float* const* in, const float* w, std::size_t k, 
     for (std::size_t i = 1; i < k; ++i) acc = acc + (w ? w[i] * in[i][e] : in[i][e]);
     out[e] = acc;
   }
-}
-
-void decode_sub_f32_avx2(const float* p, const float* const* f, const float* w, std::size_t m,
-                         float d, std::size_t n, float* out) {
-  bool ones = true;
-  if (w)
-    for (std::size_t j = 0; j < m; ++j) ones = ones && w[j] == 1.0f;
-  const bool divide = d != 1.0f;
-  const __m256 dv = _mm256_set1_ps(d);
-  std::size_t e = 0;
-  for (; e + 16 <= n; e += 16) {
-    __m256 a0 = _mm256_loadu_ps(p + e), a1 = _mm256_loadu_ps(p + e + 8);
-    if (ones) {
-      for (std::size_t j = 0; j < m; ++j) {
-        a0 = _mm256_sub_ps(a0, _mm256_loadu_ps(f[j] + e));
-        a1 = _mm256_sub_ps(a1, _mm256_loadu_ps(f[j] + e + 8));
-      }
-    } else {
-      for (std::size_t j = 0; j < m; ++j) {
-        const __m256 wj = _mm256_set1_ps(w[j]);
-        a0 = _mm256_sub_ps(a0, _mm256_mul_ps(wj, _mm256_loadu_ps(f[j] + e)));
-        a1 = _mm256_sub_ps(a1, _mm256_mul_ps(wj, _mm256_loadu_ps(f[j] + e + 8)));
-      }
-    }
-    if (divide) {
-      a0 = _mm256_div_ps(a0, dv);
-      a1 = _mm256_div_ps(a1, dv);
-    }
-    _mm256_storeu_ps(out + e, a0);
-    _mm256_storeu_ps(out + e + 8, a1);
-  }
-  for (; e < n; ++e) {
-    float acc = p[e];
-    for (std::size_t j = 0; j < m; ++j) acc = acc - (w ? w[j] * f[j][e] : f[j][e]);
-    out[e] = acc / d;
-  }
-}
-
-void copy_f32_avx2(const float* src, std::size_t n, float* dst) {
-  std::size_t e = 0;
-  for (; e + 32 <= n; e += 32) {
-    const __m256 a = _mm256_loadu_ps(src + e), b = _mm256_loadu_ps(src + e + 8);
-    const __m256 c = _mm256_loadu_ps(src + e + 16), d = _mm256_loadu_ps(src + e + 24);
-    _mm256_storeu_ps(dst + e, a);
-    _mm256_storeu_ps(dst + e + 8, b);
-    _mm256_storeu_ps(dst + e + 16, c);
-    _mm256_storeu_ps(dst + e + 24, d);
-  }
-  for (; e < n; ++e) dst[e] = src[e];
 }
 
 }  // namespace parm

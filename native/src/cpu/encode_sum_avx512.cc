@@ -1,6 +1,6 @@
-// AVX-512 kernels (compiled with -mavx512f -ffp-contract=off): separate multiply and add instructions
-// in the reference's order, so the result equals the scalar reference bit for bit. Multiplies
-// by a weight of exactly 1 and divisions by exactly 1 are skipped (x*1 == x and x/1 == x).
+// AVX-512 summation encoder (compiled with -mavx512f -ffp-contract=off): separate multiply and add
+// instructions in the reference's order, so the result equals encode_sum_f32_ref bit for bit.
+// Multiplies by a weight of exactly 1 are skipped (x*1 == x).
 #include <immintrin.h>
 
 #include "parm/codec.h"
@@ -8,7 +8,7 @@
 namespace parm {
 
 void encode_sum_f32_avx512(const float* const* in, const float* w, std::size_t k, std::size_t n,
-                         float* out) {
+                           float* out) {
   bool ones = true;
   if (w)
     for (std::size_t i = 0; i < k; ++i) ones = ones && w[i] == 1.0f;
@@ -66,55 +66,6 @@ void encode_sum_f32_avx512(const float* const* in, const float* w, std::size_t k
     for (std::size_t i = 1; i < k; ++i) acc = acc + (w ? w[i] * in[i][e] : in[i][e]);
     out[e] = acc;
   }
-}
-
-void decode_sub_f32_avx512(const float* p, const float* const* f, const float* w, std::size_t m,
-                         float d, std::size_t n, float* out) {
-  bool ones = true;
-  if (w)
-    for (std::size_t j = 0; j < m; ++j) ones = ones && w[j] == 1.0f;
-  const bool divide = d != 1.0f;
-  const __m512 dv = _mm512_set1_ps(d);
-  std::size_t e = 0;
-  for (; e + 32 <= n; e += 32) {
-    __m512 a0 = _mm512_loadu_ps(p + e), a1 = _mm512_loadu_ps(p + e + 16);
-    if (ones) {
-      for (std::size_t j = 0; j < m; ++j) {
-        a0 = _mm512_sub_ps(a0, _mm512_loadu_ps(f[j] + e));
-        a1 = _mm512_sub_ps(a1, _mm512_loadu_ps(f[j] + e + 16));
-      }
-    } else {
-      for (std::size_t j = 0; j < m; ++j) {
-        const __m512 wj = _mm512_set1_ps(w[j]);
-        a0 = _mm512_sub_ps(a0, _mm512_mul_ps(wj, _mm512_loadu_ps(f[j] + e)));
-        a1 = _mm512_sub_ps(a1, _mm512_mul_ps(wj, _mm512_loadu_ps(f[j] + e + 16)));
-      }
-    }
-    if (divide) {
-      a0 = _mm512_div_ps(a0, dv);
-      a1 = _mm512_div_ps(a1, dv);
-    }
-    _mm512_storeu_ps(out + e, a0);
-    _mm512_storeu_ps(out + e + 16, a1);
-  }
-  for (; e < n; ++e) {
-    float acc = p[e];
-    for (std::size_t j = 0; j < m; ++j) acc = acc - (w ? w[j] * f[j][e] : f[j][e]);
-    out[e] = acc / d;
-  }
-}
-
-void copy_f32_avx512(const float* src, std::size_t n, float* dst) {
-  std::size_t e = 0;
-  for (; e + 64 <= n; e += 64) {
-    const __m512 a = _mm512_loadu_ps(src + e), b = _mm512_loadu_ps(src + e + 16);
-    const __m512 c = _mm512_loadu_ps(src + e + 32), d = _mm512_loadu_ps(src + e + 48);
-    _mm512_storeu_ps(dst + e, a);
-    _mm512_storeu_ps(dst + e + 16, b);
-    _mm512_storeu_ps(dst + e + 32, c);
-    _mm512_storeu_ps(dst + e + 48, d);
-  }
-  for (; e < n; ++e) dst[e] = src[e];
 }
 
 }  // namespace parm

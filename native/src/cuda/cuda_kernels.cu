@@ -5,11 +5,15 @@
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
+#include "../common/concat_args.h"
+#include "../common/concat_geometry.h"
+#include "../common/no_throw.h"
 #include "parm/codec.h"
 #include "parm/cuda.h"
 
@@ -26,9 +30,17 @@ namespace {
 
 constexpr std::size_t kMaxInputs = 64;  // k and r limit for the by-value kernel parameters
 
+status_code code_of(cudaError_t e) {
+  switch (e) {
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver: return status_code::no_device;
+    case cudaErrorMemoryAllocation: return status_code::out_of_memory;
+    default: return status_code::cuda_error;
+  }
+}
+
 status cuda_status(cudaError_t e, const char* what, const char* file, int line) {
-  return status::error(e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ? status_code::no_device
-                                                                                   : status_code::cuda_error,
+  return status::error(code_of(e),
                        std::string(file) + ":" + std::to_string(line) + ": " + what + ": " +
                            cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
@@ -87,50 +99,17 @@ __global__ void decode_sub_kernel(const float* p, sub_params s, std::size_t n, f
 struct concat_params {
   const float* img[kMaxInputs];
   int k;
-  unsigned long long C, H, W, R, G;
-  int nhwc;
+  image_shape shape;
+  grid g;
 };
 
+// One thread per output element: concat_pixel_f32 (concat_geometry.h), which the ctest also runs
+// on the host against the CPU reference.
 __global__ void encode_concat_kernel(concat_params p, float* out) {
-  const unsigned long long n = p.C * p.H * p.W;
-  for (unsigned long long idx = blockIdx.x * static_cast<unsigned long long>(blockDim.x) + threadIdx.x; idx < n;
-       idx += static_cast<unsigned long long>(gridDim.x) * blockDim.x) {
-    unsigned long long ch, y, x;
-    if (p.nhwc) {
-      ch = idx % p.C;
-      x = (idx / p.C) % p.W;
-      y = idx / (p.C * p.W);
-    } else {
-      x = idx % p.W;
-      y = (idx / p.W) % p.H;
-      ch = idx / (p.W * p.H);
-    }
-    unsigned long long r = 0, c = 0;
-    while ((r + 1) * p.H / p.R <= y) ++r;
-    while ((c + 1) * p.W / p.G <= x) ++c;
-    const unsigned long long t = r * p.G + c;
-    if (t >= static_cast<unsigned long long>(p.k)) {
-      out[idx] = 0.0f;
-      continue;
-    }
-    const unsigned long long y0 = r * p.H / p.R, y1 = (r + 1) * p.H / p.R;
-    const unsigned long long x0 = c * p.W / p.G, x1 = (c + 1) * p.W / p.G;
-    const unsigned long long th = y1 - y0, tw = x1 - x0, oy = y - y0, ox = x - x0;
-    const unsigned long long ylo = oy * p.H, yhi = (oy + 1) * p.H, xlo = ox * p.W, xhi = (ox + 1) * p.W;
-    const float* im = p.img[t];
-    float acc = 0.0f;
-    for (unsigned long long sy = ylo / th; sy < p.H && sy * th < yhi; ++sy) {
-      const unsigned long long a0 = sy * th > ylo ? sy * th : ylo, a1 = (sy + 1) * th < yhi ? (sy + 1) * th : yhi;
-      if (a1 <= a0) continue;
-      for (unsigned long long sx = xlo / tw; sx < p.W && sx * tw < xhi; ++sx) {
-        const unsigned long long b0 = sx * tw > xlo ? sx * tw : xlo, b1 = (sx + 1) * tw < xhi ? (sx + 1) * tw : xhi;
-        if (b1 <= b0) continue;
-        const unsigned long long at = p.nhwc ? (sy * p.W + sx) * p.C + ch : (ch * p.H + sy) * p.W + sx;
-        acc = __fadd_rn(acc, __fmul_rn(im[at], static_cast<float>((a1 - a0) * (b1 - b0))));
-      }
-    }
-    out[idx] = __fdiv_rn(acc, static_cast<float>(p.H * p.W));
-  }
+  const std::size_t n = p.shape.channels * p.shape.height * p.shape.width;
+  for (std::size_t idx = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; idx < n;
+       idx += static_cast<std::size_t>(gridDim.x) * blockDim.x)
+    out[idx] = concat_pixel_f32(p.img, static_cast<std::size_t>(p.k), p.shape, p.g, idx);
 }
 
 void launch_dims(std::size_t n, unsigned* blocks, unsigned* threads) {
@@ -192,18 +171,18 @@ info query() {
 }
 
 status buffer_alloc(std::size_t n, buffer** out) {
+  if (!out) return bad("out is null");
   *out = nullptr;
-  const info inf = query();
-  if (!inf.available) return status::error(status_code::no_device, inf.reason);
-  auto* b = new buffer();
-  b->n = n;
-  cudaError_t e = cudaMalloc(&b->dev, n * sizeof(float));
-  if (e != cudaSuccess) {
-    delete b;
-    return cuda_status(e, "cudaMalloc", __FILE__, __LINE__);
-  }
-  *out = b;
-  return status::success();
+  if (n > SIZE_MAX / sizeof(float)) return status::error(status_code::out_of_memory, "buffer of " + std::to_string(n) + " floats");
+  return no_throw("buffer_alloc", [&] {
+    const info inf = query();
+    if (!inf.available) return status::error(status_code::no_device, inf.reason);
+    auto b = std::make_unique<buffer>();
+    b->n = n;
+    PARM_CUDA_TRY(cudaMalloc(&b->dev, n * sizeof(float)));
+    *out = b.release();
+    return status::success();
+  });
 }
 
 void buffer_free(buffer* b) {
@@ -218,43 +197,45 @@ void buffer_free(buffer* b) {
 std::size_t buffer_size(const buffer* b) { return b ? b->n : 0; }
 
 namespace {
-status staging(buffer* b) {
+
+enum class direction { upload, download };
+
+// One transfer through the buffer's pinned staging memory (allocated on first use), on the
+// library's stream; returns when the data has arrived.
+status staged_copy(buffer* b, float* host, std::size_t n, std::size_t at, direction d) {
+  const char* what = d == direction::upload ? "upload" : "download";
+  if (!b) return bad(std::string(what) + ": buffer is null");
+  if (at > b->n || n > b->n - at) return bad(std::string(what) + " past the end of the device buffer");
+  if (n == 0) return status::success();
+  if (!host) return bad(std::string(what) + ": host pointer is null");
+  std::lock_guard<std::mutex> lk(b->m);
   if (!b->pinned) PARM_CUDA_TRY(cudaMallocHost(&b->pinned, b->n * sizeof(float)));
+  cudaStream_t s;
+  status st = stream(&s);
+  if (!st.ok()) return st;
+  const std::size_t bytes = n * sizeof(float);
+  if (d == direction::upload) {
+    std::memcpy(b->pinned + at, host, bytes);
+    PARM_CUDA_TRY(cudaMemcpyAsync(b->dev + at, b->pinned + at, bytes, cudaMemcpyHostToDevice, s));
+    PARM_CUDA_TRY(cudaStreamSynchronize(s));
+  } else {
+    PARM_CUDA_TRY(cudaMemcpyAsync(b->pinned + at, b->dev + at, bytes, cudaMemcpyDeviceToHost, s));
+    PARM_CUDA_TRY(cudaStreamSynchronize(s));
+    std::memcpy(host, b->pinned + at, bytes);
+  }
   return status::success();
 }
+
 }  // namespace
 
 status buffer_upload(buffer* b, const float* host, std::size_t n, std::size_t at) {
-  if (!b) return bad("buffer is null");
-  if (at > b->n || n > b->n - at) return bad("upload past the end of the device buffer");
-  if (n == 0) return status::success();
-  std::lock_guard<std::mutex> lk(b->m);
-  status st = staging(b);
-  if (!st.ok()) return st;
-  cudaStream_t s;
-  st = stream(&s);
-  if (!st.ok()) return st;
-  std::memcpy(b->pinned + at, host, n * sizeof(float));
-  PARM_CUDA_TRY(cudaMemcpyAsync(b->dev + at, b->pinned + at, n * sizeof(float), cudaMemcpyHostToDevice, s));
-  PARM_CUDA_TRY(cudaStreamSynchronize(s));
-  return status::success();
+  // The host data is only read on upload.
+  return staged_copy(b, const_cast<float*>(host), n, at, direction::upload);
 }
 
-status buffer_download(const buffer* cb, float* host, std::size_t n, std::size_t at) {
-  buffer* b = const_cast<buffer*>(cb);
-  if (!b) return bad("buffer is null");
-  if (at > b->n || n > b->n - at) return bad("download past the end of the device buffer");
-  if (n == 0) return status::success();
-  std::lock_guard<std::mutex> lk(b->m);
-  status st = staging(b);
-  if (!st.ok()) return st;
-  cudaStream_t s;
-  st = stream(&s);
-  if (!st.ok()) return st;
-  PARM_CUDA_TRY(cudaMemcpyAsync(b->pinned + at, b->dev + at, n * sizeof(float), cudaMemcpyDeviceToHost, s));
-  PARM_CUDA_TRY(cudaStreamSynchronize(s));
-  std::memcpy(host, b->pinned + at, n * sizeof(float));
-  return status::success();
+// The staging memory and its lock are not part of the buffer's logical (device) contents.
+status buffer_download(const buffer* b, float* host, std::size_t n, std::size_t at) {
+  return staged_copy(const_cast<buffer*>(b), host, n, at, direction::download);
 }
 
 status encode_sum_f32_cuda(const buffer* const* inputs, const float* weights, std::size_t k, buffer* out) {
@@ -282,27 +263,21 @@ status encode_sum_f32_cuda(const buffer* const* inputs, const float* weights, st
 
 status encode_concat_f32_cuda(const buffer* const* images, std::size_t k, const image_shape& shape, grid g,
                               buffer* out) {
-  if (k == 0) return bad("k must be at least 1 (no images)");
-  if (k > kMaxInputs) return bad("k exceeds the CUDA limit of " + std::to_string(kMaxInputs));
-  if (g.rows == 0 && g.cols == 0) g = default_grid(k);
-  if (g.rows == 0 || g.cols == 0 || g.rows * g.cols < k || g.rows > shape.height || g.cols > shape.width)
-    return bad("invalid grid " + std::to_string(g.rows) + "x" + std::to_string(g.cols) + " for k = " + std::to_string(k));
+  status st = check_concat_args(k, shape, &g);
+  if (!st.ok()) return st;
+  if (k > kMaxInputs) return bad("k = " + std::to_string(k) + " exceeds the CUDA limit of " + std::to_string(kMaxInputs));
   const std::size_t n = shape.channels * shape.height * shape.width;
   if (!out || out->n != n) return bad("out has the wrong length");
   concat_params p{};
   p.k = static_cast<int>(k);
-  p.C = shape.channels;
-  p.H = shape.height;
-  p.W = shape.width;
-  p.R = g.rows;
-  p.G = g.cols;
-  p.nhwc = shape.order == layout::nhwc;
+  p.shape = shape;
+  p.g = g;
   for (std::size_t i = 0; i < k; ++i) {
     if (!images[i] || images[i]->n != n) return bad("images[" + std::to_string(i) + "] has the wrong length");
     p.img[i] = images[i]->dev;
   }
   cudaStream_t s;
-  status st = stream(&s);
+  st = stream(&s);
   if (!st.ok()) return st;
   unsigned blocks, threads;
   launch_dims(n, &blocks, &threads);

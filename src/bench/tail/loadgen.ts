@@ -5,7 +5,9 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { loadFashionMnistTest } from '../../dataset.js';
-import { argmax, binaryRequest, jsonRequest, parseAnswer, type Framing } from './protocol.js';
+import { argmax } from '../../tensor-math.js';
+import type { Framing } from '../../wire/index.js';
+import { binaryRequest, jsonRequest, parseAnswer } from './stream-messages.js';
 import { makeRng, permutation, poissonSchedule } from './rng.js';
 
 export interface LoadOptions {
@@ -148,7 +150,7 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
   }
 
   // The next payload is built while waiting for its slot, so building costs no latency.
-  const build = (i: number): string | Buffer => {
+  const build = (i: number): string | Uint8Array => {
     const img = order[(opts.generator + i) % data.count]!;
     const image = data.images.subarray(img * size, (img + 1) * size);
     const id = String(i);

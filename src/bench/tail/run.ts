@@ -4,11 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EngineOptions } from '../../engine/types.js';
 import { ParmError } from '../../errors.js';
+import type { BundledDeployment, ServeConfigFile } from '../../server/config.js';
 import { runGenerators } from './generators.js';
 import type { LoadResult, Progress } from './loadgen.js';
 import type { ModeSpec, TailBenchOptions } from './options.js';
-import { startServer, type ServeConfig } from './server.js';
+import { spawnParmServe } from './serve-process.js';
 import { addRatios, summarize, type TrialRecord } from './stats.js';
 
 export interface RunSpec {
@@ -63,20 +65,20 @@ export function instancesFor(spec: ModeSpec, m: number): { deployed: number; par
  * k and parityInstances = ceil(m / k): the engine gives `parm` m deployed + ceil(m / k) parity
  * instances and sizes `equal-resources` and `hedged` to the same total, all deployed replicas.
  */
-export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfig {
-  const deployment: Record<string, unknown> = {
+export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfigFile {
+  const deployment: BundledDeployment = {
     bundled: opts.deployment,
     mode: run.spec.mode,
     instances: opts.instances,
     threadsPerSession: opts.threadsPerSession,
-    ...opts.engine,
+    ...(opts.engine as Partial<EngineOptions>),
   };
   if (run.spec.mode !== 'none') {
-    deployment['k'] = run.spec.k;
-    deployment['parityInstances'] = Math.ceil(opts.instances / run.spec.k!);
+    deployment.k = run.spec.k!;
+    deployment.parityInstances = Math.ceil(opts.instances / run.spec.k!);
   }
-  if (run.spec.mode === 'hedged' && opts.hedgeDelayMs !== undefined) deployment['hedgeDelayMs'] = opts.hedgeDelayMs;
-  if (opts.background) deployment['background'] = { ...opts.background, seed: run.seed };
+  if (run.spec.mode === 'hedged' && opts.hedgeDelayMs !== undefined) deployment.hedgeDelayMs = opts.hedgeDelayMs;
+  if (opts.background) deployment.background = { ...opts.background, seed: run.seed };
   // The generator pipelines every query on one connection; the server's per-connection cap
   // (sized for ordinary clients) must not turn a tail stall into error answers.
   return { host: '127.0.0.1', port: 0, limits: { maxInFlightPerConnection: 100_000 }, deployments: [deployment] };
@@ -84,7 +86,7 @@ export function serveConfigFor(run: RunSpec, opts: TailBenchOptions): ServeConfi
 
 export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, workDir: string): Promise<Target> {
   const name = `run${String(run.index).padStart(3, '0')}-${run.spec.label.replace(/[^a-z0-9]+/gi, '-')}-r${run.rate}-t${run.trial}`;
-  const server = await startServer({ config: serveConfigFor(run, opts), model: opts.deployment, workDir, name });
+  const server = await spawnParmServe({ config: serveConfigFor(run, opts), model: opts.deployment, workDir, name });
   return {
     wsUrl: `ws://127.0.0.1:${server.port}/v2/models/${encodeURIComponent(server.model)}/infer/stream`,
     instances: server.instances,

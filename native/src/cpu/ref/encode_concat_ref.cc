@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "parm/codec.h"
-#include "../concat_tile.h"
+#include "../../common/concat_geometry.h"
 
 namespace parm {
 namespace {
@@ -14,17 +14,13 @@ struct tap {
   std::size_t ov;   // overlap length (integer)
 };
 
-// For each output index o in [0, t): the inputs whose interval [s*t, (s+1)*t) overlaps
-// [o*len, (o+1)*len), in ascending order, with the overlap length.
+// For each output index o in [0, t): the inputs it averages, ascending, with their overlap.
 std::vector<std::vector<tap>> taps_for(std::size_t len, std::size_t t) {
   std::vector<std::vector<tap>> taps(t);
   for (std::size_t o = 0; o < t; ++o) {
-    const std::size_t lo = o * len, hi = (o + 1) * len;
-    for (std::size_t s = lo / t; s < len && s * t < hi; ++s) {
-      const std::size_t a = s * t > lo ? s * t : lo;
-      const std::size_t b = (s + 1) * t < hi ? (s + 1) * t : hi;
-      if (b > a) taps[o].push_back({s, b - a});
-    }
+    const concat_taps range = concat_taps_of(o, len, t);
+    for (std::size_t s = range.first; s < range.end; ++s)
+      if (const std::size_t ov = concat_overlap(o, s, len, t)) taps[o].push_back({s, ov});
   }
   return taps;
 }
@@ -34,9 +30,8 @@ std::vector<std::vector<tap>> taps_for(std::size_t len, std::size_t t) {
 void encode_concat_tile_f32_ref(const float* image, std::size_t index, const image_shape& shape,
                                 grid g, float* out) {
   const std::size_t C = shape.channels, H = shape.height, W = shape.width;
-  const concat_tile t = concat_tile_of(index, shape, g);
-  if (t.th == 0 || t.tw == 0) return;
-  const std::size_t y0 = t.y0, x0 = t.x0, th = t.th, tw = t.tw, sc = t.sc, sy = t.sy, sx = t.sx;
+  const auto [y0, x0, th, tw, sc, sy, sx] = concat_tile_of(index, shape, g);
+  if (th == 0 || tw == 0) return;
   const auto ty = taps_for(H, th), tx = taps_for(W, tw);
   const float denom = static_cast<float>(H * W);
   // Column taps flattened: output column ox uses entries [xb[ox], xb[ox + 1]).

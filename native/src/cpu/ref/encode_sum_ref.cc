@@ -1,7 +1,5 @@
-// Scalar reference kernels: the definition of Contract 2 that every other ISA must match bit for
-// bit. Built with -ffp-contract=off so no product and sum fuse into an FMA.
-#include <cstring>
-
+// Scalar reference of the summation encoder: the definition of Contract 2 that every other ISA
+// must match bit for bit. Built with -ffp-contract=off so no product and sum fuse into an FMA.
 #include "parm/codec.h"
 
 namespace parm {
@@ -13,19 +11,6 @@ void encode_sum_f32_ref(const float* const* in, const float* w, std::size_t k, s
     for (std::size_t i = 1; i < k; ++i) acc = acc + (w ? w[i] * in[i][e] : in[i][e]);
     out[e] = acc;
   }
-}
-
-void decode_sub_f32_ref(const float* p, const float* const* f, const float* w, std::size_t m,
-                        float d, std::size_t n, float* out) {
-  for (std::size_t e = 0; e < n; ++e) {
-    float acc = p[e];
-    for (std::size_t j = 0; j < m; ++j) acc = acc - (w ? w[j] * f[j][e] : f[j][e]);
-    out[e] = acc / d;
-  }
-}
-
-void copy_f32_ref(const float* src, std::size_t n, float* dst) {
-  if (n) std::memcpy(dst, src, n * sizeof(float));
 }
 
 }  // namespace parm

@@ -1,0 +1,186 @@
+// `parm simulate`: the paper's experiment at fleet scale, as a discrete-event simulation of the
+// real engine (docs/simulate.md), and `--validate`, which checks it against a real run here.
+import { existsSync, readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { parseDecodePolicy } from '../engine/decode-policy.js';
+import type { BackgroundLoadSpec, DecodePolicy } from '../engine/types.js';
+import { ParmError } from '../errors.js';
+import { parseSimModes, runPlan, type SimPlan } from '../sim/plan.js';
+import { buildSimReport, formatSimTable, writeSimReport } from '../sim/report.js';
+import { empirical, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
+import type { Stragglers } from '../sim/simulate.js';
+
+interface SimulateFlags {
+  modes: string;
+  instances: string;
+  load?: string;
+  rate?: string;
+  queries: number;
+  service: string;
+  parityService?: string;
+  frontend?: string;
+  trace?: string;
+  background: 'delay' | 'none';
+  backgroundPeriod: number;
+  backgroundDuty: number;
+  backgroundIntensity: number;
+  backgroundWidth: number;
+  backgroundTargets: 'all' | 'deployed';
+  moving?: string;
+  slow?: string;
+  failures?: string;
+  racks?: string;
+  seed: number;
+  decode?: DecodePolicy;
+  groupWait?: number;
+  hedgeDelay?: number;
+  out: string;
+  charts: boolean;
+  json: boolean;
+  validate: boolean;
+  validateRates: string;
+  validateSeconds: number;
+}
+
+function usage(message: string): never {
+  throw new ParmError('PARM_ERR_CLI_USAGE', message);
+}
+
+const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) usage(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got '${v}'`);
+  return n;
+};
+
+function list(name: string, text: string, min: number, max = Infinity): number[] {
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (values.length === 0 || !values.every((x) => Number.isFinite(x) && x >= min && x <= max)) usage(`${name} must be a comma-separated list of numbers in [${min}, ${max}], got '${text}'`);
+  return values;
+}
+
+/** `a:b:c` of exactly `count` numbers. */
+function tuple(name: string, text: string, count: number, form: string): number[] {
+  const parts = text.split(':').map(Number);
+  if (parts.length !== count || !parts.every((x) => Number.isFinite(x) && x >= 0)) usage(`${name} must be ${form}, got '${text}'`);
+  return parts;
+}
+
+/** A spec (`lognormal:0.4,0.3`) or a service-time file (JSON, as `parm bench tail` writes it); `role` picks its table. */
+function serviceTime(text: string, role: 'deployed' | 'parity' | 'frontend'): ServiceTime {
+  if (existsSync(text)) {
+    const file = readServiceTimeFile(text);
+    const table = file[role] ?? file.deployed;
+    return empirical(table, `${text} (${file[role] ? role : 'deployed'})`);
+  }
+  return parseServiceTime(text);
+}
+
+function planFrom(f: SimulateFlags): SimPlan {
+  if (f.load !== undefined && f.rate !== undefined) usage('give --load (utilisation) or --rate (queries/s), not both');
+  const stragglers: Stragglers = {};
+  if (f.background === 'delay') {
+    const bg: BackgroundLoadSpec = { seed: f.seed, kind: 'delay', width: f.backgroundWidth as 1 | 2, periodMs: f.backgroundPeriod, duty: f.backgroundDuty, intensity: f.backgroundIntensity, targets: f.backgroundTargets };
+    stragglers.background = bg;
+  }
+  if (f.moving) {
+    const [fraction, periodMs, duty, delayMs] = tuple('--moving', f.moving, 4, '<fraction>:<period-ms>:<duty>:<delay-ms>');
+    if (fraction! > 1 || duty! > 1) usage('--moving: fraction and duty are in [0, 1]');
+    stragglers.moving = { fraction: fraction!, periodMs: periodMs!, duty: duty!, delayMs: delayMs! };
+  }
+  if (f.slow) {
+    const [fraction, factor] = tuple('--slow', f.slow, 2, '<fraction>:<factor>');
+    stragglers.slow = { fraction: fraction!, factor: factor! };
+  }
+  if (f.failures) {
+    const [mtbfMs, restartMs] = tuple('--failures', f.failures, 2, '<mtbf-ms>:<restart-ms>');
+    if (!(mtbfMs! > 0)) usage('--failures: the mean time between failures must be > 0');
+    stragglers.failures = { mtbfMs: mtbfMs!, restartMs: restartMs! };
+  }
+  if (f.racks) {
+    const [size, count, periodMs, duty, delayMs] = tuple('--racks', f.racks, 5, '<size>:<count>:<period-ms>:<duty>:<delay-ms>');
+    if (!(size! >= 1) || duty! > 1) usage('--racks: size >= 1, duty in [0, 1]');
+    stragglers.racks = { size: size!, count: count!, periodMs: periodMs!, duty: duty!, delayMs: delayMs! };
+  }
+  let arrivals: Float64Array | undefined;
+  if (f.trace) {
+    let raw: unknown;
+    try {
+      const text = readFileSync(f.trace, 'utf8').trim();
+      raw = text.startsWith('[') ? JSON.parse(text) : text.split(/\s+/).map(Number);
+    } catch (e) {
+      usage(`--trace ${f.trace}: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(raw) || raw.length === 0 || !raw.every((x, i) => typeof x === 'number' && x >= 0 && (i === 0 || x >= raw[i - 1]))) {
+      usage(`--trace ${f.trace}: expected non-decreasing arrival offsets in ms (a JSON array, or one number per line)`);
+    }
+    arrivals = Float64Array.from(raw as number[]);
+  }
+  const deployed = serviceTime(f.service, 'deployed');
+  return {
+    modes: parseSimModes(f.modes),
+    instances: list('--instances', f.instances, 1, 65_536).map(Math.round),
+    loads: f.rate !== undefined ? { kind: 'rate', values: list('--rate', f.rate, 0.001) } : { kind: 'utilisation', values: list('--load', f.load ?? '0.5', 0.001, 0.999) },
+    queries: arrivals ? arrivals.length : f.queries,
+    seed: f.seed,
+    service: { deployed, parity: f.parityService ? serviceTime(f.parityService, 'parity') : existsSync(f.service) ? serviceTime(f.service, 'parity') : deployed },
+    ...(f.frontend ? { frontend: serviceTime(f.frontend, 'frontend') } : {}),
+    stragglers,
+    ...(arrivals ? { arrivals } : {}),
+    ...(f.decode ? { decode: f.decode } : {}),
+    ...(f.groupWait !== undefined ? { groupWaitMs: f.groupWait } : {}),
+    ...(f.hedgeDelay !== undefined ? { hedgeDelayMs: f.hedgeDelay } : {}),
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('simulate')
+    .description(
+      'Discrete-event simulation of the serving engine at fleet scale: the real engine code (queues, coding groups, decoding, ' +
+        'partial groups, hedging, retries) on a simulated clock with simulated instances (docs/simulate.md). --validate runs a short ' +
+        'real benchmark here and the simulation with the service times it measured, side by side.',
+    )
+    .option('--modes <list>', 'modes: none, equal-resources, hedged, parm:K[:rR]', 'none,equal-resources,hedged,parm:2')
+    .option('--instances <list>', 'deployed instances m of each fleet (parm adds r x ceil(m/k) parity instances, the baselines as many replicas)', '1000')
+    .option('--load <list>', 'offered load as the utilisation of the m deployed instances, e.g. 0.3,0.5,0.7 (default 0.5)')
+    .option('--rate <list>', 'offered load in queries/s (instead of --load)')
+    .option('--queries <n>', 'queries per run (Poisson arrivals); the first 5 % are not measured', num('--queries', 100, 1e8, true), 200_000)
+    .option('--service <spec|file>', 'deployed service time: fixed:MS, exp:MEAN, lognormal:MEDIAN,SIGMA, or a service-time JSON file', 'lognormal:0.4,0.3')
+    .option('--parity-service <spec|file>', 'parity service time (default: --service)')
+    .option('--frontend <spec|file>', 'time a query spends outside the engine (transport, parsing), added to each answer (default none)')
+    .option('--trace <file>', 'arrival offsets in ms (a JSON array or one per line) instead of Poisson arrivals')
+    .addOption(new Option('--background <kind>', "the tail benchmark's seeded background schedule (one or two instances at a time)").choices(['delay', 'none']).default('delay'))
+    .option('--background-period <ms>', 'background period', num('--background-period', 1), 200)
+    .option('--background-duty <f>', 'fraction of each period disturbed', num('--background-duty', 0, 1), 0.25)
+    .option('--background-intensity <ms>', 'delay added to runs started while disturbed', num('--background-intensity', 0), 50)
+    .option('--background-width <n>', '1 or 2 instances at a time', num('--background-width', 1, 2, true), 1)
+    .addOption(new Option('--background-targets <t>', 'instances the background picks from').choices(['all', 'deployed']).default('all'))
+    .option('--moving <f:period:duty:ms>', 'at fleet scale: every period a random fraction f of the instances is slowed by ms for duty of it')
+    .option('--slow <f:factor>', 'a seeded fraction f of the instances runs factor times slower, always')
+    .option('--failures <mtbf:restart>', 'each instance fails with this mean time between failures (ms) and is back restart ms later')
+    .option('--racks <size:count:period:duty:ms>', 'correlated slowdowns: count random racks of size instances slowed together each period')
+    .option('--seed <n>', 'seed of arrivals, service times and stragglers (the same in every mode)', num('--seed', 0, 2 ** 31 - 1, true), 1)
+    .option('--decode <policy>', "'first' or 'deadline:<ms>'", (v: string) => parseDecodePolicy(v))
+    .option('--group-wait <ms>', 'coding window wait (engine groupWaitMs, default 5)', num('--group-wait', 0))
+    .option('--hedge-delay <ms>', 'hedged mode re-issue delay (default 10)', num('--hedge-delay', 0))
+    .option('--out <dir>', 'where the JSON, table and charts go', 'bench-results/simulate')
+    .option('--no-charts', 'skip the SVG/PNG charts')
+    .option('--json', 'print the JSON report on stdout instead of the table', false)
+    .option('--validate', 'run a short real tail benchmark here and the simulation calibrated on it; print the error per percentile', false)
+    .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
+    .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
+    .action(async (flags: SimulateFlags) => {
+      if (flags.validate) {
+        const { runValidation } = await import('../sim/validate.js');
+        await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json });
+        return;
+      }
+      const plan = planFrom(flags);
+      const results = await runPlan(plan, (r, i, total) => {
+        process.stderr.write(`parm simulate: [${i}/${total}] m=${r.m} load ${r.load} ${r.label}: p50 ${r.p50.toFixed(3)} p99.9 ${r.p999.toFixed(2)} ms (${r.wall_s.toFixed(1)} s)\n`);
+      });
+      const report = buildSimReport(plan, results);
+      const written = await writeSimReport(report, flags.out, flags.charts);
+      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSimTable(report)}\nwrote ${written.join(', ')}\n`);
+    });
+}

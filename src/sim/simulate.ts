@@ -1,0 +1,241 @@
+// One simulated run: the real ParmEngine (its batcher, coding window, parity coding, scheduler,
+// recovery and query book) on a VirtualClock with SimInstances, fed by an arrival process, with
+// the straggler models applied; returns the same latency fields as `parm bench tail`.
+import { join } from 'node:path';
+import { ParmEngine } from '../engine/engine.js';
+import { nativeCodec } from '../engine/engine-codec.js';
+import type { EngineInstance } from '../engine/instance.js';
+import type { BackgroundLoadSpec, DecodePolicy, EngineOptions, Mode } from '../engine/types.js';
+import { makeRng } from '../bench/tail/rng.js';
+import { packageRoot } from '../package-root.js';
+import { summarize, type LatencyStats } from '../bench/tail/stats.js';
+import { SimInstance } from './sim-instance.js';
+import type { ServiceTime } from './service-times.js';
+import { VirtualClock } from './virtual-clock.js';
+
+/** Only checked to exist by the engine's option validator: simulated instances load nothing. */
+const placeholderModel = (): string => join(packageRoot(), 'package.json');
+
+/** Straggler models (docs/simulate.md). */
+export interface Stragglers {
+  /** The benchmark's seeded background schedule, run by the engine itself as in `parm bench tail`. */
+  background?: BackgroundLoadSpec;
+  /** A seeded fraction of the instances runs `factor` times slower, all the time. */
+  slow?: { fraction: number; factor: number };
+  /** Every instance fails as a Poisson process with this mean time between failures, and is back `restartMs` later. */
+  failures?: { mtbfMs: number; restartMs: number };
+  /**
+   * The paper's moving disturbance at fleet scale: every `periodMs` a seeded random `fraction` of
+   * the instances (deployed and parity) adds `delayMs` to the runs they start for `duty` of the
+   * period (the engine's background schedule picks one or two instances, which a large fleet
+   * would not notice).
+   */
+  moving?: { fraction: number; periodMs: number; duty: number; delayMs: number };
+  /** Correlated slowdowns: instances in racks of `size` (in id order); every `periodMs`, `count` seeded random racks add `delayMs` to runs for `duty` of the period. */
+  racks?: { size: number; count: number; periodMs: number; duty: number; delayMs: number };
+}
+
+export interface SimConfig {
+  mode: Mode;
+  /** Coding group size (parm; sizes the baselines' extra replicas as parm's parity would). */
+  k: number;
+  /** Parity rows. */
+  r: number;
+  /** Deployed instances m; parm adds r x ceil(m / k) parity instances, the baselines as many deployed replicas. */
+  instances: number;
+  /** Offered load, queries/s (Poisson), or explicit arrival offsets (ms) from a trace. */
+  rate: number;
+  arrivals?: Float64Array;
+  queries: number;
+  service: { deployed: ServiceTime; parity: ServiceTime };
+  /** Added to every answer: time outside the engine (transport, parsing); sampled per query. */
+  frontend?: ServiceTime;
+  stragglers: Stragglers;
+  seed: number;
+  decode?: DecodePolicy;
+  groupWaitMs?: number;
+  hedgeDelayMs?: number;
+  partialGroup?: 'replicate' | 'unprotected';
+  /** Queries at the start not measured (default the first 5 %). */
+  warmupQueries?: number;
+}
+
+export interface SimResult extends LatencyStats {
+  mode: Mode;
+  k: number;
+  r: number;
+  label: string;
+  instances: { deployed: number; parity: number };
+  /** Extra instances over the m deployed ones, in deployed-instance equivalents / m. */
+  resource_overhead: number;
+  rate: number;
+  queries: number;
+  gap_ms: number;
+  reconstructed_fraction: number;
+  errors: number;
+  /** Simulated seconds, and wall seconds the simulation took. */
+  simulated_s: number;
+  wall_s: number;
+  /** Mean utilisation of the deployed instances. */
+  utilisation: number;
+}
+
+export function labelOf(c: Pick<SimConfig, 'mode' | 'k' | 'r'>): string {
+  if (c.mode === 'parm') return `parm k=${c.k}${c.r > 1 ? ` r=${c.r}` : ''}`;
+  return c.mode;
+}
+
+/** The coefficient rows of r parity models over k members: ones, then 1, 2, ..., k, then squares. */
+export function parityRows(k: number, r: number): number[][] {
+  return Array.from({ length: r }, (_, row) => Array.from({ length: k }, (_, j) => (j + 1) ** row));
+}
+
+export async function simulate(c: SimConfig): Promise<SimResult> {
+  const t0 = performance.now();
+  const clock = new VirtualClock();
+  const slowRng = makeRng(c.seed, 101);
+  const instances: SimInstance[] = [];
+  const parityInstances = Math.ceil(c.instances / c.k);
+  const options: EngineOptions = {
+    name: 'sim',
+    deployedModel: placeholderModel(),
+    parityModels: parityRows(c.k, c.r).map((coefficients) => ({ path: placeholderModel(), coefficients })),
+    mode: c.mode,
+    k: c.k,
+    instances: c.instances,
+    parityInstances,
+    maxPending: 100_000_000,
+    heartbeatMs: 1_000,
+    groupWaitMs: c.groupWaitMs ?? 5,
+    hedgeDelayMs: c.hedgeDelayMs ?? 10,
+    partialGroup: c.partialGroup ?? 'replicate',
+    ...(c.decode ? { decode: c.decode } : {}),
+    ...(c.stragglers.background ? { background: c.stragglers.background } : {}),
+  };
+  const engine = new ParmEngine(options, {
+    clock,
+    codec: nativeCodec,
+    instanceFactory: (spec, events, clk): EngineInstance => {
+      const slow = c.stragglers.slow && slowRng.next() < c.stragglers.slow.fraction ? c.stragglers.slow.factor : 1;
+      const inst = new SimInstance(spec, events, clk, {
+        service: spec.role === 'deployed' ? c.service.deployed : c.service.parity,
+        slowFactor: slow,
+        mtbfMs: c.stragglers.failures?.mtbfMs,
+        restartMs: c.stragglers.failures?.restartMs ?? 0,
+        // One stream per instance: its service times and failures do not depend on the others'.
+        rng: makeRng(c.seed, 1000 + instances.length),
+      });
+      instances.push(inst);
+      return inst;
+    },
+  });
+  const ready = engine.ready();
+  await clock.runUntil(() => false, 1);
+  await ready;
+  const stops: (() => void)[] = [];
+  if (c.stragglers.racks) {
+    const r = c.stragglers.racks;
+    const racks: SimInstance[][] = [];
+    for (let i = 0; i < instances.length; i += r.size) racks.push(instances.slice(i, i + r.size));
+    stops.push(startDisturbances(racks, r.count, r, clock, makeRng(c.seed, 104)));
+  }
+  if (c.stragglers.moving) {
+    const mv = c.stragglers.moving;
+    stops.push(startDisturbances(instances.map((i) => [i]), Math.round(mv.fraction * instances.length), mv, clock, makeRng(c.seed, 107)));
+  }
+
+  const arrivals = c.arrivals ?? poisson(c.rate, c.queries, makeRng(c.seed, 105));
+  const n = arrivals.length;
+  const warm = Math.min(c.warmupQueries ?? Math.floor(n / 20), n - 1);
+  const latency = new Float64Array(n);
+  const reconstructed = new Uint8Array(n);
+  const frontendRng = makeRng(c.seed, 106);
+  let settled = 0;
+  let errors = 0;
+  const input = new Float32Array([1]);
+  const start = clock.now();
+  for (let i = 0; i < n; i++) {
+    clock.advance(start + arrivals[i]!);
+    const extra = c.frontend ? c.frontend.sample(frontendRng.next(), frontendRng.next()) : 0;
+    engine.infer(input).then(
+      (res) => {
+        latency[i] = res.latencyMs + extra;
+        reconstructed[i] = res.reconstructed ? 1 : 0;
+        settled++;
+      },
+      () => {
+        latency[i] = NaN;
+        errors++;
+        settled++;
+      },
+    );
+    if ((i & 4095) === 4095) await new Promise((r) => setImmediate(r));
+  }
+  await clock.runUntil(() => settled === n);
+  const simulatedMs = clock.now() - start;
+  for (const stop of stops) stop();
+  const closing = engine.close();
+  await clock.runUntil(() => false, 0);
+  await closing;
+
+  const measured = Array.from(latency.subarray(warm)).filter((x) => !Number.isNaN(x));
+  const s = summarize(measured);
+  let recon = 0;
+  for (let i = warm; i < n; i++) recon += reconstructed[i]!;
+  const deployed = instances.filter((i) => i.role === 'deployed');
+  const parity = instances.length - deployed.length;
+  const busy = deployed.reduce((a, i) => a + i.busyMs, 0);
+  return {
+    ...s,
+    mode: c.mode,
+    k: c.k,
+    r: c.r,
+    label: labelOf(c),
+    instances: { deployed: deployed.length, parity },
+    resource_overhead: (deployed.length + parity - c.instances) / c.instances,
+    rate: c.arrivals ? (n / simulatedMs) * 1000 : c.rate,
+    queries: measured.length,
+    gap_ms: s.p999 - s.p50,
+    reconstructed_fraction: recon / Math.max(1, n - warm),
+    errors,
+    simulated_s: simulatedMs / 1000,
+    wall_s: (performance.now() - t0) / 1000,
+    utilisation: busy / Math.max(1e-9, simulatedMs * deployed.length),
+  };
+}
+
+/** `count` Poisson arrival offsets (ms) at `rate` queries/s. */
+function poisson(rate: number, count: number, rng: ReturnType<typeof makeRng>): Float64Array {
+  const out = new Float64Array(count);
+  const mean = 1000 / rate;
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    t += -Math.log(1 - rng.next()) * mean;
+    out[i] = t;
+  }
+  return out;
+}
+
+/**
+ * Every period, `count` distinct seeded random groups (a rack, or a single instance) add delayMs to
+ * the runs their instances start for duty x period. Returns a function that stops it.
+ */
+function startDisturbances(groups: SimInstance[][], count: number, d: { periodMs: number; duty: number; delayMs: number }, clock: VirtualClock, rng: ReturnType<typeof makeRng>): () => void {
+  let stopped = false;
+  const n = Math.min(count, groups.length);
+  const order = groups.map((_, i) => i);
+  const tick = (): void => {
+    if (stopped) return;
+    // A partial Fisher-Yates shuffle: the first n of `order` are this period's distinct picks.
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(rng.next() * (order.length - i));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+      for (const inst of groups[order[i]!]!) inst.disturb({ kind: 'delay', intensity: d.delayMs, forMs: d.duty * d.periodMs });
+    }
+    clock.setTimeout(tick, d.periodMs, true);
+  };
+  tick();
+  return () => {
+    stopped = true;
+  };
+}
