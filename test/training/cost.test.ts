@@ -77,3 +77,24 @@ t.test('multiply-adds of a Conv, a Gemm and a MatMul, counted by hand', { skip }
   t.match(bad.stderr, /cannot infer the shape of input A of MatMul/);
   t.equal(bad.stderr.trim().split('\n').length, 1, 'one line');
 });
+
+// The bundled split parity models run one inner MLP on each of the k tiles stacked along the batch
+// axis, so at batch 1 each Gemm has M = k: a counter that missed the stacking would report 1/k of
+// the cost. Tiles (the concat grid of a 28x28 image): k = 2: 28x14 (392 inputs), k = 3: 28x10 (the
+// widest of 9, 9, 10 columns; 280), k = 4: 14x14 (196), k = 8: 14x7 (98).
+const models = join(import.meta.dirname, '..', '..', 'models', 'fashion-mnist', 'mlp');
+const split = (k: number, inputs: number, h1: number, h2: number) => k * (inputs * h1 + h1 * h2 + h2 * 10);
+t.test('the bundled split parity models, counted by hand, within the cost rule', { skip }, async (t) => {
+  const cases: Array<[string, number]> = [
+    ['parity-concat-k2.onnx', split(2, 392, 432, 216)], ['parity-concat-k3.onnx', split(3, 280, 376, 188)],
+    ['parity-concat-k4.onnx', split(4, 196, 352, 176)], ['parity-concat-k8.onnx', split(8, 98, 276, 138)],
+  ];
+  const deployed = 784 * 512 + 512 * 256 + 256 * 10;
+  const paths = [join(models, 'deployed.onnx'), ...cases.map(([f]) => join(models, f))];
+  const macs = await countMacs(paths);
+  t.equal(macs.get(paths[0]!), deployed, 'the deployed MLP 784-512-256-10');
+  for (const [f, want] of cases) {
+    t.equal(macs.get(join(models, f)), want, `${f}: ${want} multiply-adds`);
+    t.ok(want / deployed <= 1, `${f}: flops ratio ${(want / deployed).toFixed(3)} <= 1`);
+  }
+});
