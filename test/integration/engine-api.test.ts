@@ -64,11 +64,11 @@ t.test('a model that fails to load rejects createEngine at once with the cause',
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bad = join(dir, 'bad.onnx');
   writeFileSync(bad, 'not an onnx file');
-  const t0 = performance.now();
+  // That it gives up rather than restarting forever is checked on engine time, with fake
+  // instances (test/unit/engine-coding.test.ts); here: the real loader's error reaches the caller.
   await t.rejects(createEngine({ name: 'bad', deployedModel: bad, mode: 'none', instances: 1 }), {
     code: 'PARM_ERR_ENGINE_MODEL', message: /deployed-0 could not start: model failed to load/,
   });
-  t.ok(performance.now() - t0 < 15_000, 'no restart loop');
 });
 
 t.test('maxPending: overload is refused, per-query timeout, close answers in-flight work', async (t) => {
@@ -95,8 +95,8 @@ t.test('hedged uses parm\'s instance count and beats a slow instance', async (t)
   t.same(h.metrics().instances.map((i) => i.id), ['deployed-0', 'deployed-1'], 'm + parityInstances deployed replicas, no parity');
   const [x] = images(1, 91) as [Float32Array];
   const r = await h.infer(x);
-  t.ok(r.latencyMs < 200, `hedge answered at ${r.latencyMs.toFixed(0)} ms`);
-  t.equal(r.instance, 'deployed-1');
+  t.comment(`hedge answered at ${r.latencyMs.toFixed(0)} ms`);
+  t.equal(r.instance, 'deployed-1', 'the hedge on the other replica answered, not the 300 ms slow one');
   t.equal(maxAbsDiff(r.output, await direct(MLP, x)), 0);
   await new Promise((res) => setTimeout(res, 350));
   const m = h.metrics();

@@ -258,6 +258,7 @@ t.test('a deployment whose instance cannot load its model fails to start, naming
   await clock.runUntil(() => err !== undefined);
   t.equal(err?.code, 'PARM_ERR_ENGINE_MODEL');
   t.match(err?.message ?? '', /instance deployed-1 could not start: model failed to load/);
+  t.ok(clock.now() < 1000, `failed within ${clock.now()} ms of engine time: no restart loop`);
   await e.close();
 });
 

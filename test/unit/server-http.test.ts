@@ -171,7 +171,7 @@ function routes(ctx: ServerContext) {
 t.test('state routes: metadata, health, readiness, repository index, fallback', async (t) => {
   const late = new FakeEngine({ name: 'late', startNotReady: true });
   const call = routes(context([new FakeEngine(), late]));
-  t.same((await call('get /v2')).json, { name: 'parm', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream'] });
+  t.same((await call('get /v2')).json, { name: 'parm', version: '0.1.0', extensions: ['binary_tensor_data', 'model_repository', 'parm_reconstruction', 'parm_stream', 'statistics'] });
   t.equal((await call('get /v2/health/live')).status, '200 OK');
   t.equal((await call('get /v2/health/ready')).status, '400 Bad Request', 'not ready while a deployment loads');
   t.equal((await call('get /v2/models/:model/ready', ['fake'])).status, '200 OK');
