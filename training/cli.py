@@ -1,4 +1,4 @@
-"""Command line of the trainer: `python3 -m training {deployed,parity,golden,manifest} ...`.
+"""Command line of the trainer: `python3 -m training {deployed,parity,bundle,cost,golden,manifest} ...`.
 
 Every user error is one line on stderr (`parm train: ...`, exit status 2), never a traceback;
 set PARM_DEBUG=1 to see the traceback of an unexpected failure.
@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     from .data import DEFAULT_DATASET_DIR
     p = _Parser(prog='parm train', description='Train deployed models and parity models (parm).')
-    sub = p.add_subparsers(dest='cmd', metavar='{deployed,parity,bundle,golden,manifest}', parser_class=_Parser)
+    sub = p.add_subparsers(dest='cmd', metavar='{deployed,parity,bundle,cost,golden,manifest}', parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument('--dataset', default=DEFAULT_DATASET_DIR,
@@ -51,15 +51,42 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument('--k', type=int, required=True, help='coding group size, 2..8')
     q.add_argument('--encoder', default='sum', help='sum or concat')
     q.add_argument('--model', default=None,
-                   help='parity architecture: mlp, cnn, or tiled (concat only: the deployed network on each '
-                        'tile, outputs summed) (default: the deployed one)')
-    q.add_argument('--hidden', default=None, help='parity hidden widths (default: the deployed ones)')
-    q.add_argument('--channels', default=None, help='parity cnn channels (default: the deployed ones)')
+                   help='parity architecture: mlp, cnn, split (concat only: one shared network run on each tile '
+                        'at tile resolution, sized to the budget, outputs summed) or tiled (concat only, over '
+                        'budget: the deployed network on each tile resized to full size) (default: the deployed one)')
+    q.add_argument('--inner', default=None, help='split: the per-tile network, mlp or cnn (default: the deployed kind)')
+    q.add_argument('--hidden', default=None, help='parity hidden widths (default: the deployed ones; split: sized to the budget)')
+    q.add_argument('--channels', default=None, help='parity cnn channels (default: the deployed ones; split: sized to the budget)')
     q.add_argument('--batch', type=int, default=None, help='groups per minibatch (default 64 for k=2, else 32)')
     q.add_argument('--ce-weight', type=float, default=0.0,
                    help='weight of a cross-entropy term on the decoded reconstructions (0: plain MSE)')
     q.add_argument('--schedule', default='none', help='learning-rate schedule: none or cosine')
     q.add_argument('--init', default='random', help='initial weights: random, or deployed (warm start from the deployed model)')
+    q.add_argument('--kd-weight', type=float, default=0.0,
+                   help='weight of a distillation term: KL between the deployed model\'s softmax and the decoded '
+                        'reconstruction\'s, per member (0: none)')
+    q.add_argument('--kd-temp', type=float, default=1.0, help='softmax temperature of the distillation term')
+    q.add_argument('--coefficients', default=None,
+                   help='sum encoder weights w_1..w_k (comma-separated, non-zero): P = sum w_i X_i, target '
+                        'sum w_i F(X_i); written to the manifest for the engine (default: all ones)')
+    q.add_argument('--augment', action='store_true',
+                   help='random shifts (up to 2 pixels) and horizontal flips of the group members each epoch, '
+                        'with the deployed model\'s logits recomputed for them')
+    q.add_argument('--tile-weight', type=float, default=0.0,
+                   help='split models: weight of an MSE term between each tile\'s output and its own member\'s '
+                        'deployed logits (training only; 0: none)')
+    q.add_argument('--output-scale', type=float, default=None,
+                   help='train the network\'s output times this constant, folded into its last layer on export '
+                        '(default: the deployed logits\' standard deviation when the last layer starts random, else 1)')
+    q.add_argument('--allow-costlier', action='store_true',
+                   help='train an architecture over the cost rule (more multiply-adds than the deployed model) '
+                        'as a non-ParM baseline; its card says "within_budget": false')
+
+    c = sub.add_parser('cost', help='multiply-adds (Gemm/MatMul/Conv, batch 1) of ONNX models, as JSON')
+    c.add_argument('models', nargs='*', help='ONNX model paths')
+    c.add_argument('--write-card', action='store_true',
+                   help='measure the cost rule (parity models: against the deployed model their card names) and '
+                        'write it into each model\'s card')
 
     g = sub.add_parser('golden', help='write the golden encoder fixtures (test/fixtures/golden)')
     g.add_argument('--out', default='test/fixtures/golden')
@@ -68,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--models', default='models')
     b.add_argument('--only', default=None, help='only outputs matching this glob, e.g. "*/mlp/*"')
     b.add_argument('--dry-run', action='store_true', help='print the commands only')
+    b.add_argument('--jobs', type=int, default=1, help='models trained at the same time, one thread each (default 1)')
 
     m = sub.add_parser('manifest', help='write models/manifest.json from the model cards in a folder')
     m.add_argument('--models', default='models')
@@ -78,14 +106,22 @@ def _parser() -> argparse.ArgumentParser:
 def _run(argv: List[str]) -> None:
     args = _parser().parse_args(argv)
     if args.cmd is None:
-        raise TrainError('name a job: deployed, parity, bundle, golden or manifest (see --help)')
+        raise TrainError('name a job: deployed, parity, bundle, cost, golden or manifest (see --help)')
+    if args.cmd == 'cost':
+        if args.write_card:
+            from .budget import write_card_costs
+            write_card_costs(args.models)
+        else:
+            from .cost import main_cost
+            main_cost(args.models)
+        return
     if args.cmd == 'golden':
         from .golden import write_golden
         write_golden(args.out)
         return
     if args.cmd == 'bundle':
         from .bundle import run_bundle
-        run_bundle(args.models, args.only, args.dry_run)
+        run_bundle(args.models, args.only, args.dry_run, args.jobs)
         return
     if args.cmd == 'manifest':
         from .manifest import write_manifest
@@ -114,21 +150,27 @@ def _run(argv: List[str]) -> None:
     from . import models, train
     command = 'parm train ' + ' '.join(shlex.quote(a) for a in argv)
     if args.cmd == 'deployed':
+        if args.model not in models.ARCHS:
+            raise TrainError(f"unknown deployed model '{args.model}': use one of {', '.join(models.ARCHS)}")
         arch = models.make_arch(args.model, args.hidden, args.channels)
         train.train_deployed(ds, arch, args.out, epochs=args.epochs or 20, batch=args.batch, lr=args.lr,
                              weight_decay=args.weight_decay if args.weight_decay is not None else 0.0,
                              seed=args.seed, heldout=args.heldout, train_limit=args.train_limit,
                              progress=not args.no_progress, command=command)
     else:
-        arch = models.make_arch(args.model, args.hidden, args.channels) if args.model else None
-        if arch is None and (args.hidden or args.channels):
-            raise TrainError('--hidden/--channels for a parity model need --model mlp or --model cnn')
+        arch = models.make_arch(args.model, args.hidden, args.channels, args.inner) if args.model else None
+        if arch is None and (args.hidden or args.channels or args.inner):
+            raise TrainError('--hidden/--channels/--inner for a parity model need --model mlp, cnn or split')
+        coefficients = train.parse_coefficients(args.coefficients, args.k, args.encoder)
         train.train_parity(ds, args.deployed, args.k, args.encoder, arch, args.out,
                            epochs=args.epochs or 100, batch=args.batch, lr=args.lr,
                            weight_decay=args.weight_decay if args.weight_decay is not None else 1e-5,
                            seed=args.seed, heldout=args.heldout, train_limit=args.train_limit,
                            ce_weight=args.ce_weight, schedule=args.schedule,
-                           progress=not args.no_progress, command=command, init=args.init)
+                           progress=not args.no_progress, command=command, init=args.init,
+                           kd_weight=args.kd_weight, kd_temp=args.kd_temp, coefficients=coefficients,
+                           augment_inputs=args.augment, allow_costlier=args.allow_costlier,
+                           tile_weight=args.tile_weight, output_scale=args.output_scale)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

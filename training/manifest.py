@@ -1,15 +1,41 @@
 """Writes models/manifest.json (Contract 3) from the model cards under a models folder.
 
 A deployment is a folder <dataset>/<model>/ holding deployed.onnx + deployed.json and parity
-models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`.
+models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`. Only parity models
+within the cost rule are listed, counted on the graphs (cost.budget), not taken from the card: a
+model trained with --allow-costlier, or a card written before the rule, is an approximate-replica
+baseline, not a ParM parity model. Each card's coefficients (weighted sum encoder) go into the
+entry, where the engine reads them.
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, List
 
+from . import cost
 from .errors import TrainError
+
+
+def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[str, Any]]:
+    rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
+    parity = []
+    for name in sorted(files):
+        if not (name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files):
+            continue
+        with open(os.path.join(root, name)) as f:
+            pc = json.load(f)
+        rule = cost.budget(os.path.join(root, 'deployed.onnx'), os.path.join(root, name[:-5] + '.onnx'))
+        if not rule['within_budget'] or pc.get('within_budget') is False:
+            print(f'left out {rel}/{name[:-5]}.onnx: over the cost rule (parity_flops_ratio '
+                  f'{rule["parity_flops_ratio"]:.2f} > 1), not a ParM parity model')
+            continue
+        entry = {'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx', 'card': f'{rel}/{name}'}
+        if pc.get('coefficients') is not None:
+            entry['coefficients'] = pc['coefficients']
+        parity.append(entry)
+    parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
+    return parity
 
 
 def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
@@ -24,18 +50,10 @@ def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
         rel = os.path.relpath(root, models_dir).replace(os.sep, '/')
         dataset = card['dataset']['name']
         model = card['architecture']['kind']
-        parity = []
-        for name in sorted(files):
-            if name.startswith('parity-') and name.endswith('.json') and name[:-5] + '.onnx' in files:
-                with open(os.path.join(root, name)) as f:
-                    pc = json.load(f)
-                parity.append({'k': pc['k'], 'encoder': pc['encoder'], 'path': f'{rel}/{name[:-5]}.onnx',
-                               'card': f'{rel}/{name}'})
-        parity.sort(key=lambda p: (p['encoder'] != 'sum', p['encoder'], p['k']))
         deployments[f'{dataset}-{model}'] = {
             'dataset': dataset, 'model': model, 'deployed': f'{rel}/deployed.onnx', 'card': f'{rel}/deployed.json',
             'input': card['input'], 'output': card['output'], 'classes': card['dataset']['classes'],
-            'parity': parity,
+            'parity': _parity_entries(models_dir, root, files),
         }
     if default not in deployments:
         raise TrainError(f"default deployment '{default}' not found under {models_dir} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 from .errors import TrainError
 
 ARCHS = ('mlp', 'cnn')
+PARITY_ARCHS = ('mlp', 'cnn', 'split', 'tiled')
 DEFAULT_ARCH: Dict[str, Dict[str, Any]] = {
     'mlp': {'kind': 'mlp', 'hidden': [512, 256]},
     'cnn': {'kind': 'cnn', 'channels': [16, 32], 'hidden': [128]},
@@ -68,7 +69,8 @@ class CNN(nn.Module):
 
 
 class Tiled(nn.Module):
-    """Parity architecture for the concatenation encoder: cuts the parity query into its k tiles
+    """Approximate-replica baseline for the concatenation encoder, over the cost rule (k deployed
+    runs per parity query; `parm train parity` refuses it without --allow-costlier): cuts the parity query into its k tiles
     (the encoder's grid), resizes each back to the full input size (bilinear) and runs one shared
     inner network on all of them, returning the sum of the k outputs. It mirrors the target
     F(X_1) + ... + F(X_k) term by term, and the inner network can start from the deployed model."""
@@ -77,12 +79,9 @@ class Tiled(nn.Module):
         super().__init__()
         if len(input_shape) != 3:
             raise TrainError(f'the tiled parity model needs image inputs [C, H, W], got {list(input_shape)}')
-        from .encoders import concat_grid
-        c, h, w = input_shape
-        rows, cols = concat_grid(k)
+        _c, h, w = input_shape
         self.k, self.h, self.w, self.classes = k, h, w, classes
-        self.tiles = [((i // cols) * h // rows, (i // cols + 1) * h // rows,
-                       (i % cols) * w // cols, (i % cols + 1) * w // cols) for i in range(k)]
+        self.tiles = tile_boxes(input_shape, k)
         self.inner = build(inner, input_shape, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,8 +91,73 @@ class Tiled(nn.Module):
         return out.reshape(self.k, -1, self.classes).sum(0)
 
 
+def tile_boxes(input_shape: Sequence[int], k: int) -> List[Tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the k tiles of the concatenation encoder's grid (encoders.encode_concat)."""
+    from .encoders import concat_grid
+    _c, h, w = input_shape
+    rows, cols = concat_grid(k)
+    return [((i // cols) * h // rows, (i // cols + 1) * h // rows,
+             (i % cols) * w // cols, (i % cols + 1) * w // cols) for i in range(k)]
+
+
+class Split(nn.Module):
+    """Parity architecture for the concatenation encoder that keeps the deployed model's cost:
+    cuts the parity query into its k tiles, zero-pads each to the largest tile and runs one shared
+    inner network on all of them at tile resolution, returning the sum of the k outputs. The inner
+    network is sized so that k runs of it cost no more multiply-adds than one deployed query (the
+    trainer checks this on the exported graph)."""
+
+    def __init__(self, input_shape: Sequence[int], classes: int, k: int, inner: Dict[str, Any]):
+        super().__init__()
+        if len(input_shape) != 3:
+            raise TrainError(f'the split parity model needs image inputs [C, H, W], got {list(input_shape)}')
+        c = input_shape[0]
+        self.k, self.classes = k, classes
+        self.tiles = tile_boxes(input_shape, k)
+        self.th = max(y1 - y0 for y0, y1, _, _ in self.tiles)
+        self.tw = max(x1 - x0 for _, _, x0, x1 in self.tiles)
+        self.inner = build(inner, [c, self.th, self.tw], classes)
+
+    def tile_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The inner network's output for each tile: [k, B, classes] (training may supervise each)."""
+        parts = []
+        for (y0, y1, x0, x1) in self.tiles:
+            t = x[:, :, y0:y1, x0:x1]
+            if (y1 - y0, x1 - x0) != (self.th, self.tw):
+                t = nn.functional.pad(t, (0, self.tw - (x1 - x0), 0, self.th - (y1 - y0)))
+            parts.append(t)
+        return self.inner(torch.cat(parts, 0)).reshape(self.k, -1, self.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tile_outputs(x).sum(0)
+
+
+class OutputScale(nn.Module):
+    """Training-time wrapper: the network's output times a constant s (e.g. the deployed logits'
+    standard deviation), so a randomly initialised model reaches logits of the deployed model's
+    size in a few steps instead of many (Adam moves weights by about lr per step). `folded()`
+    multiplies s into the last linear layer, so the exported graph is the plain architecture."""
+
+    def __init__(self, net: nn.Module, scale: float):
+        super().__init__()
+        self.net, self.scale = net, float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.scale
+
+    def folded(self) -> nn.Module:
+        last = [m for m in self.net.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.mul_(self.scale)
+            last.bias.mul_(self.scale)
+        self.scale = 1.0
+        return self.net
+
+
 def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.Module:
     kind = arch.get('kind')
+    if kind == 'split':
+        return Split(input_shape, classes, int(arch['k']), arch['inner'])
     if kind == 'tiled':
         return Tiled(input_shape, classes, int(arch['k']), arch['inner'])
     if kind == 'mlp':
@@ -103,13 +167,29 @@ def build(arch: Dict[str, Any], input_shape: Sequence[int], classes: int) -> nn.
     raise TrainError(f"unknown model '{kind}': use one of {', '.join(ARCHS)}")
 
 
-def make_arch(kind: str, hidden: str | None = None, channels: str | None = None) -> Dict[str, Any]:
+def make_arch(kind: str, hidden: str | None = None, channels: str | None = None,
+              inner: str | None = None) -> Dict[str, Any]:
     if kind == 'tiled':
-        if hidden or channels:
-            raise TrainError('--model tiled reuses the deployed architecture inside; drop --hidden/--channels')
+        if hidden or channels or inner:
+            raise TrainError('--model tiled reuses the deployed architecture inside; drop --hidden/--channels/--inner')
         return {'kind': 'tiled'}  # completed with k and the deployed architecture by the trainer
+    if kind == 'split':
+        # Completed by the trainer: k, and an inner network of kind --inner (default: the deployed
+        # kind) with the given widths, or the deployed widths scaled down to fit the budget.
+        spec: Dict[str, Any] = {'kind': 'split'}
+        if inner is not None:
+            if inner not in ARCHS:
+                raise TrainError(f"unknown --inner '{inner}': use one of {', '.join(ARCHS)}")
+            spec['inner_kind'] = inner
+        if hidden:
+            spec['hidden'] = _ints(hidden, '--hidden')
+        if channels:
+            spec['channels'] = _ints(channels, '--channels')
+        return spec
+    if inner is not None:
+        raise TrainError('--inner applies to --model split only')
     if kind not in DEFAULT_ARCH:
-        raise TrainError(f"unknown model '{kind}': use one of {', '.join(ARCHS)}")
+        raise TrainError(f"unknown model '{kind}': use one of {', '.join(PARITY_ARCHS)}")
     arch = json.loads(json.dumps(DEFAULT_ARCH[kind]))
     if hidden:
         arch['hidden'] = _ints(hidden, '--hidden')
@@ -128,6 +208,20 @@ def _ints(s: str, flag: str) -> List[int]:
     if not v or any(x <= 0 for x in v):
         raise TrainError(f'{flag} takes comma-separated positive integers, e.g. 512,256; got {s!r}')
     return v
+
+
+def copy_matching(dst: nn.Module, src: nn.Module) -> List[str]:
+    """Copies every weight of `src` whose name and shape match one of `dst` (names compared
+    without `dst`'s leading `inner.`); returns the names copied."""
+    state = src.state_dict()
+    copied = []
+    with torch.no_grad():
+        for name, t in dst.state_dict().items():
+            s = state.get(name[len('inner.'):] if name.startswith('inner.') else name)
+            if s is not None and tuple(s.shape) == tuple(t.shape):
+                t.copy_(s)
+                copied.append(name)
+    return copied
 
 
 def param_count(model: nn.Module) -> int:

@@ -1,14 +1,12 @@
-// `parm train`: runs the Python trainer (training/, PyTorch from Debian's python3-torch) with the
-// arguments given, after checking at the edge what can be checked without Python, so bad input is
-// one line that says what to do. Python: $PARM_PYTHON, else /usr/bin/python3 (Debian's, which
-// sees python3-torch even when another python3 comes first on PATH), else python3.
-import { spawn } from 'node:child_process';
+// `parm train`: runs the Python trainer (training/, through src/trainer.ts) with the arguments
+// given, after checking at the edge what can be checked without Python, so bad input is one line
+// that says what to do.
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ParmError } from '../errors.js';
-import { packageRoot } from '../package-root.js';
+import { runTrainer } from '../trainer.js';
 
-export const TRAIN_JOBS = ['deployed', 'parity', 'bundle', 'golden', 'manifest'] as const;
+export const TRAIN_JOBS = ['deployed', 'parity', 'bundle', 'cost', 'golden', 'manifest'] as const;
 export const ENCODERS = ['sum', 'concat'] as const;
 
 const HELP = `usage: parm train <job> [options]   (runs python3 -m training <job> ...)
@@ -16,8 +14,13 @@ const HELP = `usage: parm train <job> [options]   (runs python3 -m training <job
 jobs:
   deployed  --model mlp|cnn --out PATH.onnx [--dataset DIR] [--epochs N] [--hidden 512,256] [--channels 16,32]
   parity    --deployed PATH.onnx --k 2..8 --encoder sum|concat --out PATH.onnx [--dataset DIR] [--epochs N]
-            [--model mlp|cnn --hidden W,W] [--ce-weight X] [--schedule none|cosine] [--train-limit N]
+            [--model mlp|cnn|split --inner mlp|cnn --hidden W,W --channels C,C] [--init deployed]
+            [--ce-weight X] [--kd-weight X --kd-temp T] [--coefficients W,W] [--augment]
+            [--schedule none|cosine] [--train-limit N] [--allow-costlier]
+            refuses an architecture that costs more multiply-adds than the deployed model
+            (the cost rule) unless --allow-costlier, which marks the card "within_budget": false
   bundle    [--models models] [--only GLOB] [--dry-run]   retrain every bundled model, then the manifest
+  cost      MODEL.onnx...                multiply-adds (Gemm/MatMul/Conv, batch 1) of ONNX models, as JSON
   golden    [--out test/fixtures/golden]    write the golden encoder fixtures
   manifest  [--models models]               write models/manifest.json from the model cards
 
@@ -65,41 +68,6 @@ export function checkTrainArgs(args: readonly string[]): void {
   if (deployed !== undefined && !existsSync(deployed)) {
     usage(`deployed model ${deployed} does not exist; train one first with parm train deployed`);
   }
-}
-
-export function pythonExecutable(): string {
-  if (process.env['PARM_PYTHON']) return process.env['PARM_PYTHON'];
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-}
-
-export interface TrainerRun {
-  code: number;
-  /** Captured stderr when `capture` was set, else ''. */
-  stderr: string;
-  stdout: string;
-}
-
-/**
- * Runs `python3 -m training <args>` from the package root. With `capture`, stdout/stderr are
- * collected and returned; otherwise they go straight to this process's.
- */
-export function runTrainer(args: readonly string[], opts: { capture?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<TrainerRun> {
-  const python = pythonExecutable();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(python, ['-m', 'training', ...args], {
-      cwd: packageRoot(),
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1', ...opts.env },
-      stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-    });
-    let stdout = '', stderr = '';
-    child.stdout?.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('error', (err) => {
-      reject(new ParmError('PARM_ERR_TRAIN_INPUT', `cannot run ${python} (${err.message}); install python3 with ` +
-        'python3-torch, python3-onnx and python3-numpy (apt), or set PARM_PYTHON'));
-    });
-    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
 }
 
 export function register(program: Command): void {

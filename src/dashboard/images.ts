@@ -5,7 +5,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { instanceExecArgv } from '../engine/local-instance.js';
-import { DEFAULT_DATASET_DIR, loadEvalDataset } from '../eval/dataset.js';
+import { DEFAULT_DATASET_DIR, loadEvalDataset } from '../dataset.js';
 
 /** Images kept in memory for the load (the first of the test set). */
 const IMAGES_KEPT = 1000;

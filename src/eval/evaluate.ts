@@ -3,21 +3,32 @@
 //
 // Method: the test set in groups of k consecutive images (the last N mod k images are left out).
 // Every member of every group is reconstructed once from Fp(P) and the other k - 1 deployed
-// outputs with codec.decode; degraded-mode accuracy is the fraction of reconstructions whose
-// argmax is the true label. Floors: the deployed model used as its own parity model (same
-// encoding and decoding), and always answering the training set's most frequent class.
+// outputs with codec.decode (with the manifest's coefficients for a weighted sum encoder);
+// degraded-mode accuracy is the fraction of reconstructions whose argmax is the true label.
+// Floors: the deployed model used as its own parity model (same encoding and decoding), and
+// always answering the training set's most frequent class. Each parity model's cost against its
+// deployed model (the cost rule) comes from src/eval/cost.ts.
 // This runs onnxruntime sessions on the main thread: `parm eval` serves nothing, so blocking
 // its event loop costs nothing.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as codec from '../codec/index.js';
 import { ParmError } from '../errors.js';
-import { type EvalDataset, loadEvalDataset } from './dataset.js';
+import { type EvalDataset, loadEvalDataset } from '../dataset.js';
 import { readManifest, type ManifestDeployment } from '../engine/manifest.js';
 import { packageRoot } from '../package-root.js';
+import { countMacs, parityCost, type LatencyMeasure } from './cost.js';
 
 export const DEFAULT_FRACTIONS = [0.01, 0.05, 0.1] as const;
+
+/**
+ * Accuracy goals for the bundled Fashion-MNIST deployments (docs/training.md): the largest drop
+ * from the deployed model's accuracy, in points, or the least degraded-mode accuracy, per k.
+ */
+export const ACCURACY_GOALS: Readonly<Record<number, { max_drop_points: number } | { min_degraded_accuracy: number }>> = {
+  2: { max_drop_points: 3 }, 3: { max_drop_points: 6 }, 4: { max_drop_points: 9 }, 8: { min_degraded_accuracy: 0.74 },
+};
 
 export interface EvalOptions {
   /** Folder with manifest.json; default the bundled models/. */
@@ -30,6 +41,8 @@ export interface EvalOptions {
   deployments?: string[];
   /** Fractions f of reconstructed predictions for the overall-accuracy figure. */
   fractions?: readonly number[];
+  /** Timed runs per model for parity_latency_ratio (default 1000). */
+  latencyRuns?: number;
   /** Progress messages (one line each). */
   onProgress?: (message: string) => void;
 }
@@ -41,6 +54,8 @@ export interface EvalRecord {
   k: number;
   encoder: string;
   parity_model: string;
+  /** From the parity model's card: 'deployed' (the deployed model's architecture) or e.g. 'split mlp 432-216'; null without a card. */
+  parity_architecture: string | null;
   deployed_accuracy: number;
   degraded_accuracy: number;
   floor_self_parity_accuracy: number;
@@ -49,6 +64,31 @@ export interface EvalRecord {
   overall_at_f: Record<string, number>;
   test_groups: number;
   reconstructions: number;
+  /** Sum encoder weights (absent: all ones). */
+  coefficients?: number[];
+  /** The cost rule: Gemm/MatMul/Conv multiply-adds at batch 1, parity / deployed (<= 1.0 within budget). */
+  parity_flops_ratio: number;
+  /** onnxruntime-node, one thread, batch 1, median of alternating runs, parity / deployed. */
+  parity_latency_ratio: number;
+  within_budget: boolean;
+  deployed_macs: number;
+  parity_macs: number;
+  latency: LatencyMeasure;
+}
+
+/** The best within-budget parity model for one k, measured against its goal (ACCURACY_GOALS). */
+export interface BestForK {
+  k: number;
+  deployment: string;
+  encoder: string;
+  parity_model: string;
+  deployed_accuracy: number;
+  degraded_accuracy: number;
+  /** deployed - degraded, in points. */
+  drop_points: number;
+  parity_flops_ratio: number;
+  goal: { max_drop_points: number } | { min_degraded_accuracy: number } | null;
+  meets_goal: boolean | null;
 }
 
 export interface EvalReport {
@@ -58,6 +98,8 @@ export interface EvalReport {
   codec_isa: string;
   deployments: { deployment: string; model: string; deployed_accuracy: number; floor_majority_accuracy: number; test_inputs: number }[];
   results: EvalRecord[];
+  /** Per k, the within-budget parity model with the smallest drop (k with an accuracy goal: the most accurate). */
+  best_within_budget: BestForK[];
 }
 
 const METHOD = 'test set in groups of k consecutive inputs; every member of every group reconstructed once ' +
@@ -123,7 +165,7 @@ function accuracy(logits: Float32Array, labels: Int32Array, n: number, classes: 
 }
 
 /** Encodes groups of k consecutive inputs into one parity query each, with the native codec. */
-function encodeGroups(ds: EvalDataset, groups: number, k: number, encoder: string): Float32Array {
+function encodeGroups(ds: EvalDataset, groups: number, k: number, encoder: string, coefficients?: number[]): Float32Array {
   const e = ds.inputShape.reduce((a, b) => a * b, 1);
   const parity = new Float32Array(groups * e);
   const shape = ds.inputShape.length === 3
@@ -133,7 +175,7 @@ function encodeGroups(ds: EvalDataset, groups: number, k: number, encoder: strin
   for (let g = 0; g < groups; g++) {
     const members = Array.from({ length: k }, (_, j) => ds.testInputs.subarray((g * k + j) * e, (g * k + j + 1) * e));
     const out = parity.subarray(g * e, (g + 1) * e);
-    if (encoder === 'sum') codec.encodeSum(members, { out });
+    if (encoder === 'sum') codec.encodeSum(members, coefficients ? { weights: coefficients, out } : { out });
     else if (encoder === 'concat') codec.encodeConcat(members, shape!, { out });
     else usage(`unknown encoder '${encoder}' in the manifest: use sum or concat`);
   }
@@ -142,18 +184,37 @@ function encodeGroups(ds: EvalDataset, groups: number, k: number, encoder: strin
 
 /** Reconstructs every member of every group; returns the fraction whose argmax is the label. */
 function degradedAccuracy(parityOut: Float32Array, deployedOut: Float32Array, labels: Int32Array,
-                          groups: number, k: number, classes: number): number {
+                          groups: number, k: number, classes: number, coefficients?: number[]): number {
   let correct = 0;
   for (let g = 0; g < groups; g++) {
     const p = parityOut.subarray(g * classes, (g + 1) * classes);
     const outs = Array.from({ length: k }, (_, j) => deployedOut.subarray((g * k + j) * classes, (g * k + j + 1) * classes));
     for (let i = 0; i < k; i++) {
       const data = outs.map((o, j) => (j === i ? null : o));
-      const [rec] = codec.decode([p], data);
+      const [rec] = coefficients ? codec.decode([p], data, { coefficients: [coefficients] }) : codec.decode([p], data);
       if (argmax(rec!) === labels[g * k + i]) correct++;
     }
   }
   return correct / (groups * k);
+}
+
+interface CardArchitecture { kind: string; hidden?: number[]; channels?: number[]; inner?: CardArchitecture }
+
+function readArchitecture(cardPath: string | undefined): CardArchitecture | null {
+  if (cardPath === undefined || !existsSync(cardPath)) return null;
+  try {
+    return (JSON.parse(readFileSync(cardPath, 'utf8')) as { architecture?: CardArchitecture }).architecture ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A short name of a parity model's architecture relative to its deployed model's. */
+function describeArchitecture(parity: CardArchitecture | null, deployed: CardArchitecture | null): string | null {
+  if (parity === null) return null;
+  if (deployed !== null && JSON.stringify(parity) === JSON.stringify(deployed)) return 'deployed';
+  const widths = (a: CardArchitecture) => [...(a.channels ?? []), ...(a.hidden ?? [])].join('-');
+  return parity.inner ? `${parity.kind} ${parity.inner.kind} ${widths(parity.inner)}` : `${parity.kind} ${widths(parity)}`;
 }
 
 function majorityClass(labels: Int32Array): number {
@@ -185,11 +246,18 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
   const floorMajority = majorityCorrect / n;
   const report: EvalReport = {
     dataset: { name: ds.name, path: ds.path, test_inputs: n }, models_dir: dir, method: METHOD,
-    codec_isa: codec.capabilities().isa, deployments: [], results: [],
+    codec_isa: codec.capabilities().isa, deployments: [], results: [], best_within_budget: [],
   };
   for (const name of names) {
-    const d: ManifestDeployment | undefined = manifest.deployments[name];
-    if (d === undefined) usage(`no deployment '${name}' in ${join(dir, 'manifest.json')} (has: ${Object.keys(manifest.deployments).join(', ')})`);
+    if (manifest.deployments[name] === undefined) usage(`no deployment '${name}' in ${join(dir, 'manifest.json')} (has: ${Object.keys(manifest.deployments).join(', ')})`);
+  }
+  progress('counting multiply-adds (python3 -m training cost)');
+  const macs = await countMacs([...new Set(names.flatMap((name) => {
+    const d = manifest.deployments[name]!;
+    return [join(dir, d.deployed), ...d.parity.map((p) => join(dir, p.path))];
+  }))]);
+  for (const name of names) {
+    const d: ManifestDeployment = manifest.deployments[name]!;
     const classes = d.output?.shape?.[1] ?? ds.classes.length;
     progress(`${name}: deployed model on ${n} test inputs`);
     const deployed = await openModel(join(dir, d.deployed), ds);
@@ -197,30 +265,57 @@ export async function evaluate(opts: EvalOptions = {}): Promise<EvalReport> {
     const deployedAcc = accuracy(deployedOut, ds.testLabels, n, classes);
     const model = d.model ?? name;
     report.deployments.push({ deployment: name, model, deployed_accuracy: deployedAcc, floor_majority_accuracy: floorMajority, test_inputs: n });
+    const deployedArch = readArchitecture(d.card === undefined ? undefined : join(dir, d.card));
     const parities = [...d.parity].sort((a, b) => (a.encoder === b.encoder ? a.k - b.k : a.encoder === 'sum' ? -1 : 1));
     for (const p of parities) {
       if (!Number.isInteger(p.k) || p.k < 2) usage(`${name}: parity model ${p.path} has k = ${p.k}; k must be at least 2`);
       const groups = Math.floor(n / p.k);
       if (groups < 1) usage(`--limit ${n} leaves no group of k = ${p.k}`);
       progress(`${name}: parity ${p.encoder} k=${p.k} on ${groups} groups`);
-      const parityIn = encodeGroups(ds, groups, p.k, p.encoder);
+      const coefficients = p.coefficients;
+      const parityIn = encodeGroups(ds, groups, p.k, p.encoder, coefficients);
       const parityModel = await openModel(join(dir, p.path), ds);
       const parityOut = await infer(parityModel, parityIn, groups, ds.inputShape, classes);
       await parityModel.session.release();
       const selfOut = await infer(deployed, parityIn, groups, ds.inputShape, classes);
-      const degraded = degradedAccuracy(parityOut, deployedOut, ds.testLabels, groups, p.k, classes);
-      const floorSelf = degradedAccuracy(selfOut, deployedOut, ds.testLabels, groups, p.k, classes);
+      const degraded = degradedAccuracy(parityOut, deployedOut, ds.testLabels, groups, p.k, classes, coefficients);
+      const floorSelf = degradedAccuracy(selfOut, deployedOut, ds.testLabels, groups, p.k, classes, coefficients);
+      progress(`${name}: parity ${p.encoder} k=${p.k} cost against the deployed model`);
+      const c = await parityCost(join(dir, d.deployed), join(dir, p.path), { macs, runs: opts.latencyRuns });
       report.results.push({
         deployment: name, model, dataset: d.dataset ?? ds.name, k: p.k, encoder: p.encoder, parity_model: p.path,
+        parity_architecture: describeArchitecture(readArchitecture(p.card === undefined ? undefined : join(dir, p.card)), deployedArch),
         deployed_accuracy: deployedAcc, degraded_accuracy: degraded, floor_self_parity_accuracy: floorSelf,
         floor_majority_accuracy: floorMajority,
         overall_at_f: Object.fromEntries(fractions.map((f) => [String(f), (1 - f) * deployedAcc + f * degraded])),
         test_groups: groups, reconstructions: groups * p.k,
+        ...(coefficients ? { coefficients } : {}),
+        parity_flops_ratio: c.parity_flops_ratio, parity_latency_ratio: c.parity_latency_ratio, within_budget: c.within_budget,
+        deployed_macs: c.deployed_macs, parity_macs: c.parity_macs, latency: c.latency,
       });
     }
     await deployed.session.release();
   }
+  report.best_within_budget = bestWithinBudget(report.results);
   return report;
+}
+
+/** Per k, the within-budget record that best meets that k's goal (the smallest drop, or for an accuracy goal the highest accuracy). */
+export function bestWithinBudget(results: readonly EvalRecord[]): BestForK[] {
+  const ks = [...new Set(results.filter((r) => r.within_budget).map((r) => r.k))].sort((a, b) => a - b);
+  return ks.map((k) => {
+    const goal = ACCURACY_GOALS[k] ?? null;
+    const byAccuracy = goal !== null && 'min_degraded_accuracy' in goal;
+    const score = (r: EvalRecord) => (byAccuracy ? r.degraded_accuracy : r.degraded_accuracy - r.deployed_accuracy);
+    const best = results.filter((r) => r.within_budget && r.k === k).reduce((a, b) => (score(b) > score(a) ? b : a));
+    const drop = 100 * (best.deployed_accuracy - best.degraded_accuracy);
+    return {
+      k, deployment: best.deployment, encoder: best.encoder, parity_model: best.parity_model,
+      deployed_accuracy: best.deployed_accuracy, degraded_accuracy: best.degraded_accuracy, drop_points: drop,
+      parity_flops_ratio: best.parity_flops_ratio, goal,
+      meets_goal: goal === null ? null : 'max_drop_points' in goal ? drop <= goal.max_drop_points : best.degraded_accuracy >= goal.min_degraded_accuracy,
+    };
+  });
 }
 
 const pct = (v: number) => (100 * v).toFixed(2);
@@ -228,17 +323,28 @@ const pct = (v: number) => (100 * v).toFixed(2);
 /** The terminal table: one row per deployment, k and encoder. */
 export function formatTable(report: EvalReport): string {
   const fr = report.results[0] ? Object.keys(report.results[0].overall_at_f) : DEFAULT_FRACTIONS.map(String);
-  const head = ['deployment', 'k', 'encoder', 'deployed %', 'degraded %', 'gap', 'self-parity floor %', 'majority floor %',
-    ...fr.map((f) => `overall@f=${Number(f) * 100}%`), 'groups'];
+  const head = ['deployment', 'k', 'encoder', 'parity architecture', 'deployed %', 'degraded %', 'drop', 'self-parity floor %', 'majority floor %',
+    ...fr.map((f) => `overall@f=${Number(f) * 100}%`), 'flops ratio', 'latency ratio', 'within budget', 'groups'];
   const rows = report.results.map((r) => [
-    r.deployment, String(r.k), r.encoder, pct(r.deployed_accuracy), pct(r.degraded_accuracy),
+    r.deployment, String(r.k), r.encoder, r.parity_architecture ?? '?', pct(r.deployed_accuracy), pct(r.degraded_accuracy),
     (100 * (r.deployed_accuracy - r.degraded_accuracy)).toFixed(2), pct(r.floor_self_parity_accuracy),
-    pct(r.floor_majority_accuracy), ...fr.map((f) => pct(r.overall_at_f[f]!)), String(r.test_groups),
+    pct(r.floor_majority_accuracy), ...fr.map((f) => pct(r.overall_at_f[f]!)),
+    r.parity_flops_ratio.toFixed(3), r.parity_latency_ratio.toFixed(2), r.within_budget ? 'yes' : 'NO', String(r.test_groups),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  if (report.best_within_budget.length > 0) {
+    out.push('', 'best within budget per k:');
+    for (const b of report.best_within_budget) {
+      const goal = b.goal === null ? 'no goal' : 'max_drop_points' in b.goal ? `goal: drop <= ${b.goal.max_drop_points}` : `goal: >= ${pct(b.goal.min_degraded_accuracy)} %`;
+      const verdict = b.meets_goal === null ? '' : b.meets_goal ? ' (met)' : ' (missed)';
+      out.push(`  k=${b.k}: ${b.deployment} ${b.encoder}: ${pct(b.degraded_accuracy)} % (drop ${b.drop_points.toFixed(2)}; ${goal}${verdict})`);
+    }
+  }
   out.push('', `dataset ${report.dataset.name}: ${report.dataset.test_inputs} test inputs; codec ISA ${report.codec_isa}`);
   out.push(`method: ${report.method}`);
+  out.push('cost: flops ratio = Gemm/MatMul/Conv multiply-adds at batch 1, parity / deployed (within budget: <= 1.0); ' +
+    'latency ratio = onnxruntime-node, one thread, batch 1, median of alternating runs');
   return out.join('\n') + '\n';
 }

@@ -3,7 +3,7 @@
 // configurable delay, reconstructed flag and correctness per query.
 import { createHash } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { loadFashionMnistTest } from '../../src/bench/tail/dataset.js';
+import { loadFashionMnistTest } from '../../src/dataset.js';
 import { encodeFrame, errorResponse, fp32Bytes, readMessage, type InferRequest, type InferResponse } from '../../src/wire/index.js';
 
 export interface FakeBehaviour {

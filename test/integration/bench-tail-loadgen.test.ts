@@ -3,7 +3,7 @@
 import t from 'tap';
 import { runGenerators } from '../../src/bench/tail/generators.js';
 import { runLoad, type LoadOptions } from '../../src/bench/tail/loadgen.js';
-import { DEFAULT_DATASET_DIR } from '../../src/bench/tail/dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { summarize } from '../../src/bench/tail/stats.js';
 import { startFakeServer } from './bench-tail-fixture.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ParmEngine } from '../../src/engine/engine.js';
-import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { startServer } from '../../src/server/app.js';
 import { servedDeployment } from './server-helpers.js';
 

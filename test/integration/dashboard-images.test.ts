@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import t from 'tap';
 import { grayImages, readTestImages, testSetImages } from '../../src/dashboard/images.js';
-import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 
 t.test('the test set, read in a worker, is what the synchronous read gives', { skip: existsSync(DEFAULT_DATASET_DIR) ? false : `no dataset at ${DEFAULT_DATASET_DIR}` }, async (t) => {
   let turns = 0;

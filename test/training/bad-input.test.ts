@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { main } from '../../src/cli/main.js';
-import { checkTrainArgs, pythonExecutable, runTrainer } from '../../src/cli/train.js';
-import { DEFAULT_DATASET_DIR } from '../../src/eval/dataset.js';
+import { checkTrainArgs } from '../../src/cli/train.js';
+import { pythonExecutable, runTrainer } from '../../src/trainer.js';
+import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { ParmError } from '../../src/errors.js';
 

@@ -4,9 +4,9 @@
 // process (loadgen-child.ts) so that the orchestrator's own work never delays a send.
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { loadFashionMnistTest } from '../../dataset.js';
 import { argmax } from '../../tensor-math.js';
 import type { Framing } from '../../wire/index.js';
-import { loadFashionMnistTest } from './dataset.js';
 import { binaryRequest, jsonRequest, parseAnswer } from './stream-messages.js';
 import { makeRng, permutation, poissonSchedule } from './rng.js';
 

@@ -3,7 +3,7 @@
 import type { BackgroundLoadSpec, Mode } from '../../engine/types.js';
 import type { LinkLimit } from './netns.js';
 import { ParmError } from '../../errors.js';
-import { DEFAULT_DATASET_DIR } from './dataset.js';
+import { DEFAULT_DATASET_DIR } from '../../dataset.js';
 import type { Framing } from '../../wire/index.js';
 
 export interface ModeSpec {

@@ -1,10 +1,11 @@
-// Reads an evaluation dataset in the two layouts the trainer reads (training/data.py): IDX files
-// (MNIST / Fashion-MNIST format, optionally gzipped; images scaled pixel / 255, Contract 3) or
-// .npy files (train-inputs.npy, train-labels.npy, test-inputs.npy, test-labels.npy).
+// The one dataset reader on the TypeScript side (`parm eval`, the tail benchmark), for the two
+// layouts the trainer reads (training/data.py): IDX files (MNIST / Fashion-MNIST format, optionally
+// gzipped; images scaled pixel / 255, Contract 3) or .npy files (train-inputs.npy,
+// train-labels.npy, test-inputs.npy, test-labels.npy), and the one default dataset path.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ParmError } from '../errors.js';
+import { ParmError } from './errors.js';
 
 export const DEFAULT_DATASET_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = [
@@ -131,4 +132,29 @@ export function loadEvalDataset(dir: string = DEFAULT_DATASET_DIR): EvalDataset 
   else if (/fashion/i.test(name) && nClasses === 10) ds.classes = [...FASHION_MNIST_CLASSES];
   else ds.classes = Array.from({ length: nClasses }, (_, i) => String(i));
   return ds;
+}
+
+/** Test images as the tail benchmark sends them: an IDX image set's test split. */
+export interface LabelledImages {
+  /** count * height * width float32 pixels in [0, 1], image-major. */
+  images: Float32Array;
+  /** count class labels. */
+  labels: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+/** The test split of an IDX image dataset (default Fashion-MNIST); `limit` keeps only the first images. */
+export function loadFashionMnistTest(dir: string = DEFAULT_DATASET_DIR, limit = Infinity): LabelledImages {
+  const ds = loadEvalDataset(dir);
+  if (ds.layout !== 'idx' || ds.inputShape.length !== 3 || ds.inputShape[0] !== 1) {
+    fail(`${ds.path}: the tail benchmark needs IDX images (t10k-images-idx3-ubyte[.gz])`);
+  }
+  const [, height, width] = ds.inputShape as [number, number, number];
+  const count = Math.min(ds.testLabels.length, limit);
+  return {
+    images: ds.testInputs.subarray(0, count * height * width), labels: Uint8Array.from(ds.testLabels.subarray(0, count)),
+    count, height, width,
+  };
 }
