@@ -1,7 +1,7 @@
 // Entry of one model instance: an onnxruntime-node session in a worker thread or a child process.
 // Runs one task at a time, applies injected faults, and sends heartbeats while its thread is free.
 import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { faultDelayMs } from './faults.js';
@@ -154,8 +154,10 @@ port.onMessage((msg) => {
       if (msg.nice > 0) {
         // setpriority(PRIO_PROCESS, 0) changes only the calling thread on Linux: this instance's
         // inference thread (onnxruntime runs single-threaded sessions on the caller's thread).
+        // Relative to the process's own nice value, so a server started under `nice` keeps its
+        // parity below its originals instead of raising it (root may lower a nice value).
         try {
-          setPriority(msg.nice);
+          setPriority(Math.min(19, getPriority() + msg.nice));
         } catch {
           // Not permitted or not supported here: the instance still serves, at normal priority.
         }
