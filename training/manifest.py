@@ -5,7 +5,8 @@ models parity-<encoder>-k<k>.onnx + .json; it is named `<dataset>-<model>`. Only
 within the cost rule are listed, counted on the graphs (cost.budget), not taken from the card: a
 model trained with --allow-costlier, or a card written before the rule, is an approximate-replica
 baseline, not a ParM parity model. Each card's coefficients (weighted sum encoder) go into the
-entry, where the engine reads them.
+entry, where the engine reads them. A deployment's `encoder` is the one a user gets without
+choosing: the encoder of its most accurate k = 2 parity model by the cards' degraded test accuracy.
 """
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ def _parity_entries(models_dir: str, root: str, files: List[str]) -> List[Dict[s
     return parity
 
 
+def _default_encoder(models_dir: str, parity: List[Dict[str, Any]]) -> str:
+    """The encoder of the k = 2 parity model with the best degraded test accuracy ('sum' if none says)."""
+    best, best_acc = 'sum', -1.0
+    for p in parity:
+        if p['k'] != 2:
+            continue
+        with open(os.path.join(models_dir, p['card'])) as f:
+            acc = json.load(f).get('accuracy', {}).get('degraded_test')
+        if isinstance(acc, (int, float)) and acc > best_acc:
+            best, best_acc = p['encoder'], float(acc)
+    return best
+
+
 def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
     if not os.path.isdir(models_dir):
         raise TrainError(f'models folder {models_dir} does not exist')
@@ -55,6 +69,7 @@ def write_manifest(models_dir: str, default: str) -> Dict[str, Any]:
             'input': card['input'], 'output': card['output'], 'classes': card['dataset']['classes'],
             'parity': _parity_entries(models_dir, root, files),
         }
+        deployments[f'{dataset}-{model}']['encoder'] = _default_encoder(models_dir, deployments[f'{dataset}-{model}']['parity'])
     if default not in deployments:
         raise TrainError(f"default deployment '{default}' not found under {models_dir} "
                          f"(found: {', '.join(sorted(deployments)) or 'none'})")

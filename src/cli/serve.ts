@@ -196,7 +196,7 @@ export function register(program: Command): void {
     .command('serve')
     .description(
       'Serve deployments over Open Inference Protocol v2 HTTP, a WebSocket stream and gRPC (docs/protocol.md). ' +
-        'Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and the sum encoder. ' +
+        "Without --config, serves the bundled default deployment (models/manifest.json) with k = 2 and that deployment's encoder (--encoder to choose). " +
         'Engine flags (--mode, --k, --instances, --fault, ...) apply to every deployment and override the config file.',
     )
     .option('--host <host>', 'address to listen on (default 127.0.0.1, or the config file host)')
@@ -209,7 +209,7 @@ export function register(program: Command): void {
     .option('--model <name>', 'bundled deployment to serve when there is no --config (default: the manifest default)')
     .addOption(new Option('--mode <mode>', 'redundancy mode (default parm)').choices(['none', 'equal-resources', 'hedged', 'parm']))
     .option('--k <k>', 'coding group size for the bundled deployment (default 2)', int('--k', 1, 64))
-    .addOption(new Option('--encoder <kind>', 'parity encoder for the bundled deployment (default sum)').choices(['sum', 'concat']))
+    .addOption(new Option('--encoder <kind>', "parity encoder for the bundled deployment (default: the deployment's own, models/manifest.json: concat for fashion-mnist-mlp, sum for fashion-mnist-cnn)").choices(['sum', 'concat']))
     .option('--instances <n>', 'deployed-model instances (engine default if unset)', int('--instances', 1, 1024))
     .option('--parity-instances <n>', 'parity-model instances per parity row (default ceil(instances / k))', int('--parity-instances', 1, 1024))
     .addOption(new Option('--isolation <kind>', 'run instances in worker threads or child processes').choices(['thread', 'process']))
@@ -273,8 +273,8 @@ function deploymentsFrom(flags: ServeFlags): { deployments: EngineOptions[]; hos
   const manifest = bundledManifestPath();
   const name = flags.model ?? readManifest(manifest).default;
   const k = flags.k ?? 2;
-  const encoder = flags.encoder ?? 'sum';
-  const d = deploymentFromManifest(manifest, name, { k, encoder });
+  const d = deploymentFromManifest(manifest, name, { k, ...(flags.encoder ? { encoder: flags.encoder } : {}) });
+  const encoder = d.encoder ?? 'sum';
   const listed = d.parityModels ?? [];
   if (flags.parityRows !== undefined) {
     if (flags.parityRows > listed.length) {

@@ -21,6 +21,6 @@ export type * from './types.js';
 export async function createDefaultEngine(overrides: Partial<EngineOptions> = {}, runtime: EngineRuntime = {}): Promise<Engine> {
   const manifest = bundledManifestPath();
   const m = readManifest(manifest);
-  const base = deploymentFromManifest(manifest, m.default, { k: overrides.k ?? 2, encoder: overrides.encoder ?? 'sum' });
+  const base = deploymentFromManifest(manifest, m.default, { k: overrides.k ?? 2, ...(overrides.encoder ? { encoder: overrides.encoder } : {}) });
   return createEngine({ ...base, ...overrides }, runtime);
 }

@@ -28,6 +28,8 @@ export interface ManifestDeployment {
   input?: ManifestTensor;
   output?: ManifestTensor;
   classes?: string[];
+  /** The encoder used when none is asked for (the manifest writer picks the best at k = 2); default sum. */
+  encoder?: EncoderKind;
   parity: ManifestParity[];
 }
 
@@ -56,13 +58,17 @@ export function readManifest(manifestPath: string): Manifest {
     if (typeof d?.deployed !== 'string' || !Array.isArray(d.parity)) {
       bad(`${manifestPath}: deployment ${name} needs "deployed" and "parity" entries`);
     }
+    if (d.encoder !== undefined && d.encoder !== 'sum' && d.encoder !== 'concat') {
+      bad(`${manifestPath}: deployment ${name}: encoder must be "sum" or "concat", got ${JSON.stringify(d.encoder)}`);
+    }
   }
   return m;
 }
 
 /**
  * EngineOptions for deployment `name` of a manifest, with absolute model paths and every parity
- * model listed for this k and encoder (r = their count, in manifest order).
+ * model listed for this k and encoder (r = their count, in manifest order). Without an encoder:
+ * the deployment's own `encoder`, else sum.
  */
 export function deploymentFromManifest(
   manifestPath: string,
@@ -70,10 +76,10 @@ export function deploymentFromManifest(
   opts: { k?: number; encoder?: EncoderKind } = {},
 ): EngineOptions {
   const k = opts.k ?? 2;
-  const encoder = opts.encoder ?? 'sum';
   const m = readManifest(manifestPath);
   const d = m.deployments[name];
   if (!d) bad(`bundled: no deployment '${name}' in ${manifestPath} (has: ${Object.keys(m.deployments).join(', ') || 'none'})`);
+  const encoder: EncoderKind = opts.encoder ?? d.encoder ?? 'sum';
   const base = dirname(resolve(manifestPath));
   const parity = d.parity.filter((p) => p.k === k && p.encoder === encoder);
   if (parity.length === 0) {

@@ -119,7 +119,7 @@ t.test('engine options without a config file: --batch, --hang-timeout, --group-w
     [['--group-wait', '3000000000'], /^parm: --group-wait 3000000000: groupWaitMs: expected a number in \[0, 2147483647\]/m],
     [['--parity-defer', 'soon'], /^parm: --parity-defer must be a number of milliseconds >= 0, got 'soon'$/m],
     [['--max-retries', '101'], /^parm: --max-retries 101: maxRetries: expected an integer in \[0, 100\] \(got 101\)$/m],
-    [['--parity-rows', '2'], /^parm: --parity-rows 2: models\/manifest\.json lists 1 parity model for fashion-mnist-mlp with k=2, encoder sum$/m],
+    [['--parity-rows', '2'], /^parm: --parity-rows 2: models\/manifest\.json lists 1 parity model for fashion-mnist-mlp with k=2, encoder concat$/m],
     [['--partial-group', 'drop'], /--partial-group/],
   ];
   for (const [args, message] of usage) {

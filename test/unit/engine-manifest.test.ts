@@ -36,6 +36,22 @@ t.test('picks the parity models for k and encoder, with absolute paths', async (
   });
   t.equal(deploymentFromManifest(manifest, 'fm-mlp', { k: 2, encoder: 'concat' }).parityModels![0]!.path, join(dir, 'fm/mlp/parity-concat-k2.onnx'));
   t.equal(deploymentFromManifest(manifest, 'fm-mlp').k, 2, 'defaults: k = 2, sum');
+  t.equal(deploymentFromManifest(manifest, 'fm-mlp').encoder, 'sum', 'no deployment encoder: sum');
+});
+
+t.test("a deployment's own encoder is its default; an asked one wins; a bad one is an error", async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'parm-manifest-enc-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  const write = (encoder: unknown) => {
+    const m = join(d, 'manifest.json');
+    writeFileSync(m, JSON.stringify({ version: 1, default: 'a', deployments: { a: { deployed: 'a.onnx', encoder, parity: [{ k: 2, encoder: 'sum', path: 's.onnx' }, { k: 2, encoder: 'concat', path: 'c.onnx' }] } } }));
+    return m;
+  };
+  const m = write('concat');
+  t.equal(deploymentFromManifest(m, 'a').encoder, 'concat');
+  t.equal(deploymentFromManifest(m, 'a').parityModels![0]!.path, join(d, 'c.onnx'));
+  t.equal(deploymentFromManifest(m, 'a', { encoder: 'sum' }).parityModels![0]!.path, join(d, 's.onnx'));
+  t.throws(() => deploymentFromManifest(write('xor'), 'a'), { code: 'PARM_ERR_ENGINE_CONFIG', message: /deployment a: encoder must be "sum" or "concat", got "xor"/ });
 });
 
 t.test('errors name what exists', async (t) => {
