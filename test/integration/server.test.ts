@@ -24,7 +24,7 @@ t.before(async () => {
   server = await startServer({
     engines: [engine],
     port: 0,
-    limits: { maxBodyBytes: 1 << 20, maxMessageBytes: 1 << 20, maxInFlightPerConnection: 32, wsMaxBackpressureBytes: 1 << 20 },
+    limits: { maxBodyBytes: 1 << 20, maxMessageBytes: 1 << 20, maxInFlightPerConnection: 32, wsMaxQueuedBytes: 64 * 1024, wsMaxBackpressureBytes: 1 << 20 },
   });
   wsUrl = `${server.url.replace('http', 'ws')}/v2/models/${MODEL}/infer/stream`;
 });
@@ -214,7 +214,8 @@ t.test('bad input, floods and a client that does not read harm no one else', asy
     t.match(reason, re, `WS ${name}: close reason`);
   }
 
-  // A flood from one client: the in-flight limit answers the excess with errors.
+  // A flood from one client: past the in-flight limit requests wait in the connection's FIFO, and
+  // past its 64 KiB bound (about 20 of these requests) the excess is answered with errors.
   const flood = await open();
   const n = 200;
   let answered = 0;
@@ -232,7 +233,7 @@ t.test('bad input, floods and a client that does not read harm no one else', asy
     flood.send(frame({ id: i, inputs: [{ ...ok, parameters: { binary_data_size: 3136 } }] }, new Uint8Array(img.buffer)));
   }
   await done;
-  t.ok(refused > 0 && answered >= 32, `flood: ${answered} answered, ${refused} refused by the in-flight limit`);
+  t.ok(refused > 0 && answered >= 32, `flood: ${answered} answered, ${refused} refused past the in-flight limit and the queue's bound`);
   flood.close();
 
   // A client that stops reading while it keeps sending is closed once its backlog passes the limit.
