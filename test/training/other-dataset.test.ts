@@ -5,7 +5,8 @@
 // exercised; the cost rule refuses an over-budget architecture, and a model trained anyway with
 // --allow-costlier is marked and left out of the manifest.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
@@ -49,7 +50,9 @@ function synthetic(n: number, seed: number): { images: Uint8Array; labels: Uint8
 }
 
 t.test('parm train and parm eval on another IDX dataset', { skip }, async (t) => {
-  const dir = t.testdir({});
+  // A folder of its own under the system temp dir (not tap's fixtures folder, shared by every test file).
+  const dir = mkdtempSync(join(tmpdir(), 'parm-other-dataset-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const data = join(dir, 'bars');
   mkdirSync(data);
   for (const [prefix, n, seed] of [['train', 1600, 1], ['t10k', 400, 2]] as const) {
