@@ -22,7 +22,9 @@ export type ToInstance =
   /** `input` is `batch * elements` floats, possibly a view on a SharedArrayBuffer (read only). */
   | { t: 'run'; taskId: number; input: Float32Array; shape: number[] }
   | { t: 'faults'; faults: InstanceFault[] }
-  | { t: 'disturb'; disturbance: Disturbance };
+  | { t: 'disturb'; disturbance: Disturbance }
+  /** Stop: finish the run in progress (queued ones are dropped), release the session, exit. */
+  | { t: 'close' };
 
 export interface TensorMeta {
   name: string;

@@ -140,11 +140,29 @@ function osThreadId(): number | null {
   }
 }
 
+let closing = false;
+
 async function drain(): Promise<void> {
   if (running) return;
   running = true;
-  while (queue.length > 0) await runOne(queue.shift()!);
+  while (queue.length > 0 && !closing) await runOne(queue.shift()!);
   running = false;
+  if (closing) void exitNow();
+}
+
+/**
+ * Leaves between model runs, never inside one: a thread terminated while onnxruntime's binding
+ * is in a call can abort the whole process (a C++ exception nobody catches).
+ */
+async function exitNow(): Promise<void> {
+  if (heartbeat) clearInterval(heartbeat);
+  if (contentionTimer) clearInterval(contentionTimer);
+  try {
+    await session?.release();
+  } catch {
+    // Exiting anyway.
+  }
+  process.exit(0);
 }
 
 port.onMessage((msg) => {
@@ -192,6 +210,11 @@ port.onMessage((msg) => {
     case 'disturb':
       disturbance = { ...msg.disturbance, until: performance.now() + msg.disturbance.forMs };
       applyContention();
+      break;
+    case 'close':
+      closing = true;
+      queue.length = 0;
+      if (!running) void exitNow();
       break;
   }
 });

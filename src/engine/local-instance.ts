@@ -41,6 +41,8 @@ export function instanceExecArgv(argv: readonly string[] = process.execArgv): st
 
 /** An instance that has not loaded its model after this long is replaced (counts as a failed start). */
 export const START_TIMEOUT_MS = 60_000;
+/** How long a closing instance thread may take to finish its run and leave before it is terminated. */
+export const CLOSE_GRACE_MS = 2000;
 
 export class LocalInstance implements EngineInstance {
   readonly spec: InstanceSpec;
@@ -208,7 +210,18 @@ export class LocalInstance implements EngineInstance {
     this.state = 'down';
     if (!w) return;
     if (w instanceof Worker) {
-      await w.terminate();
+      // Asked to leave between runs first (terminating a thread inside onnxruntime's binding can
+      // abort the process); terminated if it has not left within CLOSE_GRACE_MS (a hung run).
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      try {
+        w.postMessage({ t: 'close' } satisfies ToInstance);
+      } catch {
+        // Already gone.
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const graceful = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CLOSE_GRACE_MS)))]);
+      clearTimeout(timer);
+      if (!graceful) await w.terminate();
     } else if (w.exitCode === null && w.signalCode === null) {
       await new Promise<void>((resolve) => {
         w.once('exit', () => resolve());
