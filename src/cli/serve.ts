@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import { ParmError } from '../errors.js';
+import { usage } from './usage.js';
 import { parseDecodePolicy } from '../engine/decode-policy.js';
 import { ParmEngine } from '../engine/engine.js';
 import { parseFaultSpec } from '../engine/faults.js';
@@ -59,10 +60,6 @@ export interface ServeFlags {
 
 /** Triton's gRPC port. */
 const DEFAULT_GRPC_PORT = 8001;
-
-function usage(message: string): never {
-  throw new ParmError('PARM_ERR_CLI_USAGE', message);
-}
 
 const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
   const n = Number(v);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parseDecodePolicy } from '../engine/decode-policy.js';
 import type { BackgroundLoadSpec, DecodePolicy } from '../engine/types.js';
-import { ParmError } from '../errors.js';
+import { usage } from './usage.js';
 import { parseSimModes, runPlan, type SimPlan } from '../sim/plan.js';
 import { buildSimReport, formatSimTable, writeSimReport } from '../sim/report.js';
 import { empirical, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
@@ -40,10 +40,6 @@ interface SimulateFlags {
   validate: boolean;
   validateRates: string;
   validateSeconds: number;
-}
-
-function usage(message: string): never {
-  throw new ParmError('PARM_ERR_CLI_USAGE', message);
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {

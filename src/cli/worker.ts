@@ -3,7 +3,7 @@
 // with one deployment in mode `none`: the same server, engine and output lines.
 import { basename } from 'node:path';
 import { Command } from 'commander';
-import { ParmError } from '../errors.js';
+import { usage } from './usage.js';
 import { runServe, type ServeFlags } from './serve.js';
 
 interface WorkerFlags {
@@ -14,10 +14,6 @@ interface WorkerFlags {
   threads?: number;
   instances?: number;
   logLevel: string;
-}
-
-function usage(message: string): never {
-  throw new ParmError('PARM_ERR_CLI_USAGE', message);
 }
 
 const int = (name: string, min: number, max: number) => (v: string) => {

@@ -7,7 +7,7 @@
 // Sessions run on the calling thread: `parm eval` serves nothing, so blocking it costs nothing.
 import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { ParmError } from '../errors.js';
+import { usage } from '../cli/usage.js';
 import { runTrainer } from '../trainer.js';
 
 export const FLOPS_BUDGET = 1.0;
@@ -28,10 +28,6 @@ export interface CostRecord {
   parity_latency_ratio: number;
   within_budget: boolean;
   latency: LatencyMeasure;
-}
-
-function usage(message: string): never {
-  throw new ParmError('PARM_ERR_CLI_USAGE', message);
 }
 
 /** Multiply-adds per query (batch 1) of each ONNX model, counted by training/cost.py. */

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import * as codec from '../codec/index.js';
-import { ParmError } from '../errors.js';
+import { usage } from '../cli/usage.js';
 import { type EvalDataset, loadEvalDataset } from '../dataset.js';
 import { readManifest, type ManifestDeployment } from '../engine/manifest.js';
 import { packageRoot } from '../package-root.js';
@@ -104,10 +104,6 @@ export interface EvalReport {
 
 const METHOD = 'test set in groups of k consecutive inputs; every member of every group reconstructed once ' +
   'from the parity output and the other k-1 deployed outputs (codec.decode); argmax vs true label';
-
-function usage(message: string): never {
-  throw new ParmError('PARM_ERR_CLI_USAGE', message);
-}
 
 interface Model { session: ort.InferenceSession; path: string; inputName: string; outputName: string }
 
