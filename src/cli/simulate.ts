@@ -7,8 +7,9 @@ import type { BackgroundLoadSpec, DecodePolicy } from '../engine/types.js';
 import { usage } from './usage.js';
 import { parseSimModes, runPlan, type SimPlan } from '../sim/plan.js';
 import { buildSimReport, formatSimTable, writeSimReport } from '../sim/report.js';
-import { empirical, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
-import type { Stragglers } from '../sim/simulate.js';
+import { empirical, fixed, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
+import type { SharedCpu, Stragglers } from '../sim/simulate.js';
+import { DEFAULTS } from '../engine/options.js';
 
 interface SimulateFlags {
   modes: string;
@@ -38,8 +39,14 @@ interface SimulateFlags {
   charts: boolean;
   json: boolean;
   validate: boolean;
+  validateFrom?: string;
   validateRates: string;
   validateSeconds: number;
+  /** Infinity: unlimited. */
+  cores?: number;
+  parityNice?: number;
+  cpuPerQuery?: number | 'frontend';
+  fitRounds?: number;
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -71,8 +78,35 @@ function serviceTime(text: string, role: 'deployed' | 'parity' | 'frontend'): Se
   return parseServiceTime(text);
 }
 
+/** `--cores`: a number of cores, or `unlimited` (Infinity: a core per instance; commander turns a parsed null into ''). */
+function cores(v: string): number {
+  if (v === 'unlimited') return Infinity;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) usage(`--cores must be a number > 0 or 'unlimited', got '${v}'`);
+  return n;
+}
+
+function cpuPerQuery(v: string): number | 'frontend' {
+  if (v === 'frontend') return v;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) usage(`--cpu-per-query must be a number of ms >= 0 or 'frontend', got '${v}'`);
+  return n;
+}
+
+function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
+  if (f.cpuPerQuery === 'frontend') usage("--cpu-per-query frontend: only with --validate or --validate-from (a record's frontend time)");
+  if (f.fitRounds !== undefined) usage('--fit-rounds: only with --validate or --validate-from (it fits measured run times)');
+  if (f.cores === undefined || f.cores === Infinity) {
+    if (f.parityNice !== undefined || f.cpuPerQuery !== undefined) usage('--parity-nice and --cpu-per-query need --cores');
+    return undefined;
+  }
+  const perQuery = f.cpuPerQuery ?? 0;
+  return { cores: f.cores, parityNice: f.parityNice ?? DEFAULTS.parityNice, ...(perQuery > 0 ? { perQuery: fixed(perQuery) } : {}) };
+}
+
 function planFrom(f: SimulateFlags): SimPlan {
   if (f.load !== undefined && f.rate !== undefined) usage('give --load (utilisation) or --rate (queries/s), not both');
+  const cpu = sharedCpu(f);
   const stragglers: Stragglers = {};
   if (f.background === 'delay') {
     const bg: BackgroundLoadSpec = { seed: f.seed, kind: 'delay', width: f.backgroundWidth as 1 | 2, periodMs: f.backgroundPeriod, duty: f.backgroundDuty, intensity: f.backgroundIntensity, targets: f.backgroundTargets };
@@ -120,6 +154,7 @@ function planFrom(f: SimulateFlags): SimPlan {
     seed: f.seed,
     service: { deployed, parity: f.parityService ? serviceTime(f.parityService, 'parity') : existsSync(f.service) ? serviceTime(f.service, 'parity') : deployed },
     ...(f.frontend ? { frontend: serviceTime(f.frontend, 'frontend') } : {}),
+    ...(cpu ? { cpu } : {}),
     stragglers,
     ...(arrivals ? { arrivals } : {}),
     ...(f.decode ? { decode: f.decode } : {}),
@@ -163,12 +198,25 @@ export function register(program: Command): void {
     .option('--no-charts', 'skip the SVG/PNG charts')
     .option('--json', 'print the JSON report on stdout instead of the table', false)
     .option('--validate', 'run a short real tail benchmark here and the simulation calibrated on it; print the error per percentile', false)
+    .option('--validate-from <dir>', 'simulate again the real runs recorded in DIR/validate.json (as --validate writes it), without running them')
+    .option('--cores <n>', "cores the instances share (processor sharing); default unlimited (a core per instance), with --validate this machine's, with --validate-from the record's", cores)
+    .option('--parity-nice <n>', `with --cores: parity instances' nice value above deployed ones, as CFS weights (default the engine's parityNice, ${DEFAULTS.parityNice})`, num('--parity-nice', 0, 19, true))
+    .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
+    .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
     .action(async (flags: SimulateFlags) => {
-      if (flags.validate) {
-        const { runValidation } = await import('../sim/validate.js');
-        await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json });
+      if (flags.validate || flags.validateFrom !== undefined) {
+        if (flags.validate && flags.validateFrom !== undefined) usage('give --validate or --validate-from, not both');
+        const model = {
+          ...(flags.cores !== undefined ? { cores: flags.cores === Infinity ? null : flags.cores } : {}),
+          ...(flags.parityNice !== undefined ? { parityNice: flags.parityNice } : {}),
+          ...(flags.cpuPerQuery !== undefined ? { cpuPerQuery: flags.cpuPerQuery } : {}),
+          ...(flags.fitRounds !== undefined ? { fitRounds: flags.fitRounds } : {}),
+        };
+        const { runValidation, revalidate } = await import('../sim/validate.js');
+        if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });
+        else await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json, model });
         return;
       }
       const plan = planFrom(flags);

@@ -1,12 +1,14 @@
 // A simulated instance for `parm simulate`: the engine's EngineInstance contract on a VirtualClock,
 // whose runs take a service time drawn from a model, stretched by the straggler models (a slow
-// instance's factor, background and rack delays active when a run starts), and which fails and
-// restarts on a schedule. Its model is the identity on one float, so decoding is exact.
+// instance's factor, background and rack delays active when a run starts), on a core of its own or
+// on cores shared with the other instances (a CpuPool), and which fails and restarts on a
+// schedule. Its model is the identity on one float, so decoding is exact.
 import type { Clock, TimerHandle } from '../engine/clock.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from '../engine/instance.js';
 import type { Disturbance, InstanceFault } from '../engine/instance-messages.js';
 import type { InstanceHealth } from '../engine/types.js';
 import type { Rng } from '../bench/tail/rng.js';
+import type { CpuJob, CpuPool } from './cpu-pool.js';
 import type { ServiceTime } from './service-times.js';
 
 /** Per-instance behaviour, fixed by the simulation before the engine starts. */
@@ -18,6 +20,11 @@ export interface SimBehaviour {
   mtbfMs: number | undefined;
   restartMs: number;
   rng: Rng;
+  /**
+   * Cores shared with other instances, and this instance's weight on them; absent: a core of its
+   * own. A run's service time is then the work it needs from a core, not its wall time.
+   */
+  cpu?: { pool: CpuPool; weight: number };
 }
 
 /** The tensor signature every simulated instance reports: one float in, one float out. */
@@ -38,6 +45,7 @@ export class SimInstance implements EngineInstance {
   private current: number | null = null;
   private timer: TimerHandle | null = null;
   private failTimer: TimerHandle | null = null;
+  private job: CpuJob | null = null;
   /** Delay disturbances (background load, rack slowdowns), each until its end time. */
   private delays: { until: number; ms: number }[] = [];
 
@@ -75,29 +83,44 @@ export class SimInstance implements EngineInstance {
     this.current = taskId;
     this.state = 'busy';
     const now = this.clock.now();
-    let ms = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
+    const work = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
+    let delay = 0;
     if (this.delays.length > 0) {
       // In place: a run should not allocate (this is the simulator's hot path).
       let kept = 0;
       for (const d of this.delays) {
         if (d.until <= now) continue;
-        ms += d.ms;
+        delay += d.ms;
         this.delays[kept++] = d;
       }
       this.delays.length = kept;
     }
     this.runs++;
-    this.busyMs += ms;
     // The identity model: the output is the input (the engine never writes either).
     const output = input;
     const batch = shape[0]!;
-    this.timer = this.clock.setTimeout(() => {
+    const finish = (): void => {
       this.timer = null;
+      this.job = null;
       if (this.current !== taskId) return;
       this.current = null;
       this.state = 'ready';
-      this.events.onResult(this, taskId, output, [batch, 1]);
-    }, ms);
+      this.busyMs += this.clock.now() - now;
+      // As a real instance does, the injected delay is reported apart from the model's time.
+      this.events.onResult(this, taskId, output, [batch, 1], delay);
+    };
+    const cpu = this.b.cpu;
+    if (!cpu) {
+      this.timer = this.clock.setTimeout(finish, delay + work);
+    } else if (delay > 0) {
+      // A real instance sleeps out an injected delay before its run: that time needs no core.
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = null;
+        this.job = cpu.pool.start(work, cpu.weight, finish);
+      }, delay);
+    } else {
+      this.job = cpu.pool.start(work, cpu.weight, finish);
+    }
   }
 
   abandon(): boolean {
@@ -119,6 +142,8 @@ export class SimInstance implements EngineInstance {
 
   async close(): Promise<void> {
     this.clock.clearTimeout(this.timer);
+    this.b.cpu?.pool.cancel(this.job);
+    this.job = null;
     this.clock.clearTimeout(this.failTimer);
     this.state = 'down';
   }
@@ -132,6 +157,8 @@ export class SimInstance implements EngineInstance {
   /** A crash: the task in flight is lost, the instance is back after restartMs. */
   private fail(): void {
     this.clock.clearTimeout(this.timer);
+    this.b.cpu?.pool.cancel(this.job);
+    this.job = null;
     const task = this.current;
     this.current = null;
     this.state = 'down';
