@@ -46,6 +46,7 @@ interface SimulateFlags {
   cores?: number;
   parityNice?: number;
   cpuPerQuery?: number | 'frontend';
+  runCpu?: number;
   fitRounds?: number;
 }
 
@@ -97,11 +98,11 @@ function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
   if (f.cpuPerQuery === 'frontend') usage("--cpu-per-query frontend: only with --validate or --validate-from (a record's frontend time)");
   if (f.fitRounds !== undefined) usage('--fit-rounds: only with --validate or --validate-from (it fits measured run times)');
   if (f.cores === undefined || f.cores === Infinity) {
-    if (f.parityNice !== undefined || f.cpuPerQuery !== undefined) usage('--parity-nice and --cpu-per-query need --cores');
+    if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
     return undefined;
   }
   const perQuery = f.cpuPerQuery ?? 0;
-  return { cores: f.cores, parityNice: f.parityNice ?? DEFAULTS.parityNice, ...(perQuery > 0 ? { perQuery: fixed(perQuery) } : {}) };
+  return { cores: f.cores, parityNice: f.parityNice ?? DEFAULTS.parityNice, runCpuFraction: f.runCpu ?? 1, ...(perQuery > 0 ? { perQuery: fixed(perQuery) } : {}) };
 }
 
 function planFrom(f: SimulateFlags): SimPlan {
@@ -201,6 +202,7 @@ export function register(program: Command): void {
     .option('--validate-from <dir>', 'simulate again the real runs recorded in DIR/validate.json (as --validate writes it), without running them')
     .option('--cores <n>', "cores the instances share (processor sharing); default unlimited (a core per instance), with --validate this machine's, with --validate-from the record's", cores)
     .option('--parity-nice <n>', `with --cores: parity instances' nice value above deployed ones, as CFS weights (default the engine's parityNice, ${DEFAULTS.parityNice})`, num('--parity-nice', 0, 19, true))
+    .option('--run-cpu <f>', 'with --cores: the part of a service time that needs a core, the rest waits without one (default 1; --validate 0.6)', num('--run-cpu', 0, 1))
     .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
     .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
@@ -213,6 +215,7 @@ export function register(program: Command): void {
           ...(flags.parityNice !== undefined ? { parityNice: flags.parityNice } : {}),
           ...(flags.cpuPerQuery !== undefined ? { cpuPerQuery: flags.cpuPerQuery } : {}),
           ...(flags.fitRounds !== undefined ? { fitRounds: flags.fitRounds } : {}),
+          ...(flags.runCpu !== undefined ? { runCpuFraction: flags.runCpu } : {}),
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });

@@ -12,6 +12,8 @@ export interface SimModel {
   cores: number | null;
   /** Parity instances' nice value relative to deployed ones (CFS weights). */
   parityNice: number;
+  /** The part of a measured run time that needs a core; the rest is waiting (messages, wake-ups). */
+  runCpuFraction: number;
   /** CPU work per query outside the instances on the same cores, ms; or `frontend`: the run's frontend_ms. */
   cpuPerQuery: number | 'frontend';
   /**
@@ -22,8 +24,16 @@ export interface SimModel {
   fitRounds: number;
 }
 
+/**
+ * Validation's default part of a run that needs a core: `npm run bench:cpu` on the machine the
+ * recorded validation ran on (docs/benchmark-tail.md, AMD EPYC, 2 vCPUs, 400 q/s) measured 770 us
+ * (equal-resources) and 794 us (parm k = 2) of instance-thread CPU per query, where the recorded
+ * runs at 400 q/s measured mean run times of 1.29 and 1.30 ms: 0.60 and 0.61.
+ */
+export const VALIDATE_RUN_CPU_FRACTION = 0.6;
+
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -41,7 +51,7 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     frontend: fixed(run.service.frontend_ms),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
     seed: run.seed,
-    ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
+    ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
   };
 }
 
@@ -51,22 +61,38 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
  */
 export function refit(work: QuantileTable, measured: QuantileTable, simulated: QuantileTable): QuantileTable {
   const p = work.p ?? work.quantiles.map((_, i) => i / (work.quantiles.length - 1));
-  const at = (t: QuantileTable, x: number): number => {
-    const tp = t.p ?? t.quantiles.map((_, i) => i / (t.quantiles.length - 1));
-    let i = 0;
-    while (i + 2 < tp.length && tp[i + 1]! <= x) i++;
-    const w = Math.min(1, Math.max(0, (x - tp[i]!) / (tp[i + 1]! - tp[i]!)));
-    return t.quantiles[i]! + (t.quantiles[i + 1]! - t.quantiles[i]!) * w;
-  };
   const quantiles: number[] = [];
   for (let i = 0; i < p.length; i++) {
-    const s = at(simulated, p[i]!);
-    const ratio = s > 0 ? at(measured, p[i]!) / s : 1;
+    const s = quantileAt(simulated, p[i]!);
+    const ratio = s > 0 ? quantileAt(measured, p[i]!) / s : 1;
     // Damped against the noise of a short run's extreme quantiles.
     const q = work.quantiles[i]! * Math.min(2, Math.max(0.5, ratio));
     quantiles.push(Math.max(q, i > 0 ? quantiles[i - 1]! : 0));
   }
   return { p: [...p], quantiles };
+}
+
+/** Probabilities over which simulated run times are compared with measured ones (beyond p = 0.9 a short run's tables are too steep and too noisy to compare). */
+const COMPARED = [0.1, 0.25, 0.5, 0.75, 0.9];
+
+/** The largest relative difference of simulated from measured run time at COMPARED probabilities. */
+export function runTimeMismatch(measured: QuantileTable | null, simulated: QuantileTable | null): number | null {
+  if (!measured || !simulated) return null;
+  let worst = 0;
+  for (const p of COMPARED) {
+    const m = quantileAt(measured, p);
+    if (m > 0) worst = Math.max(worst, Math.abs(quantileAt(simulated, p) / m - 1));
+  }
+  return worst;
+}
+
+/** A quantile table's value at probability x, linear between its points. */
+export function quantileAt(t: QuantileTable, x: number): number {
+  const tp = t.p ?? t.quantiles.map((_, i) => i / (t.quantiles.length - 1));
+  let i = 0;
+  while (i + 2 < tp.length && tp[i + 1]! <= x) i++;
+  const w = Math.min(1, Math.max(0, (x - tp[i]!) / (tp[i + 1]! - tp[i]!)));
+  return t.quantiles[i]! + (t.quantiles[i + 1]! - t.quantiles[i]!) * w;
 }
 
 export interface Resimulated {
@@ -101,6 +127,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       reconstructed_fraction: result.reconstructed_fraction,
       cores_busy: result.cores_busy,
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
+      run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
     };
     const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
     const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };

@@ -201,3 +201,4 @@ function pop(h: Job[]): Job | undefined {
   }
   return top;
 }
+

@@ -21,10 +21,11 @@ export interface SimBehaviour {
   restartMs: number;
   rng: Rng;
   /**
-   * Cores shared with other instances, and this instance's weight on them; absent: a core of its
-   * own. A run's service time is then the work it needs from a core, not its wall time.
+   * Cores shared with other instances, this instance's weight on them, and the part of a run's
+   * service time that needs a core (the rest is waiting: messages, wake-ups); absent: a core of
+   * its own, and a run takes its service time.
    */
-  cpu?: { pool: CpuPool; weight: number };
+  cpu?: { pool: CpuPool; weight: number; fraction: number };
 }
 
 /** The tensor signature every simulated instance reports: one float in, one float out. */
@@ -112,15 +113,17 @@ export class SimInstance implements EngineInstance {
     const cpu = this.b.cpu;
     if (!cpu) {
       this.timer = this.clock.setTimeout(finish, delay + work);
-    } else if (delay > 0) {
-      // A real instance sleeps out an injected delay before its run: that time needs no core.
-      this.timer = this.clock.setTimeout(() => {
-        this.timer = null;
-        this.job = cpu.pool.start(work, cpu.weight, finish);
-      }, delay);
-    } else {
-      this.job = cpu.pool.start(work, cpu.weight, finish);
+      return;
     }
+    // A real instance sleeps out an injected delay before its run, and part of a run's time is
+    // waiting (messages, wake-ups), not computing: that time needs no core.
+    const wait = delay + work * (1 - cpu.fraction);
+    const compute = (): void => {
+      this.timer = null;
+      this.job = cpu.pool.start(work * cpu.fraction, cpu.weight, finish);
+    };
+    if (wait > 0) this.timer = this.clock.setTimeout(compute, wait);
+    else compute();
   }
 
   abandon(): boolean {

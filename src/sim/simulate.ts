@@ -75,6 +75,8 @@ export interface SharedCpu {
    * but is not on the query's own path (that is `frontend`).
    */
   perQuery?: ServiceTime;
+  /** The part of a run's service time that needs a core (default 1); the rest is waiting (messages, wake-ups). */
+  runCpuFraction?: number;
 }
 
 export interface SimResult extends LatencyStats {
@@ -147,7 +149,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
         restartMs: c.stragglers.failures?.restartMs ?? 0,
         // One stream per instance: its service times and failures do not depend on the others'.
         rng: makeRng(c.seed, 1000 + instances.length),
-        ...(pool ? { cpu: { pool, weight: weights[spec.role] } } : {}),
+        ...(pool ? { cpu: { pool, weight: weights[spec.role], fraction: c.cpu?.runCpuFraction ?? 1 } } : {}),
       });
       instances.push(inst);
       return inst;

@@ -11,7 +11,7 @@ import { machineInfo } from '../bench/tail/report.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
 import { DEFAULTS } from '../engine/options.js';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
-import { modelRecord, resimulate, type SimModel } from './calibrate.js';
+import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
 import type { QuantileTable } from './service-times.js';
 import {
   GOALS,
@@ -70,6 +70,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
   return {
     cores: flags.cores !== undefined ? flags.cores : cores,
     parityNice: flags.parityNice ?? recorded.parity_nice,
+    runCpuFraction: flags.runCpuFraction ?? VALIDATE_RUN_CPU_FRACTION,
     cpuPerQuery: flags.cpuPerQuery ?? 0,
     fitRounds: flags.fitRounds ?? 0,
   };
