@@ -126,6 +126,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       p999: result.p999,
       reconstructed_fraction: result.reconstructed_fraction,
       cores_busy: result.cores_busy,
+      engine_latency: result.engine_latency,
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
       run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
     };

@@ -99,6 +99,8 @@ export interface SimResult extends LatencyStats {
   utilisation: number;
   /** `cpu`: the mean number of the shared cores in use; null without shared cores. */
   cores_busy: number | null;
+  /** The engine's own latency percentiles by kind of answer (the whole run, without the frontend time), as a real server reports them. */
+  engine_latency: Record<'all' | 'original' | 'reconstructed', { p50: number; p99: number; p999: number }>;
   /** Run times the engine measured per role (injected delays left out), as a real server reports them. */
   run_time: { deployed: QuantileTable; parity: QuantileTable | null };
 }
@@ -204,7 +206,14 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   await clock.runUntil(() => settled === n);
   const simulatedMs = clock.now() - start;
   const coresBusy = pool ? pool.busyMs / Math.max(1e-9, clock.now()) : null;
-  const runTime = engine.metrics().runTime;
+  const engineMetrics = engine.metrics();
+  const runTime = engineMetrics.runTime;
+  const engineLatency = Object.fromEntries(
+    (['all', 'original', 'reconstructed'] as const).map((kind) => {
+      const l = engineMetrics.latency[kind];
+      return [kind, { p50: l?.p50 ?? 0, p99: l?.p99 ?? 0, p999: l?.p999 ?? 0 }];
+    }),
+  ) as SimResult['engine_latency'];
   const table = (t: { count: number; quantiles: number[] }): QuantileTable => ({ p: [...RUN_TIME_QUANTILES], quantiles: t.quantiles, count: t.count });
   for (const stop of stops) stop();
   const closing = engine.close();
@@ -235,6 +244,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     wall_s: (performance.now() - t0) / 1000,
     utilisation: busy / Math.max(1e-9, simulatedMs * deployed.length),
     cores_busy: coresBusy,
+    engine_latency: engineLatency,
     run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
   };
 }

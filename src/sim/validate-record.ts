@@ -19,6 +19,13 @@ export interface Percentiles {
   p999: number;
 }
 
+/**
+ * The engine's own latency percentiles (from infer() to its answer, without the transport), over
+ * the whole run including the warm-up, by kind of answer: with the client's, they tell a tail made
+ * inside the engine from one made outside it.
+ */
+export type EngineLatency = Partial<Record<'all' | 'original' | 'reconstructed', Percentiles>>;
+
 /** How the real runs were set up: the same for every run of one validation. */
 export interface RecordedBench {
   /** ISO time the real runs began; null in the first format. */
@@ -63,7 +70,7 @@ export interface RecordedRun {
    * its result, injected delays left out), and the time a query spent outside the engine at the
    * median (real p50 - the engine's own p50), ms.
    */
-  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; engine_p50: number | null };
+  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; engine_p50: number | null; engine_latency: EngineLatency | null };
 }
 
 /** The model a re-simulation used (docs/simulate.md: the shared-CPU model). */
@@ -84,6 +91,8 @@ export interface Calibration extends RecordedRun {
     reconstructed_fraction: number;
     cores_busy: number | null;
     cpu_per_query_ms: number;
+    /** The simulated engine's own percentiles, as EngineLatency (whole run, without the frontend time). */
+    engine_latency: EngineLatency;
     /**
      * How far the run times the simulated engine measured are from the real ones: the largest
      * relative difference at p = 0.1 ... 0.9, per role (null: no such runs). A model that stretches
@@ -181,7 +190,7 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         server_cpu_ms_per_query: c.real.server_cpu_ms_per_query ?? null,
         generator_cpu_pct: c.real.generator_cpu_pct ?? null,
       },
-      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, engine_p50: s.engine_p50 ?? null },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
     };
   });
   return { recorded, runs, version };

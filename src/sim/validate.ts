@@ -20,22 +20,25 @@ import {
   readValidateRecord,
   writeValidateRecord,
   type Calibration,
+  type EngineLatency,
   type RecordedBench,
   type RecordedRun,
   type ValidateRecord,
 } from './validate-record.js';
 
-/** What one server measured: run-time tables per role and the engine's median latency. */
+/** What one server measured: run-time tables per role, and the engine's own latency percentiles by kind of answer. */
 interface Scraped {
   deployed: QuantileTable | null;
   parity: QuantileTable | null;
   engineP50: number | null;
+  engine: EngineLatency;
 }
 
 /** Reads parm_engine_run_time_ms and the engine's p50 from a Prometheus text scrape. */
 export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
   let engineP50: number | null = null;
+  const engine: EngineLatency = {};
   for (const line of text.split('\n')) {
     const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
@@ -44,6 +47,9 @@ export function parseScrape(text: string, model: string): Scraped {
     const v = Number(m[3]);
     if (m[1] === 'parm_engine_latency_ms') {
       if (labels['kind'] === 'all' && labels['quantile'] === '0.5') engineP50 = v;
+      const field = ({ '0.5': 'p50', '0.99': 'p99', '0.999': 'p999' } as const)[labels['quantile'] as '0.5' | '0.99' | '0.999'];
+      const kind = labels['kind'];
+      if (field && (kind === 'all' || kind === 'original' || kind === 'reconstructed')) (engine[kind] ??= { p50: NaN, p99: NaN, p999: NaN })[field] = v;
       continue;
     }
     const i = RUN_TIME_QUANTILES.indexOf(Number(labels['quantile']));
@@ -58,7 +64,11 @@ export function parseScrape(text: string, model: string): Scraped {
     for (let i = 1; i < q.length; i++) q[i] = Math.max(q[i]!, q[i - 1]!);
     return { p: [...RUN_TIME_QUANTILES], quantiles: q };
   };
-  return { deployed: table('deployed'), parity: table('parity'), engineP50 };
+  for (const kind of Object.keys(engine) as (keyof EngineLatency)[]) {
+    const e = engine[kind]!;
+    if (!(Number.isFinite(e.p50) && Number.isFinite(e.p99) && Number.isFinite(e.p999))) delete engine[kind];
+  }
+  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine };
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
@@ -143,30 +153,31 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         server_cpu_ms_per_query: rec.server_cpu_ms_per_query,
         generator_cpu_pct: rec.generator_cpu_pct,
       },
-      service: { deployed: s.deployed, parity: s.parity, frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)), engine_p50: s.engineP50 },
+      service: { deployed: s.deployed, parity: s.parity, frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)), engine_p50: s.engineP50, engine_latency: s.engine },
     };
   });
   return finish(recorded, real, modelFor(o.model, recorded, machine.cores), o.out, o.json);
 }
 
 /** `--validate-from DIR`: the runs recorded in DIR/validate.json, simulated again; nothing real runs. */
-export async function revalidate(o: { from: string; out: string; json: boolean; model: ModelFlags }): Promise<Calibration[]> {
+export async function revalidate(o: { from: string; out: string; json: boolean; model: ModelFlags; silent?: boolean }): Promise<Calibration[]> {
   if (resolve(o.from) === resolve(o.out)) throw new ParmError('PARM_ERR_CLI_USAGE', `--validate-from ${o.from}: --out must be another directory (it would overwrite the record)`);
   const { recorded, runs, version } = readValidateRecord(o.from);
   const cores = recorded.cores ?? machineInfo().cores;
-  process.stderr.write(
+  const say = o.silent ? (): void => {} : (text: string): void => void process.stderr.write(text);
+  say(
     `parm simulate --validate-from ${o.from}: ${runs.length} recorded runs${version === 1 ? ' (first format: seed 1, 4 instances, 2 s + 10 s per run)' : ''}` +
       `${recorded.cores === null && o.model.cores === undefined ? `; the record has no core count, this machine's (${cores}) is used` : ''}\n`,
   );
-  return finish(recorded, runs, modelFor(o.model, recorded, cores), o.out, o.json);
+  return finish(recorded, runs, modelFor(o.model, recorded, cores), o.out, o.json, o.silent);
 }
 
-async function finish(recorded: RecordedBench, runs: RecordedRun[], model: SimModel, out: string, json: boolean): Promise<Calibration[]> {
+async function finish(recorded: RecordedBench, runs: RecordedRun[], model: SimModel, out: string, json: boolean, silent = false): Promise<Calibration[]> {
   const calibration = await resimulate(recorded, runs, model, (c) =>
-    process.stderr.write(`  simulated ${c.mode} @ ${c.rate} q/s: p50 ${c.simulated.p50.toFixed(3)} p99 ${c.simulated.p99.toFixed(2)} p99.9 ${c.simulated.p999.toFixed(2)} ms\n`),
+    silent ? undefined : process.stderr.write(`  simulated ${c.mode} @ ${c.rate} q/s: p50 ${c.simulated.p50.toFixed(3)} p99 ${c.simulated.p99.toFixed(2)} p99.9 ${c.simulated.p999.toFixed(2)} ms\n`),
   );
   const record: ValidateRecord = { kind: 'parm-simulate-validate', version: 2, goals: GOALS, recorded, model: modelRecord(model), calibration };
   const written = writeValidateRecord(out, record);
-  process.stdout.write(json ? `${JSON.stringify(record, null, 2)}\n` : `${formatValidateTable(calibration)}\nwrote ${written.join(', ')}\n`);
+  if (!silent) process.stdout.write(json ? `${JSON.stringify(record, null, 2)}\n` : `${formatValidateTable(calibration)}\nwrote ${written.join(', ')}\n`);
   return calibration;
 }
