@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { parseDecodePolicy } from '../engine/decode-policy.js';
 import type { BackgroundLoadSpec, DecodePolicy } from '../engine/types.js';
 import { usage } from './usage.js';
-import { parseSimModes, runPlan, type SimPlan } from '../sim/plan.js';
+import { parseSimModes, rateFor, runPlan, type SimPlan } from '../sim/plan.js';
 import { buildSimReport, formatSimTable, writeSimReport } from '../sim/report.js';
 import { empirical, fixed, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
 import type { SharedCpu, Stragglers } from '../sim/simulate.js';
@@ -223,6 +223,17 @@ export function register(program: Command): void {
         return;
       }
       const plan = planFrom(flags);
+      if (plan.cpu) {
+        const c = plan.cpu;
+        for (const m of plan.instances) {
+          for (const load of plan.loads.values) {
+            const rate = rateFor(plan, m, load);
+            // Deployed work alone; parity and extra replicas only add to it.
+            const cores = (rate * (plan.service.deployed.meanMs * (c.runCpuFraction ?? 1) + (c.perQuery?.meanMs ?? 0))) / 1000;
+            if (cores > c.cores) process.stderr.write(`parm simulate: m=${m} load ${load}: the queries need ${cores.toFixed(1)} cores of work, more than --cores ${c.cores}: the simulated queues grow without bound\n`);
+          }
+        }
+      }
       const results = await runPlan(plan, (r, i, total) => {
         process.stderr.write(`parm simulate: [${i}/${total}] m=${r.m} load ${r.load} ${r.label}: p50 ${r.p50.toFixed(3)} p99.9 ${r.p999.toFixed(2)} ms (${r.wall_s.toFixed(1)} s)\n`);
       });
