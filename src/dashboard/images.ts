@@ -3,8 +3,7 @@
 // reads its instances' heartbeats), or constant gray images where the test set does not fit.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { instanceExecArgv } from '../engine/local-instance.js';
+import { newThread } from '../engine/local-instance.js';
 import { DEFAULT_DATASET_DIR, loadEvalDataset } from '../dataset.js';
 
 /** Images kept in memory for the load (the first of the test set). */
@@ -38,7 +37,7 @@ const WORKER_URL = new URL(`./images-worker${extname(fileURLToPath(import.meta.u
 /** testSetImages(dir), run in a worker thread; undefined when the set is missing or the worker fails. */
 export function readTestImages(dir = DEFAULT_DATASET_DIR): Promise<ImageSet | undefined> {
   return new Promise((resolve) => {
-    const w = new Worker(WORKER_URL, { execArgv: instanceExecArgv(), workerData: { dir } });
+    const w = newThread(WORKER_URL, { workerData: { dir } });
     w.unref();
     w.once('message', (set: ImageSet | null) => {
       resolve(set ?? undefined);

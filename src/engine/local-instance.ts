@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Clock } from './clock.js';
 import { HangDetector } from './hang-detector.js';
 import { RemoteInstance } from './remote-instance.js';
@@ -35,6 +35,38 @@ export function instanceExecArgv(argv: readonly string[] = process.execArgv): st
     }
     if (/^--(test|watch|inspect)/.test(name)) continue;
     out.push(a);
+  }
+  return out;
+}
+
+/**
+ * A worker thread with the parent's flags. Worker threads refuse V8 and process-wide flags
+ * (`--trace-gc`, `--max-old-space-size`, ...: ERR_WORKER_INVALID_EXEC_ARGV); those already apply to
+ * every thread of the process, so on that refusal the thread starts with the loader flags alone.
+ */
+export function newThread(url: URL, options: Omit<WorkerOptions, 'execArgv'> = {}): Worker {
+  const argv = instanceExecArgv();
+  try {
+    return new Worker(url, { ...options, execArgv: argv });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
+    return new Worker(url, { ...options, execArgv: loaderFlags(argv) });
+  }
+}
+
+/** The flags of `argv` that load code (loaders, preloads, conditions, source maps, warnings). */
+export function loaderFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  const withValue = new Set(['--import', '--loader', '--experimental-loader', '--require', '-r', '--conditions', '-C']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.split('=')[0]!;
+    if (withValue.has(name)) {
+      out.push(a);
+      if (!a.includes('=') && i + 1 < argv.length) out.push(argv[++i]!);
+    } else if (/^--(enable-source-maps|no-warnings|experimental-)/.test(name)) {
+      out.push(a);
+    }
   }
   return out;
 }
@@ -151,7 +183,7 @@ export class LocalInstance implements EngineInstance {
       });
       this.worker = child;
     } else {
-      const w = new Worker(WORKER_URL, { execArgv: instanceExecArgv() });
+      const w = newThread(WORKER_URL);
       w.on('message', onMessage);
       w.on('exit', onExit);
       w.on('error', (e) => {

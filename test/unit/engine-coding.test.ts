@@ -320,6 +320,29 @@ t.test('deferred parity: runs only for groups with a member still open after the
   await h.close();
 });
 
+t.test('deferred parity: a member queued behind others is not late; one running past the wait is', async (t) => {
+  // One deployed instance: of each pair the second waits for the first. Wait 2 ms. Pair 1: 1.5 ms
+  // each, the second runs from 1.5 to 3 ms: not late at 2 ms (queued until 1.5), answered before
+  // 3.5 ms, so no parity. Pair 2: the second straggles (100 ms): late at 2 ms into its run.
+  const h = await startFake({ instances: 1, parityInstances: 1, parityDeferMs: 2 }, (id, run) => (id.startsWith('parity') ? ok(1) : run === 3 ? ok(100) : ok(1.5)));
+  h.send(query(1));
+  h.send(query(2));
+  await h.run();
+  await h.clock.runAsync();
+  const parityRuns = () => h.fleet.runs.filter((r) => r.id.startsWith('parity')).length;
+  t.equal(parityRuns(), 0, 'no parity for a member that only queued');
+  t.equal(h.engine.metrics().paritySkipped, 1);
+  t.notOk(h.outcomes[1]?.ok && h.outcomes[1].r.reconstructed, 'the queued member answered by its original');
+  h.send(query(3));
+  h.send(query(4));
+  await h.run();
+  t.equal(parityRuns(), 1, 'parity for the straggler');
+  const slow = h.outcomes[3];
+  t.ok(slow?.ok && slow.r.reconstructed, 'the straggler is reconstructed');
+  t.ok(Math.abs(slow!.at - 4.5) < 0.01, `queued until 1.5 ms, late at 3.5 ms, parity 1 ms: 4.5 ms (${slow!.at})`);
+  await h.close();
+});
+
 t.test('deferred parity starts at once when a member\'s instance fails', async (t) => {
   const h = await startFake({ parityDeferMs: 500, mode: 'parm' }, (id, run) => (id === 'deployed-1' && run === 0 ? { kind: 'crash', ms: 3 } : id.startsWith('parity') ? ok(1) : ok(2)));
   h.send(query(1));
