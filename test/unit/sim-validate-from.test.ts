@@ -5,8 +5,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { DEFAULT_BACKGROUND } from '../../src/bench/tail/options.js';
 import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.js';
-import { readValidateRecord, type ValidateRecord } from '../../src/sim/validate-record.js';
+import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
+import { simulate } from '../../src/sim/simulate.js';
+import { readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
 import { revalidate } from '../../src/sim/validate.js';
 
 const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
@@ -27,14 +30,30 @@ t.test('the first format is read with what that run used', async (t) => {
   t.ok(runs[1]!.service.parity!.quantiles.length > 2);
 });
 
-t.test('re-simulation with a core per instance reproduces the recorded simulation', async (t) => {
+t.test('re-simulation with a core per instance is the simulation of what the record ran', async (t) => {
   const out = tmp();
   const rows = await revalidate({ from: V1, out, json: false, model: { cores: null }, silent: true });
-  const recordedSim = (JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { simulated: { p50: number; p999: number } }[] }).calibration;
-  // The first format's simulation is today's with a core per instance, except that simulated
-  // instances now report injected delays apart from run times (as real ones do), which moves the
-  // engine's parity deferral a little: p50 and p99.9 are unchanged on this record.
-  t.same(rows.map((r) => [r.simulated.p50, r.simulated.p999]), recordedSim.map((c) => [c.simulated.p50, c.simulated.p999]));
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { mode: string; rate: number; simulated: Percentiles; service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number } }[] };
+  for (const [i, c] of file.calibration.entries()) {
+    // What the first format's validation simulated, spelled out.
+    const parm = c.mode.startsWith('parm');
+    const direct = await simulate({
+      mode: parm ? 'parm' : 'equal-resources',
+      k: 2,
+      r: 1,
+      instances: 4,
+      rate: c.rate,
+      queries: c.rate * 12,
+      warmupQueries: c.rate * 2,
+      service: { deployed: empirical(c.service.deployed), parity: empirical(c.service.parity ?? c.service.deployed) },
+      frontend: fixed(c.service.frontend_ms),
+      stragglers: { background: { ...DEFAULT_BACKGROUND, seed: 1 } },
+      seed: 1,
+    });
+    t.same([rows[i]!.simulated.p50, rows[i]!.simulated.p99, rows[i]!.simulated.p999], [direct.p50, direct.p99, direct.p999], `${c.mode}: the same run`);
+    // And near what the record's simulator gave (the engine's policies have moved on since).
+    for (const q of ['p50', 'p99', 'p999'] as const) t.ok(Math.abs(rows[i]!.simulated[q] / c.simulated[q] - 1) < 0.1, `${c.mode} ${q}: ${rows[i]!.simulated[q]} near the recorded ${c.simulated[q]}`);
+  }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
   t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0 });
