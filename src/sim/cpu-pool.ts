@@ -2,6 +2,7 @@
 // while more runs are in progress than there are cores, each progresses at its weighted share of
 // them, at most one core each, as the kernel's fair scheduler shares cores among runnable threads.
 import type { Clock, TimerHandle } from '../engine/clock.js';
+import { MinHeap } from './min-heap.js';
 
 /** A CFS weight: nice 0 is 1024, and every nice step is about 1.25x (the kernel's sched_prio_to_weight). */
 export function niceWeight(nice: number): number {
@@ -14,8 +15,9 @@ export interface CpuJob {
 }
 
 interface Job extends CpuJob {
-  /** The share's virtual work at which this job has had all it needs. */
-  readonly end: number;
+  /** The heap's key: the share's virtual work at which this job has had all it needs. */
+  readonly key: number;
+  readonly seq: number;
   /** Null once finished or cancelled. */
   done: (() => void) | null;
   readonly share: Share;
@@ -30,8 +32,8 @@ interface Share {
   rate: number;
   /** Jobs in progress (cancelled ones are left in the heap but not counted). */
   count: number;
-  /** Min-heap of jobs on `end`. */
-  heap: Job[];
+  /** Jobs by `key`, least first. */
+  heap: MinHeap<Job>;
 }
 
 /**
@@ -48,6 +50,7 @@ export class CpuPool {
   /** Busy core-ms so far (for reports: how loaded the cores were). */
   private busy = 0;
   private inUse = 0;
+  private seq = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -61,8 +64,8 @@ export class CpuPool {
   start(workMs: number, weight: number, done: () => void): CpuJob {
     this.advance();
     const share = this.shareOf(weight);
-    const job: Job = { weight, end: share.virtual + Math.max(0, workMs), done, share };
-    push(share.heap, job);
+    const job: Job = { weight, key: share.virtual + Math.max(0, workMs), seq: this.seq++, done, share };
+    share.heap.push(job);
     share.count++;
     this.reschedule();
     return job;
@@ -97,7 +100,7 @@ export class CpuPool {
     while (i < this.shares.length && this.shares[i]!.weight > weight) i++;
     const found = this.shares[i];
     if (found && found.weight === weight) return found;
-    const share: Share = { weight, virtual: 0, rate: 1, count: 0, heap: [] };
+    const share: Share = { weight, virtual: 0, rate: 1, count: 0, heap: new MinHeap<Job>() };
     this.shares.splice(i, 0, share);
     return share;
   }
@@ -140,15 +143,15 @@ export class CpuPool {
     let next = Infinity;
     for (const s of this.shares) {
       const top = this.top(s);
-      if (top) next = Math.min(next, (top.end - s.virtual) / s.rate);
+      if (top) next = Math.min(next, (top.key - s.virtual) / s.rate);
     }
     if (next < Infinity) this.timer = this.clock.setTimeout(() => this.finish(), Math.max(0, next));
   }
 
   /** The share's next job to finish, dropping cancelled ones. */
   private top(s: Share): Job | undefined {
-    while (s.heap.length > 0 && s.heap[0]!.done === null) pop(s.heap);
-    return s.heap[0];
+    while (s.heap.size > 0 && s.heap.peek()!.done === null) s.heap.pop();
+    return s.heap.peek();
   }
 
   private finish(): void {
@@ -158,8 +161,8 @@ export class CpuPool {
     for (const s of this.shares) {
       // A tolerance of 1e-7 ms of the share's time: the timer was set for the first of these.
       const slack = s.rate * 1e-7 + Math.abs(s.virtual) * 1e-12;
-      for (let top = this.top(s); top && top.end - s.virtual <= slack; top = this.top(s)) {
-        pop(s.heap);
+      for (let top = this.top(s); top && top.key - s.virtual <= slack; top = this.top(s)) {
+        s.heap.pop();
         s.count--;
         done.push(top.done!);
         top.done = null;
@@ -169,36 +172,5 @@ export class CpuPool {
     // After the pool is consistent again: a callback may start the next job at once.
     for (const fn of done) fn();
   }
-}
-
-function push(h: Job[], x: Job): void {
-  h.push(x);
-  let i = h.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (h[p]!.end <= h[i]!.end) break;
-    [h[i], h[p]] = [h[p]!, h[i]!];
-    i = p;
-  }
-}
-
-function pop(h: Job[]): Job | undefined {
-  const top = h[0];
-  const last = h.pop();
-  if (h.length > 0 && last) {
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && h[l]!.end < h[m]!.end) m = l;
-      if (r < h.length && h[r]!.end < h[m]!.end) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-  return top;
 }
 
