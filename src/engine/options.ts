@@ -26,6 +26,7 @@ export interface ResolvedOptions {
   isolation: 'thread' | 'process';
   threadsPerSession: number;
   balancing: 'shared-queue' | 'round-robin';
+  warmFirst: boolean;
   groupWaitMs: number;
   decode: DecodePolicy;
   batching: BatchingOptions | false;
@@ -55,6 +56,7 @@ export const DEFAULTS = {
   isolation: 'thread' as const,
   threadsPerSession: 1,
   balancing: 'shared-queue' as const,
+  warmFirst: true,
   groupWaitMs: 5,
   hedgeDelayMs: 10,
   maxPending: 10_000,
@@ -99,7 +101,7 @@ function modelPath(field: string, v: unknown, baseDir: string): string {
 /** Every EngineOptions key, for the unknown-key check (a misspelt option is an error, not a default). */
 export const ENGINE_OPTION_KEYS: readonly (keyof EngineOptions)[] = [
   'name', 'version', 'deployedModel', 'deployedBackends', 'parityModels', 'k', 'encoder', 'mode', 'instances', 'parityInstances', 'isolation',
-  'threadsPerSession', 'balancing', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
+  'threadsPerSession', 'balancing', 'warmFirst', 'groupWaitMs', 'decode', 'batching', 'hedgeDelayMs', 'faults', 'background', 'parityNice',
   'maxPending', 'partialGroup', 'hangTimeoutMs', 'heartbeatMs', 'maxRetries', 'closeTimeoutMs', 'parityDeferMs',
 ];
 
@@ -172,6 +174,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
     threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
     balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
+    warmFirst: o.warmFirst === undefined ? DEFAULTS.warmFirst : typeof o.warmFirst === 'boolean' ? o.warmFirst : bad('warmFirst', 'expected true or false', o.warmFirst),
     groupWaitMs: num('groupWaitMs', o.groupWaitMs, DEFAULTS.groupWaitMs, 0, MAX_TIMER_MS),
     decode: validateDecode('decode', o.decode, { kind: 'first' }),
     batching,

@@ -3,6 +3,7 @@
 // round-robin balancing; cancellation of queued work nobody needs; and hedging.
 import type { Clock } from './clock.js';
 import type { Group } from './coding-window.js';
+import { FreeInstances } from './free-instances.js';
 import type { EngineInstance } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 import type { Counters } from './metrics.js';
@@ -15,6 +16,8 @@ import type { Mode } from './types.js';
 export interface SchedulerOptions {
   mode: Mode;
   balancing: 'shared-queue' | 'round-robin';
+  /** Shared queue: the free instance that ran most recently takes the next task (FreeInstances). */
+  warmFirst: boolean;
   hedgeDelayMs: number;
 }
 
@@ -31,11 +34,8 @@ export class Scheduler {
   private readonly ownQueues = new Map<EngineInstance, TaskQueue<Task>>();
   /** Round-robin position (counts every placement). */
   private rr = 0;
-  /**
-   * Instances with a free slot, per pool (deployed, then parity rows), in the order they became
-   * free: the least recently busy instance takes the next task. Kept by instanceChanged().
-   */
-  private readonly free: Set<EngineInstance>[];
+  /** Instances with a free slot, per pool (deployed, then parity rows). Kept by instanceChanged(). */
+  private readonly free: FreeInstances[];
   /** False until the models have loaded (activate()); pump() does nothing before. */
   private active = false;
   /** The engine is closing: no new hedges. Set by the engine. */
@@ -50,7 +50,7 @@ export class Scheduler {
     private readonly tasks: TaskTable,
   ) {
     this.parityQueues = pool.parity.map(() => new TaskQueue<Task>());
-    this.free = [new Set(), ...pool.parity.map(() => new Set<EngineInstance>())];
+    this.free = [pool.deployed, ...pool.parity].map(() => new FreeInstances(o.warmFirst));
     if (o.balancing === 'round-robin') for (const inst of pool.all) this.ownQueues.set(inst, new TaskQueue<Task>());
   }
 
@@ -75,7 +75,8 @@ export class Scheduler {
   activate(): void {
     this.active = true;
     for (const set of this.free) set.clear();
-    for (const inst of this.pool.all) this.instanceChanged(inst);
+    // Warm first takes the newest free instance: added last to first, the first comes first.
+    for (const inst of this.o.warmFirst ? [...this.pool.all].reverse() : this.pool.all) this.instanceChanged(inst);
     this.pump();
   }
 
@@ -150,10 +151,10 @@ export class Scheduler {
     this.tasks.drop(t);
   }
 
-  private pumpPool(free: Set<EngineInstance>, shared: TaskQueue<Task>): void {
+  private pumpPool(free: FreeInstances, shared: TaskQueue<Task>): void {
     if (free.size === 0) return;
     if (this.o.balancing === 'round-robin') {
-      for (const inst of [...free]) {
+      for (const inst of [...free.values()]) {
         const own = this.ownQueues.get(inst)!;
         while (inst.freeSlots > 0 && own.size > 0) this.feed(inst, this.take(own));
         if (inst.freeSlots === 0) free.delete(inst);
@@ -161,9 +162,9 @@ export class Scheduler {
       return;
     }
     while (free.size > 0 && shared.size > 0) {
-      const inst = free.values().next().value as EngineInstance;
+      const inst = free.next()!;
       this.feed(inst, this.take(shared));
-      // Re-insert at the end when it still has room: the next task goes to another instance first.
+      // Re-inserted when it still has room: least recent first, the next task goes to another instance.
       free.delete(inst);
       if (inst.freeSlots > 0) free.add(inst);
     }

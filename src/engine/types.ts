@@ -108,6 +108,11 @@ export interface EngineOptions {
   isolation?: 'thread' | 'process';
   threadsPerSession?: number;
   balancing?: 'shared-queue' | 'round-robin';
+  /**
+   * Shared queue: the free instance that ran most recently takes the next task (default true: its
+   * model is still in the CPU's caches); false: the one idle longest (even spread).
+   */
+  warmFirst?: boolean;
   /** How long a coding group may wait to fill before the partial-group policy applies. */
   groupWaitMs?: number;
   decode?: DecodePolicy;
