@@ -51,6 +51,7 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     frontend: fixed(run.service.frontend_ms),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
     seed: run.seed,
+    warmFirst: bench.engine.warm_first,
     ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
   };
 }

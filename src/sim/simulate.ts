@@ -60,6 +60,8 @@ export interface SimConfig {
   groupWaitMs?: number;
   hedgeDelayMs?: number;
   partialGroup?: 'replicate' | 'unprotected';
+  /** The engine's warmFirst (default: the engine's default). */
+  warmFirst?: boolean;
   /** Queries at the start not measured (default the first 5 %). */
   warmupQueries?: number;
 }
@@ -136,6 +138,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     groupWaitMs: c.groupWaitMs ?? 5,
     hedgeDelayMs: c.hedgeDelayMs ?? 10,
     partialGroup: c.partialGroup ?? 'replicate',
+    ...(c.warmFirst !== undefined ? { warmFirst: c.warmFirst } : {}),
     ...(c.decode ? { decode: c.decode } : {}),
     ...(c.stragglers.background ? { background: c.stragglers.background } : {}),
   };

@@ -43,6 +43,11 @@ export interface RecordedBench {
   background: BackgroundOptions | null;
   /** The server's parityNice (parity instance threads' nice value above the process's). */
   parity_nice: number;
+  /**
+   * The server's engine policies that the simulation must follow (the engine's defaults then):
+   * `warm_first`, which free instance takes the next task.
+   */
+  engine: { warm_first: boolean };
   /** Cores of the machine the real runs ran on; null if not recorded. */
   cores: number | null;
 }
@@ -133,7 +138,8 @@ const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFi
  * Reads DIR/validate.json. The first format (no `version`) recorded per run only its mode, rate,
  * real and simulated percentiles and service tables; what it left out was fixed then: seed 1, one
  * trial, 4 deployed instances of fashion-mnist-mlp, 2 s of warm-up and 10 s measured, the default
- * background, parityNice 10, and the machine's cores were not written down.
+ * background, parityNice 10, the next task to the free instance idle longest (warmFirst false,
+ * before the engine had the option), and the machine's cores were not written down.
  */
 export function readValidateRecord(dir: string): { recorded: RecordedBench; runs: RecordedRun[]; version: 1 | 2 } {
   const path = join(dir, 'validate.json');
@@ -160,9 +166,12 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
           warmup_ms: 2000,
           background: { ...DEFAULT_BACKGROUND },
           parity_nice: 10,
+          // Before warmFirst, the engine gave the next task to the instance idle longest.
+          engine: { warm_first: false },
           cores: null,
         };
   if (!(recorded.instances >= 1 && recorded.duration_ms > recorded.warmup_ms && recorded.warmup_ms >= 0)) bad(`${path}: recorded: bad instances or durations`);
+  if (typeof recorded.engine?.warm_first !== 'boolean') bad(`${path}: recorded.engine.warm_first: expected true or false`);
   const runs = (f.calibration as unknown[]).map((entry, i): RecordedRun => {
     const c = entry as Partial<RecordedRun> & { real?: Partial<RecordedRun['real']>; service?: Partial<RecordedRun['service']> };
     const where = `${path}: calibration[${i}]`;

@@ -18,6 +18,7 @@ t.test('the first format is read with what that run used', async (t) => {
   const { recorded, runs, version } = readValidateRecord(V1);
   t.equal(version, 1);
   t.same([recorded.instances, recorded.warmup_ms, recorded.duration_ms, recorded.parity_nice, recorded.cores], [4, 2000, 12_000, 10, null]);
+  t.same(recorded.engine, { warm_first: false }, 'before warmFirst: the instance idle longest took the next task');
   t.same(recorded.background, { kind: 'delay', width: 1, periodMs: 200, duty: 0.25, intensity: 50, targets: 'all' });
   t.same(
     runs.map((r) => [r.mode, r.sim_mode, r.k, r.rate, r.seed, r.trial]),
@@ -49,6 +50,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
       frontend: fixed(c.service.frontend_ms),
       stragglers: { background: { ...DEFAULT_BACKGROUND, seed: 1 } },
       seed: 1,
+      warmFirst: false,
     });
     t.same([rows[i]!.simulated.p50, rows[i]!.simulated.p99, rows[i]!.simulated.p999], [direct.p50, direct.p99, direct.p999], `${c.mode}: the same run`);
     // And near what the record's simulator gave (the engine's policies have moved on since).
