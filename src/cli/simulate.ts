@@ -5,10 +5,11 @@ import { Command, Option } from 'commander';
 import { parseDecodePolicy } from '../engine/decode-policy.js';
 import type { BackgroundLoadSpec, DecodePolicy } from '../engine/types.js';
 import { usage } from './usage.js';
-import { parseSimModes, runPlan, type SimPlan } from '../sim/plan.js';
+import { parseSimModes, rateFor, runPlan, type SimPlan } from '../sim/plan.js';
 import { buildSimReport, formatSimTable, writeSimReport } from '../sim/report.js';
-import { empirical, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
-import type { Stragglers } from '../sim/simulate.js';
+import { empirical, fixed, parseServiceTime, readServiceTimeFile, type ServiceTime } from '../sim/service-times.js';
+import type { SharedCpu, Stragglers } from '../sim/simulate.js';
+import { DEFAULTS } from '../engine/options.js';
 
 interface SimulateFlags {
   modes: string;
@@ -38,8 +39,15 @@ interface SimulateFlags {
   charts: boolean;
   json: boolean;
   validate: boolean;
+  validateFrom?: string;
   validateRates: string;
   validateSeconds: number;
+  /** Infinity: unlimited. */
+  cores?: number;
+  parityNice?: number;
+  cpuPerQuery?: number | 'frontend';
+  runCpu?: number;
+  fitRounds?: number;
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -71,8 +79,35 @@ function serviceTime(text: string, role: 'deployed' | 'parity' | 'frontend'): Se
   return parseServiceTime(text);
 }
 
+/** `--cores`: a number of cores, or `unlimited` (Infinity: a core per instance; commander turns a parsed null into ''). */
+function cores(v: string): number {
+  if (v === 'unlimited') return Infinity;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) usage(`--cores must be a number > 0 or 'unlimited', got '${v}'`);
+  return n;
+}
+
+function cpuPerQuery(v: string): number | 'frontend' {
+  if (v === 'frontend') return v;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) usage(`--cpu-per-query must be a number of ms >= 0 or 'frontend', got '${v}'`);
+  return n;
+}
+
+function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
+  if (f.cpuPerQuery === 'frontend') usage("--cpu-per-query frontend: only with --validate or --validate-from (a record's frontend time)");
+  if (f.fitRounds !== undefined) usage('--fit-rounds: only with --validate or --validate-from (it fits measured run times)');
+  if (f.cores === undefined || f.cores === Infinity) {
+    if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
+    return undefined;
+  }
+  const perQuery = f.cpuPerQuery ?? 0;
+  return { cores: f.cores, parityNice: f.parityNice ?? DEFAULTS.parityNice, runCpuFraction: f.runCpu ?? 1, ...(perQuery > 0 ? { perQuery: fixed(perQuery) } : {}) };
+}
+
 function planFrom(f: SimulateFlags): SimPlan {
   if (f.load !== undefined && f.rate !== undefined) usage('give --load (utilisation) or --rate (queries/s), not both');
+  const cpu = sharedCpu(f);
   const stragglers: Stragglers = {};
   if (f.background === 'delay') {
     const bg: BackgroundLoadSpec = { seed: f.seed, kind: 'delay', width: f.backgroundWidth as 1 | 2, periodMs: f.backgroundPeriod, duty: f.backgroundDuty, intensity: f.backgroundIntensity, targets: f.backgroundTargets };
@@ -120,6 +155,7 @@ function planFrom(f: SimulateFlags): SimPlan {
     seed: f.seed,
     service: { deployed, parity: f.parityService ? serviceTime(f.parityService, 'parity') : existsSync(f.service) ? serviceTime(f.service, 'parity') : deployed },
     ...(f.frontend ? { frontend: serviceTime(f.frontend, 'frontend') } : {}),
+    ...(cpu ? { cpu } : {}),
     stragglers,
     ...(arrivals ? { arrivals } : {}),
     ...(f.decode ? { decode: f.decode } : {}),
@@ -163,15 +199,41 @@ export function register(program: Command): void {
     .option('--no-charts', 'skip the SVG/PNG charts')
     .option('--json', 'print the JSON report on stdout instead of the table', false)
     .option('--validate', 'run a short real tail benchmark here and the simulation calibrated on it; print the error per percentile', false)
+    .option('--validate-from <dir>', 'simulate again the real runs recorded in DIR/validate.json (as --validate writes it), without running them')
+    .option('--cores <n>', "cores the instances share (processor sharing); default unlimited (a core per instance), with --validate this machine's, with --validate-from the record's", cores)
+    .option('--parity-nice <n>', `with --cores: parity instances' nice value above deployed ones, as CFS weights (default the engine's parityNice, ${DEFAULTS.parityNice})`, num('--parity-nice', 0, 19, true))
+    .option('--run-cpu <f>', 'with --cores: the part of a service time that needs a core, the rest waits without one (default 1; --validate 0.6)', num('--run-cpu', 0, 1))
+    .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
+    .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
     .action(async (flags: SimulateFlags) => {
-      if (flags.validate) {
-        const { runValidation } = await import('../sim/validate.js');
-        await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json });
+      if (flags.validate || flags.validateFrom !== undefined) {
+        if (flags.validate && flags.validateFrom !== undefined) usage('give --validate or --validate-from, not both');
+        const model = {
+          ...(flags.cores !== undefined ? { cores: flags.cores === Infinity ? null : flags.cores } : {}),
+          ...(flags.parityNice !== undefined ? { parityNice: flags.parityNice } : {}),
+          ...(flags.cpuPerQuery !== undefined ? { cpuPerQuery: flags.cpuPerQuery } : {}),
+          ...(flags.fitRounds !== undefined ? { fitRounds: flags.fitRounds } : {}),
+          ...(flags.runCpu !== undefined ? { runCpuFraction: flags.runCpu } : {}),
+        };
+        const { runValidation, revalidate } = await import('../sim/validate.js');
+        if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });
+        else await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json, model });
         return;
       }
       const plan = planFrom(flags);
+      if (plan.cpu) {
+        const c = plan.cpu;
+        for (const m of plan.instances) {
+          for (const load of plan.loads.values) {
+            const rate = rateFor(plan, m, load);
+            // Deployed work alone; parity and extra replicas only add to it.
+            const cores = (rate * (plan.service.deployed.meanMs * (c.runCpuFraction ?? 1) + (c.perQuery?.meanMs ?? 0))) / 1000;
+            if (cores > c.cores) process.stderr.write(`parm simulate: m=${m} load ${load}: the queries need ${cores.toFixed(1)} cores of work, more than --cores ${c.cores}: the simulated queues grow without bound\n`);
+          }
+        }
+      }
       const results = await runPlan(plan, (r, i, total) => {
         process.stderr.write(`parm simulate: [${i}/${total}] m=${r.m} load ${r.load} ${r.label}: p50 ${r.p50.toFixed(3)} p99.9 ${r.p999.toFixed(2)} ms (${r.wall_s.toFixed(1)} s)\n`);
       });

@@ -3,7 +3,7 @@
 // gap cut against equal-resources at the same fleet size and load.
 import { ParmError } from '../errors.js';
 import type { DecodePolicy, Mode } from '../engine/types.js';
-import { labelOf, simulate, type SimConfig, type SimResult, type Stragglers } from './simulate.js';
+import { labelOf, simulate, type SharedCpu, type SimConfig, type SimResult, type Stragglers } from './simulate.js';
 import type { ServiceTime } from './service-times.js';
 
 export interface SimMode {
@@ -22,6 +22,8 @@ export interface SimPlan {
   seed: number;
   service: { deployed: ServiceTime; parity: ServiceTime };
   frontend?: ServiceTime;
+  /** Cores shared by every instance of a fleet; absent: a core per instance. */
+  cpu?: SharedCpu;
   stragglers: Stragglers;
   arrivals?: Float64Array;
   decode?: DecodePolicy;
@@ -84,6 +86,7 @@ export async function runPlan(plan: SimPlan, onRun?: (r: SimRecord, index: numbe
           stragglers: plan.stragglers,
           seed: plan.seed,
           ...(plan.frontend ? { frontend: plan.frontend } : {}),
+          ...(plan.cpu ? { cpu: plan.cpu } : {}),
           ...(plan.arrivals ? { arrivals: plan.arrivals } : {}),
           ...(plan.decode ? { decode: plan.decode } : {}),
           ...(plan.groupWaitMs !== undefined ? { groupWaitMs: plan.groupWaitMs } : {}),

@@ -18,6 +18,8 @@ export interface SimReport {
     queries: number;
     seed: number;
     service: { deployed: string; parity: string; frontend: string | null };
+    /** The shared cores (null: a core per instance). */
+    cpu: { cores: number; parity_nice: number; cpu_per_query: string | null } | null;
     stragglers: SimPlan['stragglers'];
   };
   results: SimRecord[];
@@ -34,6 +36,7 @@ export function buildSimReport(plan: SimPlan, results: SimRecord[]): SimReport {
       queries: plan.queries,
       seed: plan.seed,
       service: { deployed: plan.service.deployed.describe, parity: plan.service.parity.describe, frontend: plan.frontend?.describe ?? null },
+      cpu: plan.cpu ? { cores: plan.cpu.cores, parity_nice: plan.cpu.parityNice, cpu_per_query: plan.cpu.perQuery?.describe ?? null } : null,
       stragglers: plan.stragglers,
     },
     results,

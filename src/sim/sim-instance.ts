@@ -1,12 +1,14 @@
 // A simulated instance for `parm simulate`: the engine's EngineInstance contract on a VirtualClock,
 // whose runs take a service time drawn from a model, stretched by the straggler models (a slow
-// instance's factor, background and rack delays active when a run starts), and which fails and
-// restarts on a schedule. Its model is the identity on one float, so decoding is exact.
+// instance's factor, background and rack delays active when a run starts), on a core of its own or
+// on cores shared with the other instances (a CpuPool), and which fails and restarts on a
+// schedule. Its model is the identity on one float, so decoding is exact.
 import type { Clock, TimerHandle } from '../engine/clock.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from '../engine/instance.js';
 import type { Disturbance, InstanceFault } from '../engine/instance-messages.js';
 import type { InstanceHealth } from '../engine/types.js';
 import type { Rng } from '../bench/tail/rng.js';
+import type { CpuJob, CpuPool } from './cpu-pool.js';
 import type { ServiceTime } from './service-times.js';
 
 /** Per-instance behaviour, fixed by the simulation before the engine starts. */
@@ -18,6 +20,12 @@ export interface SimBehaviour {
   mtbfMs: number | undefined;
   restartMs: number;
   rng: Rng;
+  /**
+   * Cores shared with other instances, this instance's weight on them, and the part of a run's
+   * service time that needs a core (the rest is waiting: messages, wake-ups); absent: a core of
+   * its own, and a run takes its service time.
+   */
+  cpu?: { pool: CpuPool; weight: number; fraction: number };
 }
 
 /** The tensor signature every simulated instance reports: one float in, one float out. */
@@ -38,6 +46,7 @@ export class SimInstance implements EngineInstance {
   private current: number | null = null;
   private timer: TimerHandle | null = null;
   private failTimer: TimerHandle | null = null;
+  private job: CpuJob | null = null;
   /** Delay disturbances (background load, rack slowdowns), each until its end time. */
   private delays: { until: number; ms: number }[] = [];
 
@@ -75,29 +84,46 @@ export class SimInstance implements EngineInstance {
     this.current = taskId;
     this.state = 'busy';
     const now = this.clock.now();
-    let ms = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
+    const work = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
+    let delay = 0;
     if (this.delays.length > 0) {
       // In place: a run should not allocate (this is the simulator's hot path).
       let kept = 0;
       for (const d of this.delays) {
         if (d.until <= now) continue;
-        ms += d.ms;
+        delay += d.ms;
         this.delays[kept++] = d;
       }
       this.delays.length = kept;
     }
     this.runs++;
-    this.busyMs += ms;
     // The identity model: the output is the input (the engine never writes either).
     const output = input;
     const batch = shape[0]!;
-    this.timer = this.clock.setTimeout(() => {
+    const finish = (): void => {
       this.timer = null;
+      this.job = null;
       if (this.current !== taskId) return;
       this.current = null;
       this.state = 'ready';
-      this.events.onResult(this, taskId, output, [batch, 1]);
-    }, ms);
+      this.busyMs += this.clock.now() - now;
+      // As a real instance does, the injected delay is reported apart from the model's time.
+      this.events.onResult(this, taskId, output, [batch, 1], delay);
+    };
+    const cpu = this.b.cpu;
+    if (!cpu) {
+      this.timer = this.clock.setTimeout(finish, delay + work);
+      return;
+    }
+    // A real instance sleeps out an injected delay before its run, and part of a run's time is
+    // waiting (messages, wake-ups), not computing: that time needs no core.
+    const wait = delay + work * (1 - cpu.fraction);
+    const compute = (): void => {
+      this.timer = null;
+      this.job = cpu.pool.start(work * cpu.fraction, cpu.weight, finish);
+    };
+    if (wait > 0) this.timer = this.clock.setTimeout(compute, wait);
+    else compute();
   }
 
   abandon(): boolean {
@@ -119,6 +145,8 @@ export class SimInstance implements EngineInstance {
 
   async close(): Promise<void> {
     this.clock.clearTimeout(this.timer);
+    this.b.cpu?.pool.cancel(this.job);
+    this.job = null;
     this.clock.clearTimeout(this.failTimer);
     this.state = 'down';
   }
@@ -132,6 +160,8 @@ export class SimInstance implements EngineInstance {
   /** A crash: the task in flight is lost, the instance is back after restartMs. */
   private fail(): void {
     this.clock.clearTimeout(this.timer);
+    this.b.cpu?.pool.cancel(this.job);
+    this.job = null;
     const task = this.current;
     this.current = null;
     this.state = 'down';

@@ -9,8 +9,10 @@ import type { BackgroundLoadSpec, DecodePolicy, EngineOptions, Mode } from '../e
 import { makeRng } from '../bench/tail/rng.js';
 import { packageRoot } from '../package-root.js';
 import { summarize, type LatencyStats } from '../bench/tail/stats.js';
+import { CpuPool, niceWeight } from './cpu-pool.js';
 import { SimInstance } from './sim-instance.js';
-import type { ServiceTime } from './service-times.js';
+import type { QuantileTable, ServiceTime } from './service-times.js';
+import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import { VirtualClock } from './virtual-clock.js';
 
 /** Only checked to exist by the engine's option validator: simulated instances load nothing. */
@@ -50,14 +52,33 @@ export interface SimConfig {
   service: { deployed: ServiceTime; parity: ServiceTime };
   /** Added to every answer: time outside the engine (transport, parsing); sampled per query. */
   frontend?: ServiceTime;
+  /** Cores shared by all instances (processor sharing); absent: a core per instance. */
+  cpu?: SharedCpu;
   stragglers: Stragglers;
   seed: number;
   decode?: DecodePolicy;
   groupWaitMs?: number;
   hedgeDelayMs?: number;
   partialGroup?: 'replicate' | 'unprotected';
+  /** The engine's warmFirst (default: the engine's default). */
+  warmFirst?: boolean;
   /** Queries at the start not measured (default the first 5 %). */
   warmupQueries?: number;
+}
+
+/** The shared-CPU model (docs/simulate.md): instances as threads on a fixed number of cores. */
+export interface SharedCpu {
+  cores: number;
+  /** Parity instances' nice value relative to deployed ones (CFS weights); 0: equal shares. */
+  parityNice: number;
+  /**
+   * CPU work each query brings outside the instances (frontend, load generator, runtime threads),
+   * started at its arrival on the same cores at deployed weight; it takes cores from the runs
+   * but is not on the query's own path (that is `frontend`).
+   */
+  perQuery?: ServiceTime;
+  /** The part of a run's service time that needs a core (default 1); the rest is waiting (messages, wake-ups). */
+  runCpuFraction?: number;
 }
 
 export interface SimResult extends LatencyStats {
@@ -78,6 +99,12 @@ export interface SimResult extends LatencyStats {
   wall_s: number;
   /** Mean utilisation of the deployed instances. */
   utilisation: number;
+  /** `cpu`: the mean number of the shared cores in use; null without shared cores. */
+  cores_busy: number | null;
+  /** The engine's own latency percentiles by kind of answer (the whole run, without the frontend time), as a real server reports them. */
+  engine_latency: Record<'all' | 'original' | 'reconstructed', { p50: number; p99: number; p999: number }>;
+  /** Run times the engine measured per role (injected delays left out), as a real server reports them. */
+  run_time: { deployed: QuantileTable; parity: QuantileTable | null };
 }
 
 export function labelOf(c: Pick<SimConfig, 'mode' | 'k' | 'r'>): string {
@@ -96,6 +123,8 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const slowRng = makeRng(c.seed, 101);
   const instances: SimInstance[] = [];
   const parityInstances = Math.ceil(c.instances / c.k);
+  const pool = c.cpu ? new CpuPool(clock, c.cpu.cores) : null;
+  const weights = { deployed: niceWeight(0), parity: niceWeight(c.cpu?.parityNice ?? 0) };
   const options: EngineOptions = {
     name: 'sim',
     deployedModel: placeholderModel(),
@@ -109,6 +138,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     groupWaitMs: c.groupWaitMs ?? 5,
     hedgeDelayMs: c.hedgeDelayMs ?? 10,
     partialGroup: c.partialGroup ?? 'replicate',
+    ...(c.warmFirst !== undefined ? { warmFirst: c.warmFirst } : {}),
     ...(c.decode ? { decode: c.decode } : {}),
     ...(c.stragglers.background ? { background: c.stragglers.background } : {}),
   };
@@ -124,6 +154,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
         restartMs: c.stragglers.failures?.restartMs ?? 0,
         // One stream per instance: its service times and failures do not depend on the others'.
         rng: makeRng(c.seed, 1000 + instances.length),
+        ...(pool ? { cpu: { pool, weight: weights[spec.role], fraction: c.cpu?.runCpuFraction ?? 1 } } : {}),
       });
       instances.push(inst);
       return inst;
@@ -150,6 +181,9 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const latency = new Float64Array(n);
   const reconstructed = new Uint8Array(n);
   const frontendRng = makeRng(c.seed, 106);
+  const perQueryRng = makeRng(c.seed, 108);
+  const perQuery = pool && c.cpu?.perQuery ? c.cpu.perQuery : null;
+  const noop = (): void => {};
   let settled = 0;
   let errors = 0;
   const input = new Float32Array([1]);
@@ -157,6 +191,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   for (let i = 0; i < n; i++) {
     clock.advance(start + arrivals[i]!);
     const extra = c.frontend ? c.frontend.sample(frontendRng.next(), frontendRng.next()) : 0;
+    if (perQuery) pool!.start(perQuery.sample(perQueryRng.next(), perQueryRng.next()), weights.deployed, noop);
     engine.infer(input).then(
       (res) => {
         latency[i] = res.latencyMs + extra;
@@ -173,6 +208,16 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   }
   await clock.runUntil(() => settled === n);
   const simulatedMs = clock.now() - start;
+  const coresBusy = pool ? pool.busyMs / Math.max(1e-9, clock.now()) : null;
+  const engineMetrics = engine.metrics();
+  const runTime = engineMetrics.runTime;
+  const engineLatency = Object.fromEntries(
+    (['all', 'original', 'reconstructed'] as const).map((kind) => {
+      const l = engineMetrics.latency[kind];
+      return [kind, { p50: l?.p50 ?? 0, p99: l?.p99 ?? 0, p999: l?.p999 ?? 0 }];
+    }),
+  ) as SimResult['engine_latency'];
+  const table = (t: { count: number; quantiles: number[] }): QuantileTable => ({ p: [...RUN_TIME_QUANTILES], quantiles: t.quantiles, count: t.count });
   for (const stop of stops) stop();
   const closing = engine.close();
   await clock.runUntil(() => false, 0);
@@ -201,6 +246,9 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     simulated_s: simulatedMs / 1000,
     wall_s: (performance.now() - t0) / 1000,
     utilisation: busy / Math.max(1e-9, simulatedMs * deployed.length),
+    cores_busy: coresBusy,
+    engine_latency: engineLatency,
+    run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
   };
 }
 

@@ -1,41 +1,44 @@
 // `parm simulate --validate`: a short real `parm bench tail` here (equal-resources and parm k = 2
 // on the bundled default deployment, the default background), the service times its servers
 // measured (parm_engine_run_time_ms, injected delays left out) and the time outside the engine,
-// then the simulation of the same runs with them, side by side, and the error per percentile.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// then the simulation of the same runs with them, side by side, and the error per percentile;
+// `--validate-from` simulates such a record again.
+import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
 import { ParmError } from '../errors.js';
 import { defaultOptions, parseModes } from '../bench/tail/options.js';
+import { machineInfo } from '../bench/tail/report.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
-import type { TrialRecord } from '../bench/tail/stats.js';
+import { DEFAULTS } from '../engine/options.js';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
-import { empirical, fixed, type QuantileTable, type ServiceTimeFile } from './service-times.js';
-import { simulate, type SimResult } from './simulate.js';
+import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
+import type { QuantileTable } from './service-times.js';
+import {
+  GOALS,
+  formatValidateTable,
+  modeOfLabel,
+  readValidateRecord,
+  writeValidateRecord,
+  type Calibration,
+  type EngineLatency,
+  type RecordedBench,
+  type RecordedRun,
+  type ValidateRecord,
+} from './validate-record.js';
 
-/** Calibration goals: relative error of the simulation per percentile. */
-export const GOALS = { p50: 0.15, p99: 0.15, p999: 0.25 };
-
-export interface Calibration {
-  mode: string;
-  rate: number;
-  real: { p50: number; p99: number; p999: number };
-  simulated: { p50: number; p99: number; p999: number };
-  error: { p50: number; p99: number; p999: number };
-  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number };
-  met: boolean;
-}
-
-/** What one server measured: run-time tables per role and the engine's median latency. */
+/** What one server measured: run-time tables per role, and the engine's own latency percentiles by kind of answer. */
 interface Scraped {
   deployed: QuantileTable | null;
   parity: QuantileTable | null;
   engineP50: number | null;
+  engine: EngineLatency;
 }
 
 /** Reads parm_engine_run_time_ms and the engine's p50 from a Prometheus text scrape. */
 export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
   let engineP50: number | null = null;
+  const engine: EngineLatency = {};
   for (const line of text.split('\n')) {
     const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
@@ -44,6 +47,9 @@ export function parseScrape(text: string, model: string): Scraped {
     const v = Number(m[3]);
     if (m[1] === 'parm_engine_latency_ms') {
       if (labels['kind'] === 'all' && labels['quantile'] === '0.5') engineP50 = v;
+      const field = ({ '0.5': 'p50', '0.99': 'p99', '0.999': 'p999' } as const)[labels['quantile'] as '0.5' | '0.99' | '0.999'];
+      const kind = labels['kind'];
+      if (field && (kind === 'all' || kind === 'original' || kind === 'reconstructed')) (engine[kind] ??= { p50: NaN, p99: NaN, p999: NaN })[field] = v;
       continue;
     }
     const i = RUN_TIME_QUANTILES.indexOf(Number(labels['quantile']));
@@ -58,12 +64,29 @@ export function parseScrape(text: string, model: string): Scraped {
     for (let i = 1; i < q.length; i++) q[i] = Math.max(q[i]!, q[i - 1]!);
     return { p: [...RUN_TIME_QUANTILES], quantiles: q };
   };
-  return { deployed: table('deployed'), parity: table('parity'), engineP50 };
+  for (const kind of Object.keys(engine) as (keyof EngineLatency)[]) {
+    const e = engine[kind]!;
+    if (!(Number.isFinite(e.p50) && Number.isFinite(e.p99) && Number.isFinite(e.p999))) delete engine[kind];
+  }
+  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine };
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
 
-export async function runValidation(o: { rates: number[]; seconds: number; seed: number; out: string; json: boolean }): Promise<Calibration[]> {
+/** The model of a validation: the flags given, else this machine's cores (or the record's). */
+export type ModelFlags = Partial<SimModel>;
+
+function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): SimModel {
+  return {
+    cores: flags.cores !== undefined ? flags.cores : cores,
+    parityNice: flags.parityNice ?? recorded.parity_nice,
+    runCpuFraction: flags.runCpuFraction ?? VALIDATE_RUN_CPU_FRACTION,
+    cpuPerQuery: flags.cpuPerQuery ?? 0,
+    fitRounds: flags.fitRounds ?? 0,
+  };
+}
+
+export async function runValidation(o: { rates: number[]; seconds: number; seed: number; out: string; json: boolean; model: ModelFlags }): Promise<Calibration[]> {
   const opts = {
     ...defaultOptions(false),
     modes: parseModes('equal-resources,parm:2'),
@@ -77,6 +100,20 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
   };
   const scraped = new Map<string, Scraped>();
   const runs = new Map<string, RunSpec>();
+  const machine = machineInfo();
+  const recorded: RecordedBench = {
+    date: new Date().toISOString(),
+    machine,
+    load_average: { start: loadavg(), end: [] },
+    deployment: opts.deployment,
+    instances: opts.instances,
+    duration_ms: opts.durationMs,
+    warmup_ms: opts.warmupMs,
+    background: opts.background,
+    parity_nice: DEFAULTS.parityNice,
+    engine: { warm_first: (opts.engine as { warmFirst?: boolean }).warmFirst ?? DEFAULTS.warmFirst },
+    cores: machine.cores,
+  };
   process.stderr.write(`parm simulate --validate: real runs (${opts.modes.map((m) => m.label).join(', ')} at ${o.rates.join(', ')} q/s, ${o.seconds} s each)\n`);
   const outcome = await runTailBenchmark(opts, {
     startTarget: async (run, options, dir) => {
@@ -97,64 +134,51 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     },
     onRunEnd: (run, r) => process.stderr.write(`  real ${run.spec.label} @ ${run.rate} q/s: p50 ${r.p50_ms.toFixed(3)} p99 ${r.p99_ms.toFixed(2)} p99.9 ${r.p999_ms.toFixed(2)} ms\n`),
   });
-  const out: Calibration[] = [];
-  for (const rec of outcome.records) {
+  recorded.load_average!.end = loadavg();
+  const real: RecordedRun[] = outcome.records.map((rec) => {
     const k = key(rec);
     const s = scraped.get(k);
-    const run = runs.get(k);
-    if (!s?.deployed || !run) throw new ParmError('PARM_ERR_CLI_USAGE', `--validate: the server of ${k} reported no run times (is it an older parm?)`);
-    const frontendMs = Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms));
-    const sim = await simulate({
-      mode: rec.mode,
-      k: rec.k ?? 2,
-      r: 1,
-      instances: opts.instances,
+    if (!s?.deployed || !runs.get(k)) throw new ParmError('PARM_ERR_CLI_USAGE', `--validate: the server of ${k} reported no run times (is it an older parm?)`);
+    return {
+      mode: rec.label,
+      ...modeOfLabel(rec.label),
       rate: rec.rate,
-      queries: Math.round((rec.rate * opts.durationMs) / 1000),
-      warmupQueries: Math.round((rec.rate * opts.warmupMs) / 1000),
-      service: { deployed: empirical(s.deployed, 'deployed, measured'), parity: s.parity ? empirical(s.parity, 'parity, measured') : empirical(s.deployed) },
-      frontend: fixed(frontendMs),
-      stragglers: opts.background ? { background: { ...opts.background, seed: run.seed } } : {},
-      seed: run.seed,
-    });
-    out.push(calibration(rec, sim, s, frontendMs));
-  }
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, 'validate.json'), `${JSON.stringify({ goals: GOALS, calibration: out }, null, 2)}\n`);
-  for (const c of out) {
-    // The measured service times of each run, as `--service FILE` reads them.
-    const file: ServiceTimeFile = { deployed: c.service.deployed, ...(c.service.parity ? { parity: c.service.parity } : {}), frontend: { quantiles: [c.service.frontend_ms, c.service.frontend_ms] } };
-    writeFileSync(join(o.out, `service-times-${c.mode.replace(/[^a-z0-9]+/gi, '-')}-${c.rate}.json`), `${JSON.stringify(file, null, 2)}\n`);
-  }
-  print(out, o.json);
-  return out;
+      trial: rec.trial,
+      seed: rec.seed,
+      real: {
+        p50: rec.p50_ms,
+        p99: rec.p99_ms,
+        p999: rec.p999_ms,
+        reconstructed_fraction: rec.reconstructed_fraction,
+        offered_rate: rec.offered_rate,
+        server_cpu_ms_per_query: rec.server_cpu_ms_per_query,
+        generator_cpu_pct: rec.generator_cpu_pct,
+      },
+      service: { deployed: s.deployed, parity: s.parity, frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)), engine_p50: s.engineP50, engine_latency: s.engine },
+    };
+  });
+  return finish(recorded, real, modelFor(o.model, recorded, machine.cores), o.out, o.json);
 }
 
-function calibration(rec: TrialRecord, sim: SimResult, s: Scraped, frontendMs: number): Calibration {
-  const real = { p50: rec.p50_ms, p99: rec.p99_ms, p999: rec.p999_ms };
-  const simulated = { p50: sim.p50, p99: sim.p99, p999: sim.p999 };
-  const err = (a: number, b: number): number => (b - a) / a;
-  const error = { p50: err(real.p50, simulated.p50), p99: err(real.p99, simulated.p99), p999: err(real.p999, simulated.p999) };
-  const met = Math.abs(error.p50) <= GOALS.p50 && Math.abs(error.p99) <= GOALS.p99 && Math.abs(error.p999) <= GOALS.p999;
-  return { mode: rec.label, rate: rec.rate, real, simulated, error, service: { deployed: s.deployed!, parity: s.parity, frontend_ms: frontendMs }, met };
+/** `--validate-from DIR`: the runs recorded in DIR/validate.json, simulated again; nothing real runs. */
+export async function revalidate(o: { from: string; out: string; json: boolean; model: ModelFlags; silent?: boolean }): Promise<Calibration[]> {
+  if (resolve(o.from) === resolve(o.out)) throw new ParmError('PARM_ERR_CLI_USAGE', `--validate-from ${o.from}: --out must be another directory (it would overwrite the record)`);
+  const { recorded, runs, version } = readValidateRecord(o.from);
+  const cores = recorded.cores ?? machineInfo().cores;
+  const say = o.silent ? (): void => {} : (text: string): void => void process.stderr.write(text);
+  say(
+    `parm simulate --validate-from ${o.from}: ${runs.length} recorded runs${version === 1 ? ' (first format: seed 1, 4 instances, 2 s + 10 s per run)' : ''}` +
+      `${recorded.cores === null && o.model.cores === undefined ? `; the record has no core count, this machine's (${cores}) is used` : ''}\n`,
+  );
+  return finish(recorded, runs, modelFor(o.model, recorded, cores), o.out, o.json, o.silent);
 }
 
-function print(rows: Calibration[], json: boolean): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ goals: GOALS, calibration: rows }, null, 2)}\n`);
-    return;
-  }
-  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
-  const lines = [
-    `| mode | q/s | real p50 | sim p50 | err | real p99 | sim p99 | err | real p99.9 | sim p99.9 | err | within goal |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.mode} | ${r.rate} | ${r.real.p50.toFixed(3)} | ${r.simulated.p50.toFixed(3)} | ${pct(r.error.p50)} | ${r.real.p99.toFixed(2)} | ${r.simulated.p99.toFixed(2)} | ${pct(r.error.p99)} | ` +
-        `${r.real.p999.toFixed(2)} | ${r.simulated.p999.toFixed(2)} | ${pct(r.error.p999)} | ${r.met ? 'yes' : 'no'} |`,
-    ),
-    '',
-    `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+async function finish(recorded: RecordedBench, runs: RecordedRun[], model: SimModel, out: string, json: boolean, silent = false): Promise<Calibration[]> {
+  const calibration = await resimulate(recorded, runs, model, (c) =>
+    silent ? undefined : process.stderr.write(`  simulated ${c.mode} @ ${c.rate} q/s: p50 ${c.simulated.p50.toFixed(3)} p99 ${c.simulated.p99.toFixed(2)} p99.9 ${c.simulated.p999.toFixed(2)} ms\n`),
+  );
+  const record: ValidateRecord = { kind: 'parm-simulate-validate', version: 2, goals: GOALS, recorded, model: modelRecord(model), calibration };
+  const written = writeValidateRecord(out, record);
+  if (!silent) process.stdout.write(json ? `${JSON.stringify(record, null, 2)}\n` : `${formatValidateTable(calibration)}\nwrote ${written.join(', ')}\n`);
+  return calibration;
 }

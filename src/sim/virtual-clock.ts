@@ -2,9 +2,11 @@
 // timer to the next, so that the engine's own timing code runs unchanged in `parm simulate` and in
 // the unit tests, deterministically and as fast as the CPU allows.
 import type { Clock, TimerHandle } from '../engine/clock.js';
+import { MinHeap } from './min-heap.js';
 
 interface Timer {
-  at: number;
+  /** When it is due. */
+  key: number;
   /** Insertion order: timers due at the same time fire in the order they were set. */
   seq: number;
   fn: (() => void) | null;
@@ -14,8 +16,8 @@ interface Timer {
 export class VirtualClock implements Clock {
   private t = 0;
   private seq = 0;
-  /** Binary min-heap on (at, seq). Cancelled timers stay in it with fn = null. */
-  private heap: Timer[] = [];
+  /** Min-heap on (at, seq). Cancelled timers stay in it with fn = null. */
+  private readonly heap = new MinHeap<Timer>();
   /** Pending timers that are not housekeeping (query timers, instance completions). */
   private live = 0;
 
@@ -24,8 +26,8 @@ export class VirtualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number, housekeeping = false): TimerHandle {
-    const timer: Timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, housekeeping };
-    this.push(timer);
+    const timer: Timer = { key: this.t + Math.max(0, ms), seq: this.seq++, fn, housekeeping };
+    this.heap.push(timer);
     if (!housekeeping) this.live++;
     return timer;
   }
@@ -44,7 +46,7 @@ export class VirtualClock implements Clock {
 
   /** Runs timers in time order up to `until` (inclusive) and leaves the clock there. */
   advance(until: number): void {
-    while (this.heap.length > 0 && this.heap[0]!.at <= until) this.fireNext();
+    while (this.heap.size > 0 && this.heap.peek()!.key <= until) this.fireNext();
     if (until > this.t) this.t = until;
   }
 
@@ -54,7 +56,7 @@ export class VirtualClock implements Clock {
    */
   run(limit = Infinity): void {
     const end = this.t + limit;
-    while (this.live > 0 && this.heap.length > 0 && this.heap[0]!.at <= end) this.fireNext();
+    while (this.live > 0 && this.heap.size > 0 && this.heap.peek()!.key <= end) this.fireNext();
   }
 
   /** Like run(), but lets promise callbacks run after every timer (engine code awaits some). */
@@ -62,7 +64,7 @@ export class VirtualClock implements Clock {
     const end = this.t + limit;
     for (;;) {
       await settle();
-      if (!(this.live > 0 && this.heap.length > 0 && this.heap[0]!.at <= end)) break;
+      if (!(this.live > 0 && this.heap.size > 0 && this.heap.peek()!.key <= end)) break;
       this.fireNext();
     }
   }
@@ -76,56 +78,19 @@ export class VirtualClock implements Clock {
     const end = this.t + limit;
     for (;;) {
       await settle();
-      if (done() || this.heap.length === 0 || this.heap[0]!.at > end) break;
+      if (done() || this.heap.size === 0 || this.heap.peek()!.key > end) break;
       this.fireNext();
     }
   }
 
   private fireNext(): void {
-    const timer = this.pop()!;
+    const timer = this.heap.pop()!;
     const fn = timer.fn;
     if (!fn) return;
     timer.fn = null;
     if (!timer.housekeeping) this.live--;
-    if (timer.at > this.t) this.t = timer.at;
+    if (timer.key > this.t) this.t = timer.key;
     fn();
-  }
-
-  private less(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  private push(x: Timer): void {
-    const h = this.heap;
-    h.push(x);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): Timer | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 

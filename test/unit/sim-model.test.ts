@@ -39,6 +39,12 @@ t.test('the scrape reader takes run-time tables and the engine median of one mod
   t.equal(s.engineP50, 0.7);
   t.same(s.deployed?.quantiles.slice(0, 2), [1, 1.05]);
   t.equal(s.parity, null, 'no parity series: no table');
+  t.same(s.engine, {}, 'an engine percentile set is kept only when whole');
+  const full = parseScrape(
+    [...lines, 'parm_engine_latency_ms{model="m",kind="all",quantile="0.99"} 5', 'parm_engine_latency_ms{model="m",kind="all",quantile="0.999"} 9', 'parm_engine_latency_ms{model="m",kind="reconstructed",quantile="0.99"} 4'].join('\n'),
+    'm',
+  );
+  t.same(full.engine, { all: { p50: 0.7, p99: 5, p999: 9 } }, 'the engine percentiles of all answers');
   // HDR's p99.99 (a bucket's highest equivalent value) can lie above its exact maximum.
   const hdr = RUN_TIME_QUANTILES.map((p) => `parm_engine_run_time_ms{model="m",role="parity",quantile="${p}"} ${p === 1 ? 5 : p === 0.9999 ? 5.004 : 1 + p}`);
   const rising = parseScrape(hdr.join('\n'), 'm').parity!;

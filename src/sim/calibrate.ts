@@ -1,0 +1,140 @@
+// Simulates recorded real runs again (`parm simulate --validate` and `--validate-from`): the same
+// mode, instances, arrivals rate, seed, durations and background schedule as the real run, its
+// measured service times and frontend time, and a model of the machine (shared cores or not),
+// and compares the percentiles.
+import { empirical, fixed, type QuantileTable } from './service-times.js';
+import { simulate, type SimConfig, type SimResult } from './simulate.js';
+import { relError, withinGoals, type Calibration, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
+
+/** The machine model of a re-simulation (docs/simulate.md: "The shared-CPU model"). */
+export interface SimModel {
+  /** Cores the instances share; null: a core per instance (the fleet simulation's default). */
+  cores: number | null;
+  /** Parity instances' nice value relative to deployed ones (CFS weights). */
+  parityNice: number;
+  /** The part of a measured run time that needs a core; the rest is waiting (messages, wake-ups). */
+  runCpuFraction: number;
+  /** CPU work per query outside the instances on the same cores, ms; or `frontend`: the run's frontend_ms. */
+  cpuPerQuery: number | 'frontend';
+  /**
+   * Rounds of fitting the service times: the measured run times are wall times that already
+   * include some sharing of the cores, so with shared cores the simulation's work per run is
+   * adjusted until the run times it measures match the real ones (0: use them as they are).
+   */
+  fitRounds: number;
+}
+
+/**
+ * Validation's default part of a run that needs a core: `npm run bench:cpu` on the machine the
+ * recorded validation ran on (docs/benchmark-tail.md, AMD EPYC, 2 vCPUs, 400 q/s) measured 770 us
+ * (equal-resources) and 794 us (parm k = 2) of instance-thread CPU per query, where the recorded
+ * runs at 400 q/s measured mean run times of 1.29 and 1.30 ms: 0.60 and 0.61.
+ */
+export const VALIDATE_RUN_CPU_FRACTION = 0.6;
+
+export function modelRecord(m: SimModel): SimModelRecord {
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds };
+}
+
+/** The simulation of one recorded run with given service tables. */
+export function configFor(bench: RecordedBench, run: RecordedRun, model: SimModel, service: { deployed: QuantileTable; parity: QuantileTable | null }): SimConfig {
+  const cpuPerQuery = model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery;
+  return {
+    mode: run.sim_mode,
+    k: run.k,
+    r: 1,
+    instances: bench.instances,
+    rate: run.rate,
+    queries: Math.round((run.rate * bench.duration_ms) / 1000),
+    warmupQueries: Math.round((run.rate * bench.warmup_ms) / 1000),
+    service: { deployed: empirical(service.deployed, 'deployed, measured'), parity: empirical(service.parity ?? service.deployed, 'parity, measured') },
+    frontend: fixed(run.service.frontend_ms),
+    stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
+    seed: run.seed,
+    warmFirst: bench.engine.warm_first,
+    ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
+  };
+}
+
+/**
+ * One step of the service-time fit: each quantile of the work table scaled by how far the
+ * simulated run time at that probability is from the measured one, kept non-decreasing.
+ */
+export function refit(work: QuantileTable, measured: QuantileTable, simulated: QuantileTable): QuantileTable {
+  const p = work.p ?? work.quantiles.map((_, i) => i / (work.quantiles.length - 1));
+  const quantiles: number[] = [];
+  for (let i = 0; i < p.length; i++) {
+    const s = quantileAt(simulated, p[i]!);
+    const ratio = s > 0 ? quantileAt(measured, p[i]!) / s : 1;
+    // Damped against the noise of a short run's extreme quantiles.
+    const q = work.quantiles[i]! * Math.min(2, Math.max(0.5, ratio));
+    quantiles.push(Math.max(q, i > 0 ? quantiles[i - 1]! : 0));
+  }
+  return { p: [...p], quantiles };
+}
+
+/** Probabilities over which simulated run times are compared with measured ones (beyond p = 0.9 a short run's tables are too steep and too noisy to compare). */
+const COMPARED = [0.1, 0.25, 0.5, 0.75, 0.9];
+
+/** The largest relative difference of simulated from measured run time at COMPARED probabilities. */
+export function runTimeMismatch(measured: QuantileTable | null, simulated: QuantileTable | null): number | null {
+  if (!measured || !simulated) return null;
+  let worst = 0;
+  for (const p of COMPARED) {
+    const m = quantileAt(measured, p);
+    if (m > 0) worst = Math.max(worst, Math.abs(quantileAt(simulated, p) / m - 1));
+  }
+  return worst;
+}
+
+/** A quantile table's value at probability x, linear between its points. */
+export function quantileAt(t: QuantileTable, x: number): number {
+  const tp = t.p ?? t.quantiles.map((_, i) => i / (t.quantiles.length - 1));
+  let i = 0;
+  while (i + 2 < tp.length && tp[i + 1]! <= x) i++;
+  const w = Math.min(1, Math.max(0, (x - tp[i]!) / (tp[i + 1]! - tp[i]!)));
+  return t.quantiles[i]! + (t.quantiles[i + 1]! - t.quantiles[i]!) * w;
+}
+
+export interface Resimulated {
+  result: SimResult;
+  /** The service tables the final simulation drew from (the measured ones, or the fitted work). */
+  work: { deployed: QuantileTable; parity: QuantileTable | null };
+}
+
+/** Simulates one recorded run under `model`, fitting the work per run first when asked. */
+export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel): Promise<Resimulated> {
+  let work = { deployed: run.service.deployed, parity: run.service.parity };
+  const rounds = model.cores === null ? 0 : model.fitRounds;
+  for (let i = 0; i < rounds; i++) {
+    const res = await simulate(configFor(bench, run, model, work));
+    work = {
+      deployed: refit(work.deployed, run.service.deployed, res.run_time.deployed),
+      parity: work.parity && res.run_time.parity ? refit(work.parity, run.service.parity!, res.run_time.parity) : work.parity,
+    };
+  }
+  return { result: await simulate(configFor(bench, run, model, work)), work };
+}
+
+/** Every recorded run simulated again under `model`, with its errors against the real run. */
+export async function resimulate(bench: RecordedBench, runs: RecordedRun[], model: SimModel, onRun?: (c: Calibration) => void): Promise<Calibration[]> {
+  const out: Calibration[] = [];
+  for (const run of runs) {
+    const { result } = await resimulateRun(bench, run, model);
+    const simulated = {
+      p50: result.p50,
+      p99: result.p99,
+      p999: result.p999,
+      reconstructed_fraction: result.reconstructed_fraction,
+      cores_busy: result.cores_busy,
+      engine_latency: result.engine_latency,
+      cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
+      run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
+    };
+    const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
+    const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };
+    out.push(c);
+    onRun?.(c);
+  }
+  return out;
+}

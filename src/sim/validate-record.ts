@@ -1,0 +1,252 @@
+// The record of a `parm simulate --validate` run (validate.json): what the real benchmark ran and
+// measured, per mode and load, so that `--validate-from` can simulate it again with another model
+// without running the benchmark again; the simulated figures and errors beside it; reading it
+// back (also the first format, which recorded less), writing it, and its table.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MachineInfo } from '../bench/tail/report.js';
+import { DEFAULT_BACKGROUND, type BackgroundOptions } from '../bench/tail/options.js';
+import type { Mode } from '../engine/types.js';
+import { ParmError } from '../errors.js';
+import type { QuantileTable, ServiceTimeFile } from './service-times.js';
+
+/** Calibration goals: relative error of the simulation per percentile (issue 17). */
+export const GOALS = { p50: 0.15, p99: 0.15, p999: 0.25 };
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  p999: number;
+}
+
+/**
+ * The engine's own latency percentiles (from infer() to its answer, without the transport), over
+ * the whole run including the warm-up, by kind of answer: with the client's, they tell a tail made
+ * inside the engine from one made outside it.
+ */
+export type EngineLatency = Partial<Record<'all' | 'original' | 'reconstructed', Percentiles>>;
+
+/** How the real runs were set up: the same for every run of one validation. */
+export interface RecordedBench {
+  /** ISO time the real runs began; null in the first format. */
+  date: string | null;
+  machine: MachineInfo | null;
+  /** Load average when the real runs began and ended (1, 5, 15 min); null if not recorded. */
+  load_average: { start: number[]; end: number[] } | null;
+  deployment: string;
+  /** Deployed instances m (parm adds ceil(m / k) parity instances, equal-resources as many replicas). */
+  instances: number;
+  /** Load per run including the warm-up, and the warm-up, ms (as `parm bench tail` counts them). */
+  duration_ms: number;
+  warmup_ms: number;
+  /** The background schedule (its seed is each run's). */
+  background: BackgroundOptions | null;
+  /** The server's parityNice (parity instance threads' nice value above the process's). */
+  parity_nice: number;
+  /**
+   * The server's engine policies that the simulation must follow (the engine's defaults then):
+   * `warm_first`, which free instance takes the next task.
+   */
+  engine: { warm_first: boolean };
+  /** Cores of the machine the real runs ran on; null if not recorded. */
+  cores: number | null;
+}
+
+/** One real run and what its server measured. */
+export interface RecordedRun {
+  /** `parm bench tail`'s label: `equal-resources`, `parm k=2`. */
+  mode: string;
+  sim_mode: Mode;
+  k: number;
+  rate: number;
+  trial: number;
+  /** Seed of the run's arrivals and background schedule. */
+  seed: number;
+  real: Percentiles & {
+    /** Filled from the benchmark's record; null in the first format. */
+    reconstructed_fraction: number | null;
+    offered_rate: number | null;
+    /** CPU of every server thread per offered query, ms; and the load generator's CPU, % of one core. */
+    server_cpu_ms_per_query: number | null;
+    generator_cpu_pct: number | null;
+  };
+  /**
+   * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
+   * its result, injected delays left out), and the time a query spent outside the engine at the
+   * median (real p50 - the engine's own p50), ms.
+   */
+  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; engine_p50: number | null; engine_latency: EngineLatency | null };
+}
+
+/** The model a re-simulation used (docs/simulate.md: the shared-CPU model). */
+export interface SimModelRecord {
+  /** Cores the instances share; null: a core per instance. */
+  cores: number | null;
+  parity_nice: number;
+  /** The part of a measured run time that needs a core. */
+  run_cpu_fraction: number;
+  /** CPU per query outside the instances, ms, on the same cores: a number, or how it was derived. */
+  cpu_per_query: string;
+  /** Rounds of fitting the service times so that the simulated run times match the measured ones. */
+  fit_rounds: number;
+}
+
+export interface Calibration extends RecordedRun {
+  simulated: Percentiles & {
+    reconstructed_fraction: number;
+    cores_busy: number | null;
+    cpu_per_query_ms: number;
+    /** The simulated engine's own percentiles, as EngineLatency (whole run, without the frontend time). */
+    engine_latency: EngineLatency;
+    /**
+     * How far the run times the simulated engine measured are from the real ones: the largest
+     * relative difference at p = 0.1 ... 0.9, per role (null: no such runs). A model that stretches
+     * runs more than the real machine did shows it here.
+     */
+    run_time_mismatch: { deployed: number | null; parity: number | null };
+  };
+  error: Percentiles;
+  met: boolean;
+}
+
+export interface ValidateRecord {
+  kind: 'parm-simulate-validate';
+  version: 2;
+  goals: typeof GOALS;
+  recorded: RecordedBench;
+  model: SimModelRecord;
+  calibration: Calibration[];
+}
+
+function bad(message: string): never {
+  throw new ParmError('PARM_ERR_CLI_USAGE', message);
+}
+
+/** `equal-resources`, `parm k=3`, `hedged`, `none` (labels of `parm bench tail`). */
+export function modeOfLabel(label: string): { sim_mode: Mode; k: number } {
+  const parm = /^parm k=(\d+)$/.exec(label);
+  if (parm) return { sim_mode: 'parm', k: Number(parm[1]) };
+  const other = /^(none|equal-resources|hedged)(?: k=(\d+))?$/.exec(label);
+  if (other) return { sim_mode: other[1] as Mode, k: other[2] ? Number(other[2]) : 2 };
+  return bad(`validate.json: unknown mode "${label}"`);
+}
+
+const isTable = (t: unknown): t is QuantileTable => !!t && typeof t === 'object' && Array.isArray((t as QuantileTable).quantiles);
+const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/**
+ * Reads DIR/validate.json. The first format (no `version`) recorded per run only its mode, rate,
+ * real and simulated percentiles and service tables; what it left out was fixed then: seed 1, one
+ * trial, 4 deployed instances of fashion-mnist-mlp, 2 s of warm-up and 10 s measured, the default
+ * background, parityNice 10, the next task to the free instance idle longest (warmFirst false,
+ * before the engine had the option), and the machine's cores were not written down.
+ */
+export function readValidateRecord(dir: string): { recorded: RecordedBench; runs: RecordedRun[]; version: 1 | 2 } {
+  const path = join(dir, 'validate.json');
+  if (!existsSync(path)) bad(`--validate-from ${dir}: no validate.json there`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    bad(`${path}: not JSON: ${(e as Error).message}`);
+  }
+  const f = raw as Partial<ValidateRecord> & { calibration?: unknown };
+  if (!f || typeof f !== 'object' || !Array.isArray(f.calibration) || f.calibration.length === 0) bad(`${path}: expected { calibration: [ ... ] } with at least one run`);
+  const version = f.version === 2 ? 2 : 1;
+  const recorded: RecordedBench =
+    version === 2 && f.recorded
+      ? f.recorded
+      : {
+          date: null,
+          machine: null,
+          load_average: null,
+          deployment: 'fashion-mnist-mlp',
+          instances: 4,
+          duration_ms: 12_000,
+          warmup_ms: 2000,
+          background: { ...DEFAULT_BACKGROUND },
+          parity_nice: 10,
+          // Before warmFirst, the engine gave the next task to the instance idle longest.
+          engine: { warm_first: false },
+          cores: null,
+        };
+  if (!(recorded.instances >= 1 && recorded.duration_ms > recorded.warmup_ms && recorded.warmup_ms >= 0)) bad(`${path}: recorded: bad instances or durations`);
+  if (typeof recorded.engine?.warm_first !== 'boolean') bad(`${path}: recorded.engine.warm_first: expected true or false`);
+  const runs = (f.calibration as unknown[]).map((entry, i): RecordedRun => {
+    const c = entry as Partial<RecordedRun> & { real?: Partial<RecordedRun['real']>; service?: Partial<RecordedRun['service']> };
+    const where = `${path}: calibration[${i}]`;
+    if (!c || typeof c.mode !== 'string' || !finite(c.rate) || c.rate <= 0) bad(`${where}: needs a mode and a rate`);
+    if (!c.real || !finite(c.real.p50) || !finite(c.real.p99) || !finite(c.real.p999)) bad(`${where}: needs real p50, p99 and p999`);
+    const s = c.service;
+    if (!s || !isTable(s.deployed) || !(s.parity === null || s.parity === undefined || isTable(s.parity)) || !finite(s.frontend_ms)) {
+      bad(`${where}: needs service { deployed: { quantiles }, parity, frontend_ms }`);
+    }
+    const mode = modeOfLabel(c.mode);
+    const trial = finite(c.trial) ? c.trial : 0;
+    return {
+      mode: c.mode,
+      ...mode,
+      rate: c.rate,
+      trial,
+      // The first format ran `--seed 1` (the default), and a trial's seed is seed + trial.
+      seed: finite(c.seed) ? c.seed : 1 + trial,
+      real: {
+        p50: c.real.p50,
+        p99: c.real.p99,
+        p999: c.real.p999,
+        reconstructed_fraction: c.real.reconstructed_fraction ?? null,
+        offered_rate: c.real.offered_rate ?? null,
+        server_cpu_ms_per_query: c.real.server_cpu_ms_per_query ?? null,
+        generator_cpu_pct: c.real.generator_cpu_pct ?? null,
+      },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
+    };
+  });
+  return { recorded, runs, version };
+}
+
+/** Writes validate.json and each run's service-time file (as `--service FILE` reads it) into `dir`; returns the paths. */
+export function writeValidateRecord(dir: string, record: ValidateRecord): string[] {
+  mkdirSync(dir, { recursive: true });
+  const written = [join(dir, 'validate.json')];
+  writeFileSync(written[0]!, `${JSON.stringify(record, null, 2)}\n`);
+  for (const c of record.calibration) {
+    const file: ServiceTimeFile = { deployed: c.service.deployed, ...(c.service.parity ? { parity: c.service.parity } : {}), frontend: { quantiles: [c.service.frontend_ms, c.service.frontend_ms] } };
+    const name = join(dir, `service-times-${c.mode.replace(/[^a-z0-9]+/gi, '-')}-${c.rate}${c.trial > 0 ? `-t${c.trial}` : ''}.json`);
+    writeFileSync(name, `${JSON.stringify(file, null, 2)}\n`);
+    written.push(name);
+  }
+  return written;
+}
+
+/** Relative error of a simulated value against the real one. */
+export const relError = (real: number, simulated: number): number => (simulated - real) / real;
+
+export function withinGoals(e: Percentiles): boolean {
+  return Math.abs(e.p50) <= GOALS.p50 && Math.abs(e.p99) <= GOALS.p99 && Math.abs(e.p999) <= GOALS.p999;
+}
+
+const pct0 = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(0)} %`);
+
+function worstMismatch(rows: Calibration[], role: 'deployed' | 'parity'): number | null {
+  const values = rows.map((r) => r.simulated.run_time_mismatch?.[role]).filter((x): x is number => typeof x === 'number');
+  return values.length ? Math.max(...values) : null;
+}
+
+/** The Markdown table of real against simulated percentiles, and the verdict. */
+export function formatValidateTable(rows: Calibration[]): string {
+  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  const lines = [
+    `| mode | q/s | real p50 | sim p50 | err | real p99 | sim p99 | err | real p99.9 | sim p99.9 | err | within goal |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.mode} | ${r.rate} | ${r.real.p50.toFixed(3)} | ${r.simulated.p50.toFixed(3)} | ${pct(r.error.p50)} | ${r.real.p99.toFixed(2)} | ${r.simulated.p99.toFixed(2)} | ${pct(r.error.p99)} | ` +
+        `${r.real.p999.toFixed(2)} | ${r.simulated.p999.toFixed(2)} | ${pct(r.error.p999)} | ${r.met ? 'yes' : 'no'} |`,
+    ),
+    '',
+    `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
+    `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
+  ];
+  return lines.join('\n');
+}

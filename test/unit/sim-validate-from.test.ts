@@ -1,0 +1,105 @@
+// `parm simulate --validate-from` (src/sim/validate.ts, validate-record.ts, calibrate.ts): a
+// recorded validation in the first format is read with the values that run used, simulated again
+// without running anything real, and written back in the current format; the fit of the work.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { DEFAULT_BACKGROUND } from '../../src/bench/tail/options.js';
+import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.js';
+import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
+import { simulate } from '../../src/sim/simulate.js';
+import { readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
+import { revalidate } from '../../src/sim/validate.js';
+
+const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'parm-validate-from-'));
+t.test('the first format is read with what that run used', async (t) => {
+  const { recorded, runs, version } = readValidateRecord(V1);
+  t.equal(version, 1);
+  t.same([recorded.instances, recorded.warmup_ms, recorded.duration_ms, recorded.parity_nice, recorded.cores], [4, 2000, 12_000, 10, null]);
+  t.same(recorded.engine, { warm_first: false }, 'before warmFirst: the instance idle longest took the next task');
+  t.same(recorded.background, { kind: 'delay', width: 1, periodMs: 200, duty: 0.25, intensity: 50, targets: 'all' });
+  t.same(
+    runs.map((r) => [r.mode, r.sim_mode, r.k, r.rate, r.seed, r.trial]),
+    [
+      ['equal-resources', 'equal-resources', 2, 200, 1, 0],
+      ['parm k=2', 'parm', 2, 200, 1, 0],
+    ],
+  );
+  t.equal(runs[0]!.service.parity, null);
+  t.ok(runs[1]!.service.parity!.quantiles.length > 2);
+});
+
+t.test('re-simulation with a core per instance is the simulation of what the record ran', async (t) => {
+  const out = tmp();
+  const rows = await revalidate({ from: V1, out, json: false, model: { cores: null }, silent: true });
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { mode: string; rate: number; simulated: Percentiles; service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number } }[] };
+  for (const [i, c] of file.calibration.entries()) {
+    // What the first format's validation simulated, spelled out.
+    const parm = c.mode.startsWith('parm');
+    const direct = await simulate({
+      mode: parm ? 'parm' : 'equal-resources',
+      k: 2,
+      r: 1,
+      instances: 4,
+      rate: c.rate,
+      queries: c.rate * 12,
+      warmupQueries: c.rate * 2,
+      service: { deployed: empirical(c.service.deployed), parity: empirical(c.service.parity ?? c.service.deployed) },
+      frontend: fixed(c.service.frontend_ms),
+      stragglers: { background: { ...DEFAULT_BACKGROUND, seed: 1 } },
+      seed: 1,
+      warmFirst: false,
+    });
+    t.same([rows[i]!.simulated.p50, rows[i]!.simulated.p99, rows[i]!.simulated.p999], [direct.p50, direct.p99, direct.p999], `${c.mode}: the same run`);
+    // And near what the record's simulator gave (the engine's policies have moved on since).
+    for (const q of ['p50', 'p99', 'p999'] as const) t.ok(Math.abs(rows[i]!.simulated[q] / c.simulated[q] - 1) < 0.1, `${c.mode} ${q}: ${rows[i]!.simulated[q]} near the recorded ${c.simulated[q]}`);
+  }
+  const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
+  t.equal(written.version, 2);
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0 });
+  t.equal(written.calibration.length, 2);
+  for (const c of written.calibration) {
+    t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
+    t.equal(c.seed, 1);
+  }
+  t.ok(readFileSync(join(out, 'service-times-parm-k-2-200.json'), 'utf8').includes('"parity"'), 'and each run\'s service-time file');
+  // What it wrote is the current format, which reads back to the same runs.
+  const again = readValidateRecord(out);
+  t.equal(again.version, 2);
+  t.same(again.runs.map((r) => r.real), readValidateRecord(V1).runs.map((r) => r.real));
+});
+
+t.test('shared cores slow the simulated runs; the mismatch says by how much', async (t) => {
+  const { recorded, runs } = readValidateRecord(V1);
+  const run = runs[1]!;
+  const own = await resimulateRun(recorded, run, { cores: null, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0, fitRounds: 0 });
+  const one = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 0 });
+  t.ok(one.result.p50 > own.result.p50, `one shared core: p50 ${one.result.p50} > ${own.result.p50}`);
+  t.ok(runTimeMismatch(run.service.deployed, one.result.run_time.deployed)! > runTimeMismatch(run.service.deployed, own.result.run_time.deployed)!, 'and its run times are further from the measured ones');
+  // The fit lowers the work until the stretched run times come back towards the measured ones.
+  const fitted = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 3 });
+  t.ok(fitted.work.deployed.quantiles[10]! < run.service.deployed.quantiles[10]!, 'the fitted median work is below the measured median run time');
+  t.ok(runTimeMismatch(run.service.deployed, fitted.result.run_time.deployed)! < runTimeMismatch(run.service.deployed, one.result.run_time.deployed)!, 'and the mismatch is smaller');
+});
+
+t.test('refit scales each quantile by measured / simulated and keeps the table rising', async (t) => {
+  const work = { p: [0, 0.5, 1], quantiles: [1, 2, 4] };
+  const measured = { p: [0, 0.5, 1], quantiles: [1, 2, 4] };
+  const simulated = { p: [0, 0.5, 1], quantiles: [1, 4, 4] };
+  t.same(refit(work, measured, simulated).quantiles, [1, 1, 4], 'half at the median, kept at or above the one below');
+  t.same(refit(work, measured, { p: [0, 0.5, 1], quantiles: [1, 100, 4] }).quantiles, [1, 1, 4], 'one round moves a quantile at most 2x');
+});
+
+t.test('bad input', async (t) => {
+  await t.rejects(revalidate({ from: V1, out: V1, json: false, model: {}, silent: true }), /would overwrite the record/);
+  const empty = tmp();
+  await t.rejects(revalidate({ from: empty, out: tmp(), json: false, model: {}, silent: true }), /no validate.json/);
+  writeFileSync(join(empty, 'validate.json'), JSON.stringify({ calibration: [{ mode: 'parm k=2', rate: 200, real: { p50: 1 } }] }));
+  t.throws(() => readValidateRecord(empty), /calibration\[0\]: needs real p50, p99 and p999/);
+  writeFileSync(join(empty, 'validate.json'), JSON.stringify({ calibration: [{ mode: 'fast', rate: 200, real: { p50: 1, p99: 2, p999: 3 }, service: { deployed: { quantiles: [1, 2] }, frontend_ms: 0 } }] }));
+  t.throws(() => readValidateRecord(empty), /unknown mode "fast"/);
+  writeFileSync(join(empty, 'validate.json'), '{');
+  t.throws(() => readValidateRecord(empty), { code: 'PARM_ERR_CLI_USAGE' });
+});
