@@ -92,8 +92,9 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     modes: parseModes('equal-resources,parm:2'),
     rates: o.rates,
     trials: 1,
-    warmupMs: 2000,
-    durationMs: 2000 + o.seconds * 1000,
+    // As the tail benchmark's default: a fresh server needs seconds of full load to reach its steady speed.
+    warmupMs: defaultOptions(false).warmupMs,
+    durationMs: defaultOptions(false).warmupMs + o.seconds * 1000,
     seed: o.seed,
     charts: false,
     outDir: join(o.out, 'validate-bench'),
