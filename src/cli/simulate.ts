@@ -35,6 +35,7 @@ interface SimulateFlags {
   decode?: DecodePolicy;
   groupWait?: number;
   hedgeDelay?: number;
+  leastRecent?: boolean;
   out: string;
   charts: boolean;
   json: boolean;
@@ -161,6 +162,7 @@ function planFrom(f: SimulateFlags): SimPlan {
     ...(f.decode ? { decode: f.decode } : {}),
     ...(f.groupWait !== undefined ? { groupWaitMs: f.groupWait } : {}),
     ...(f.hedgeDelay !== undefined ? { hedgeDelayMs: f.hedgeDelay } : {}),
+    ...(f.leastRecent ? { warmFirst: false } : {}),
   };
 }
 
@@ -195,6 +197,7 @@ export function register(program: Command): void {
     .option('--decode <policy>', "'first' or 'deadline:<ms>'", (v: string) => parseDecodePolicy(v))
     .option('--group-wait <ms>', 'coding window wait (engine groupWaitMs, default 5)', num('--group-wait', 0))
     .option('--hedge-delay <ms>', 'hedged mode re-issue delay (default 10)', num('--hedge-delay', 0))
+    .option('--least-recent', "the engine's warmFirst false: the free instance idle longest takes the next task (the simulated instances are as fast after idleness as before, so warm first only changes which of them a disturbance catches)")
     .option('--out <dir>', 'where the JSON, table and charts go', 'bench-results/simulate')
     .option('--no-charts', 'skip the SVG/PNG charts')
     .option('--json', 'print the JSON report on stdout instead of the table', false)

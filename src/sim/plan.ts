@@ -29,6 +29,8 @@ export interface SimPlan {
   decode?: DecodePolicy;
   groupWaitMs?: number;
   hedgeDelayMs?: number;
+  /** The engine's warmFirst (absent: its default). */
+  warmFirst?: boolean;
 }
 
 export interface SimRecord extends SimResult {
@@ -91,6 +93,7 @@ export async function runPlan(plan: SimPlan, onRun?: (r: SimRecord, index: numbe
           ...(plan.decode ? { decode: plan.decode } : {}),
           ...(plan.groupWaitMs !== undefined ? { groupWaitMs: plan.groupWaitMs } : {}),
           ...(plan.hedgeDelayMs !== undefined ? { hedgeDelayMs: plan.hedgeDelayMs } : {}),
+          ...(plan.warmFirst !== undefined ? { warmFirst: plan.warmFirst } : {}),
         };
         const res = await simulate(config);
         const rec: SimRecord = { ...res, m, load, gap_ratio_vs_equal_resources: null, p50_ratio_vs_equal_resources: null };

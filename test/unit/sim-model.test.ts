@@ -87,3 +87,19 @@ t.test('failures lose no query; slow instances and racks slow the baseline', asy
   const racks = await simulate({ ...base, mode: 'none', stragglers: { racks: { size: 3, count: 1, periodMs: 50, duty: 0.5, delayMs: 20 } } });
   t.ok(racks.p99 >= 20, `a slowed rack shows at p99 (${racks.p99.toFixed(2)} ms)`);
 });
+
+t.test('warmFirst false reaches the engine: the moving disturbance catches the spread fleet', async (t) => {
+  const cfg: SimConfig = {
+    ...base,
+    mode: 'none',
+    instances: 20,
+    rate: 10_000,
+    queries: 20_000,
+    service: { deployed: fixed(0.4), parity: fixed(0.4) },
+    stragglers: { moving: { fraction: 0.17, periodMs: 200, duty: 0.25, delayMs: 50 } },
+  };
+  const warm = await simulate(cfg);
+  const spread = await simulate({ ...cfg, warmFirst: false });
+  t.ok(spread.p999 > 40, `least recent first: delayed runs reach the p99.9 (${spread.p999} ms)`);
+  t.ok(warm.p999 < spread.p999, `warm first dodges more of them (${warm.p999} < ${spread.p999} ms)`);
+});
