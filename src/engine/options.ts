@@ -26,7 +26,8 @@ export interface ResolvedOptions {
   isolation: 'thread' | 'process';
   threadsPerSession: number;
   balancing: 'shared-queue' | 'round-robin';
-  warmFirst: boolean;
+  /** undefined: warm first for pools of local instances, least recent first for remote ones. */
+  warmFirst: boolean | undefined;
   groupWaitMs: number;
   decode: DecodePolicy;
   batching: BatchingOptions | false;
@@ -56,7 +57,6 @@ export const DEFAULTS = {
   isolation: 'thread' as const,
   threadsPerSession: 1,
   balancing: 'shared-queue' as const,
-  warmFirst: true,
   groupWaitMs: 5,
   hedgeDelayMs: 10,
   maxPending: 10_000,
@@ -174,7 +174,7 @@ export function resolveOptions(o: EngineOptions, baseDir = process.cwd()): Resol
     isolation: oneOf('isolation', o.isolation, ['thread', 'process'] as const, DEFAULTS.isolation),
     threadsPerSession: int('threadsPerSession', o.threadsPerSession, DEFAULTS.threadsPerSession, 1, 256),
     balancing: oneOf('balancing', o.balancing, ['shared-queue', 'round-robin'] as const, DEFAULTS.balancing),
-    warmFirst: o.warmFirst === undefined ? DEFAULTS.warmFirst : typeof o.warmFirst === 'boolean' ? o.warmFirst : bad('warmFirst', 'expected true or false', o.warmFirst),
+    warmFirst: o.warmFirst === undefined || typeof o.warmFirst === 'boolean' ? o.warmFirst : bad('warmFirst', 'expected true or false', o.warmFirst),
     groupWaitMs: num('groupWaitMs', o.groupWaitMs, DEFAULTS.groupWaitMs, 0, MAX_TIMER_MS),
     decode: validateDecode('decode', o.decode, { kind: 'first' }),
     batching,

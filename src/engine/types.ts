@@ -109,8 +109,9 @@ export interface EngineOptions {
   threadsPerSession?: number;
   balancing?: 'shared-queue' | 'round-robin';
   /**
-   * Shared queue: the free instance that ran most recently takes the next task (default true: its
-   * model is still in the CPU's caches); false: the one idle longest (even spread).
+   * Shared queue: the free instance that ran most recently takes the next task (its model is
+   * still in the CPU's caches); false: the one idle longest (even spread). Default: true for a
+   * pool of local instances, false for a pool with remote backends.
    */
   warmFirst?: boolean;
   /** How long a coding group may wait to fill before the partial-group policy applies. */

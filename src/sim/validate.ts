@@ -112,7 +112,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     warmup_ms: opts.warmupMs,
     background: opts.background,
     parity_nice: DEFAULTS.parityNice,
-    engine: { warm_first: (opts.engine as { warmFirst?: boolean }).warmFirst ?? DEFAULTS.warmFirst },
+    engine: { warm_first: (opts.engine as { warmFirst?: boolean }).warmFirst ?? true /* the servers' instances are local: warm first */ },
     cores: machine.cores,
   };
   process.stderr.write(`parm simulate --validate: real runs (${opts.modes.map((m) => m.label).join(', ')} at ${o.rates.join(', ')} q/s, ${o.seconds} s each)\n`);

@@ -6,9 +6,10 @@ import { MLP, PARITY_A, PARITY_B, axpby, direct, images, maxAbsDiff } from './en
 t.test('k = 2, r = 1: a late original is replaced by Fp(X1 + X2) - F(X1)', async (t) => {
   // Two deployed instances both idle: the first query goes to deployed-0, the second to the
   // deployed-1, which is delayed by 400 ms; the parity instance answers in well under that.
+  // Least recent first, so that every pair that follows is placed the same way.
   const e = await createEngine({
     name: 'mlp', deployedModel: MLP, parityModels: [{ path: PARITY_A }], k: 2, instances: 2, parityInstances: 1,
-    groupWaitMs: 50, faults: [{ kind: 'delay', instance: 'deployed-1', ms: 400 }],
+    groupWaitMs: 50, warmFirst: false, faults: [{ kind: 'delay', instance: 'deployed-1', ms: 400 }],
   });
   t.teardown(() => e.close());
   const [x1, x2] = images(2, 11) as [Float32Array, Float32Array];
