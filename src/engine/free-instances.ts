@@ -4,7 +4,7 @@
 // moderate load a few warm instances serve everything. Measured on a 2-vCPU host: a run of the
 // bundled MLP right after another takes about 110 µs, after 5-10 ms of idleness about 600 µs, so
 // spreading a light load over every instance made each run cold. Least recent first (`warmFirst`
-// false): the instance idle longest, which spreads work evenly (e.g. over remote backends).
+// false; the default for remote backends): the instance idle longest, which spreads work evenly.
 import type { EngineInstance } from './instance.js';
 
 export class FreeInstances {

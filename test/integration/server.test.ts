@@ -97,9 +97,11 @@ t.test('under a delay fault, answers come back reconstructed and say so', async 
     t.match(a.instance, /^parity-/);
     t.equal(a.output.length, 10);
   }
-  // deployed-0 may still be busy with a delayed task from above: try a few rounds.
+  // deployed-0 may still be busy with a delayed task from above (the other instance then takes
+  // every request): each round first lets its delayed run end, a few rounds.
   let httpReconstructed = 0;
   for (let round = 0; round < 5 && httpReconstructed === 0; round++) {
+    await new Promise((r) => setTimeout(r, 450));
     const http = await Promise.all(
       Array.from({ length: 8 }, (_, i) => inferHttp(server.url, MODEL, x.subarray(i * 784, (i + 1) * 784), { binary: false, decode: { kind: 'first' } })),
     );
