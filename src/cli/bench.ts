@@ -44,6 +44,7 @@ interface TailFlags {
   deployment?: string;
   threads?: number;
   hedgeDelay?: number;
+  leastRecent?: boolean;
   groupWait?: number;
   decodeDeadline?: number;
   background: string | false;
@@ -82,6 +83,7 @@ export function optionsFromFlags(f: TailFlags): TailBenchOptions {
   if (f.threads !== undefined) o.threadsPerSession = f.threads;
   if (f.hedgeDelay !== undefined) o.hedgeDelayMs = f.hedgeDelay;
   if (f.groupWait !== undefined) o.engine = { ...o.engine, groupWaitMs: f.groupWait };
+  if (f.leastRecent) o.engine = { ...o.engine, warmFirst: false };
   if (f.decodeDeadline !== undefined) o.engine = { ...o.engine, decode: { kind: 'deadline', waitMs: f.decodeDeadline } };
   if (f.topology !== undefined) o.topology = f.topology;
   const hostsOnly = (flag: string, given: unknown) => {
@@ -221,6 +223,7 @@ export function register(program: Command): void {
     .option('--deployment <name>', 'bundled deployment to serve (models/manifest.json)', 'fashion-mnist-mlp')
     .option('--threads <n>', 'onnxruntime threads per instance (default 1)', int('--threads', 1, 64))
     .option('--hedge-delay <ms>', 'hedged mode: re-issue after this many ms (default: the engine\'s)', positive('--hedge-delay', true))
+    .option('--least-recent', "the engine's warmFirst false: the free instance idle longest takes the next task (the default takes the one that finished last)")
     .option('--group-wait <ms>', 'parm mode: how long a coding group may wait to fill (default: the engine\'s)', positive('--group-wait', true))
     .option('--decode-deadline <ms>', 'parm mode: wait this long for the original before answering with a reconstruction (default: first of the two)', positive('--decode-deadline', true))
     .option('--background <kind>', 'background load: delay (added ms per query on the disturbed instances), contention (CPU busy fraction), or off (default delay)')

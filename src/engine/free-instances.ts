@@ -1,9 +1,9 @@
 // The instances of one pool that have a free slot, and which of them takes the next task. Warm
 // first (the default): the one that became free most recently, whose model's weights and code are
 // still in its core's caches and whose thread has not gone to sleep; the others stay idle, so at a
-// moderate load a few warm instances serve everything. Measured on a 2-vCPU host: a run of the
-// bundled MLP right after another takes about 110 µs, after 5-10 ms of idleness about 600 µs, so
-// spreading a light load over every instance made each run cold. Least recent first (`warmFirst`
+// moderate load a few warm instances serve everything. Measured on a 2-vCPU host (`npm run
+// bench:idle`): a run of the bundled MLP right after another takes about 116 µs, after 5-10 ms of
+// idleness 640-670 µs, so spreading a light load over every instance made each run cold. Least recent first (`warmFirst`
 // false; the default for remote backends): the instance idle longest, which spreads work evenly.
 import type { EngineInstance } from './instance.js';
 
@@ -12,7 +12,7 @@ export class FreeInstances {
   /** Warm first: members in the order they became free, newest last; may hold stale entries (skipped). */
   private readonly stack: EngineInstance[] = [];
 
-  constructor(private readonly warmFirst: boolean) {}
+  constructor(readonly warmFirst: boolean) {}
 
   get size(): number {
     return this.members.size;
@@ -20,11 +20,8 @@ export class FreeInstances {
 
   /** `inst` has a free slot (again): warm first, it becomes the first choice. */
   add(inst: EngineInstance): void {
-    if (!this.warmFirst) {
-      this.members.add(inst);
-      return;
-    }
     this.members.add(inst);
+    if (!this.warmFirst) return;
     this.stack.push(inst);
     if (this.stack.length > 4 * this.members.size + 16) this.compact();
   }

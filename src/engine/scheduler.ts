@@ -39,8 +39,6 @@ export class Scheduler {
   private rr = 0;
   /** Instances with a free slot, per pool (deployed, then parity rows). Kept by instanceChanged(). */
   private readonly free: FreeInstances[];
-  /** Per pool (deployed, then parity rows): whether its free instances are taken warm first. */
-  private readonly warmFirst: boolean[];
   /** False until the models have loaded (activate()); pump() does nothing before. */
   private active = false;
   /** The engine is closing: no new hedges. Set by the engine. */
@@ -57,8 +55,7 @@ export class Scheduler {
     this.parityQueues = pool.parity.map(() => new TaskQueue<Task>());
     // Remote backends are spread over: each keeps its connections and its breaker fed with traffic
     // (a partitioned backend nobody sends to is never noticed), and their caches are their own.
-    this.warmFirst = [pool.deployed, ...pool.parity].map((members) => o.warmFirst ?? members.every((i) => i.backend === undefined));
-    this.free = this.warmFirst.map((warm) => new FreeInstances(warm));
+    this.free = [pool.deployed, ...pool.parity].map((members) => new FreeInstances(o.warmFirst ?? members.every((i) => i.backend === undefined)));
     if (o.balancing === 'round-robin') for (const inst of pool.all) this.ownQueues.set(inst, new TaskQueue<Task>());
   }
 
@@ -84,13 +81,10 @@ export class Scheduler {
     this.active = true;
     for (const set of this.free) set.clear();
     // Warm first takes the newest free instance: added last to first, the first comes first.
-    for (const inst of [...this.pool.all].reverse()) if (this.warmFirstFor(inst)) this.instanceChanged(inst);
-    for (const inst of this.pool.all) if (!this.warmFirstFor(inst)) this.instanceChanged(inst);
+    [this.pool.deployed, ...this.pool.parity].forEach((members, i) => {
+      for (const inst of this.free[i]!.warmFirst ? [...members].reverse() : members) this.instanceChanged(inst);
+    });
     this.pump();
-  }
-
-  private warmFirstFor(inst: EngineInstance): boolean {
-    return this.warmFirst[inst.role === 'deployed' ? 0 : 1 + inst.row]!;
   }
 
   /** Records whether an instance has a free slot now; call after each of its events. */

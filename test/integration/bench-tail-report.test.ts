@@ -156,5 +156,7 @@ t.test('`parm bench tail --help` documents every flag; bad flags are refused', a
   const q = optionsFromFlags({ ...base, quick: true, backgroundIntensity: 50, backgroundWidth: 2 });
   t.match(q, { trials: 1, rates: [200], framing: 'binary', background: { kind: 'delay', intensity: 50, width: 2 } });
   t.equal(q.modes.length, 6, '--quick still covers every mode');
+  t.match(optionsFromFlags({ ...base, leastRecent: true, groupWait: 3 }).engine, { warmFirst: false, groupWaitMs: 3 }, '--least-recent reaches every deployment');
+  t.notOk('warmFirst' in (optionsFromFlags({ ...base }).engine ?? {}), 'the engine default otherwise');
   t.ok(existsSync('/usr/share/datasets/fashion-mnist'), 'dataset present');
 });

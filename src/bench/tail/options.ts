@@ -166,9 +166,9 @@ export function defaultOptions(quick: boolean): TailBenchOptions {
     modes: parseModes(DEFAULT_MODES),
     rates: quick ? [200] : [200, 400, 800],
     trials: quick ? 1 : 3,
-    // A fresh server's instance threads JIT-compile their message path over their first few
-    // hundred tasks: with six instances at 800 q/s that took about 4 s of full load, and a
-    // measured window that starts earlier measures the start-up transient, not the server.
+    // A fresh server needs seconds of full load to reach its steady speed (with six instances at
+    // 800 q/s the first 4 s had a p50 of 7-280 ms, the next 4 s 2-6 ms): a measured window that
+    // starts earlier measures that start-up transient, not the server.
     durationMs: quick ? 5000 : 14_000,
     warmupMs: quick ? 2000 : 5000,
     seed: 1,
