@@ -38,6 +38,8 @@ interface SimulateFlags {
   leastRecent?: boolean;
   out: string;
   charts: boolean;
+  /** commander's --no-idle-classes: false when given. */
+  idleClasses: boolean;
   json: boolean;
   validate: boolean;
   validateFrom?: string;
@@ -71,11 +73,11 @@ function tuple(name: string, text: string, count: number, form: string): number[
 }
 
 /** A spec (`lognormal:0.4,0.3`) or a service-time file (JSON, as `parm bench tail` writes it); `role` picks its table. */
-function serviceTime(text: string, role: 'deployed' | 'parity' | 'frontend'): ServiceTime {
+function serviceTime(text: string, role: 'deployed' | 'parity' | 'frontend', idleClasses: boolean): ServiceTime {
   if (existsSync(text)) {
     const file = readServiceTimeFile(text);
     const table = file[role] ?? file.deployed;
-    return empirical(table, `${text} (${file[role] ? role : 'deployed'})`);
+    return empirical(table, `${text} (${file[role] ? role : 'deployed'})`, { idleClasses });
   }
   return parseServiceTime(text);
 }
@@ -147,15 +149,15 @@ function planFrom(f: SimulateFlags): SimPlan {
     }
     arrivals = Float64Array.from(raw as number[]);
   }
-  const deployed = serviceTime(f.service, 'deployed');
+  const deployed = serviceTime(f.service, 'deployed', f.idleClasses);
   return {
     modes: parseSimModes(f.modes),
     instances: list('--instances', f.instances, 1, 65_536).map(Math.round),
     loads: f.rate !== undefined ? { kind: 'rate', values: list('--rate', f.rate, 0.001) } : { kind: 'utilisation', values: list('--load', f.load ?? '0.5', 0.001, 0.999) },
     queries: arrivals ? arrivals.length : f.queries,
     seed: f.seed,
-    service: { deployed, parity: f.parityService ? serviceTime(f.parityService, 'parity') : existsSync(f.service) ? serviceTime(f.service, 'parity') : deployed },
-    ...(f.frontend ? { frontend: serviceTime(f.frontend, 'frontend') } : {}),
+    service: { deployed, parity: f.parityService ? serviceTime(f.parityService, 'parity', f.idleClasses) : existsSync(f.service) ? serviceTime(f.service, 'parity', f.idleClasses) : deployed },
+    ...(f.frontend ? { frontend: serviceTime(f.frontend, 'frontend', false) } : {}),
     ...(cpu ? { cpu } : {}),
     stragglers,
     ...(arrivals ? { arrivals } : {}),
@@ -197,7 +199,7 @@ export function register(program: Command): void {
     .option('--decode <policy>', "'first' or 'deadline:<ms>'", (v: string) => parseDecodePolicy(v))
     .option('--group-wait <ms>', 'coding window wait (engine groupWaitMs, default 5)', num('--group-wait', 0))
     .option('--hedge-delay <ms>', 'hedged mode re-issue delay (default 10)', num('--hedge-delay', 0))
-    .option('--least-recent', "the engine's warmFirst false: the free instance idle longest takes the next task (the simulated instances are as fast after idleness as before, so warm first only changes which of them a disturbance catches)")
+    .option('--least-recent', "the engine's warmFirst false: the free instance idle longest takes the next task (with a named service distribution the simulated instances are as fast after idleness as before, so warm first only changes which of them a disturbance catches)")
     .option('--out <dir>', 'where the JSON, table and charts go', 'bench-results/simulate')
     .option('--no-charts', 'skip the SVG/PNG charts')
     .option('--json', 'print the JSON report on stdout instead of the table', false)
@@ -208,6 +210,7 @@ export function register(program: Command): void {
     .option('--run-cpu <f>', 'with --cores: the part of a service time that needs a core, the rest waits without one (default 1; --validate 0.6)', num('--run-cpu', 0, 1))
     .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
     .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
+    .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
     .action(async (flags: SimulateFlags) => {
@@ -219,6 +222,7 @@ export function register(program: Command): void {
           ...(flags.cpuPerQuery !== undefined ? { cpuPerQuery: flags.cpuPerQuery } : {}),
           ...(flags.fitRounds !== undefined ? { fitRounds: flags.fitRounds } : {}),
           ...(flags.runCpu !== undefined ? { runCpuFraction: flags.runCpu } : {}),
+          idleClasses: flags.idleClasses,
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });

@@ -82,21 +82,46 @@ export function snapshot(
  */
 export const RUN_TIME_QUANTILES = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1];
 
-/** How long instances took per task (from being handed the task to its result), by role. */
+/**
+ * Idle classes of a run (EngineMetrics.runTime[role].byIdle): how long its instance had been
+ * without work before it, in ms, each class from the previous bound up to (not including) its own;
+ * the last is unbounded. A run right after another is several times faster than one after a few
+ * ms of idleness (`npm run bench:idle`), and `parm simulate` draws each simulated run from the
+ * class of its own idle time.
+ */
+export const RUN_IDLE_CLASSES_MS = [0.2, 1, 5, Infinity];
+
+/** The class of an idle time in RUN_IDLE_CLASSES_MS (an unbounded idle time is in the last). */
+export function idleClass(idleMs: number): number {
+  const last = RUN_IDLE_CLASSES_MS.length - 1;
+  let i = 0;
+  while (i < last && idleMs >= RUN_IDLE_CLASSES_MS[i]!) i++;
+  return i;
+}
+
+/** How long instances took per task (from being handed the task to its result), by role, and by role and idle class. */
 export class RunTimes {
   private readonly h = { deployed: histogram(), parity: histogram() };
+  private readonly byIdle = { deployed: RUN_IDLE_CLASSES_MS.map(histogram), parity: RUN_IDLE_CLASSES_MS.map(histogram) };
 
-  record(role: 'deployed' | 'parity', ms: number): void {
-    this.h[role].recordValue(Math.max(1, Math.min(Math.round(ms * 1000), 3_600_000_000)));
+  /** `idleMs`: how long the instance had been without work when it was handed the task. */
+  record(role: 'deployed' | 'parity', ms: number, idleMs: number): void {
+    const us = Math.max(1, Math.min(Math.round(ms * 1000), 3_600_000_000));
+    this.h[role].recordValue(us);
+    this.byIdle[role][idleClass(idleMs)]!.recordValue(us);
   }
 
-  /** Per role: tasks measured, and run time (ms) at each of RUN_TIME_QUANTILES. */
-  summary(): Record<'deployed' | 'parity', { count: number; quantiles: number[] }> {
+  /** Per role: tasks measured and run time (ms) at each of RUN_TIME_QUANTILES, in all and per idle class. */
+  summary(): EngineMetrics['runTime'] {
     const one = (h: hdr.Histogram) => ({
       count: h.totalCount,
       quantiles: RUN_TIME_QUANTILES.map((p) => (h.totalCount === 0 ? 0 : (p === 0 ? h.minNonZeroValue : p === 1 ? h.maxValue : h.getValueAtPercentile(p * 100)) / 1000)),
     });
-    return { deployed: one(this.h.deployed), parity: one(this.h.parity) };
+    const role = (r: 'deployed' | 'parity') => ({
+      ...one(this.h[r]),
+      byIdle: this.byIdle[r].map((h, i) => ({ idleBelowMs: RUN_IDLE_CLASSES_MS[i]!, ...one(h) })),
+    });
+    return { deployed: role('deployed'), parity: role('parity') };
   }
 }
 

@@ -56,7 +56,7 @@ export class ResultRouter implements InstanceEvents {
     if (t && c) {
       this.base.tasks.finish(t);
       const ranMs = this.clock.now() - t.startedAt - injectedMs;
-      this.runTimes.record(t.role, ranMs);
+      this.runTimes.record(t.role, ranMs, t.idleMs);
       if (t.role === 'deployed') c.parityStart?.observe(ranMs);
       const O = c.shape.outElements;
       try {

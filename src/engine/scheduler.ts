@@ -39,6 +39,11 @@ export class Scheduler {
   private rr = 0;
   /** Instances with a free slot, per pool (deployed, then parity rows). Kept by instanceChanged(). */
   private readonly free: FreeInstances[];
+  /**
+   * When each instance last reported (a result, readiness, a failure): a task handed to it later
+   * found it idle since then (its run time is recorded by idle class).
+   */
+  private readonly lastEvent = new Map<EngineInstance, number>();
   /** False until the models have loaded (activate()); pump() does nothing before. */
   private active = false;
   /** The engine is closing: no new hedges. Set by the engine. */
@@ -89,6 +94,7 @@ export class Scheduler {
 
   /** Records whether an instance has a free slot now; call after each of its events. */
   instanceChanged(inst: EngineInstance): void {
+    this.lastEvent.set(inst, this.clock.now());
     const set = this.free[inst.role === 'deployed' ? 0 : 1 + inst.row]!;
     if (inst.freeSlots > 0) set.add(inst);
     else set.delete(inst);
@@ -203,6 +209,8 @@ export class Scheduler {
     t.queue = null;
     t.instance = inst;
     t.startedAt = this.clock.now();
+    // An instance that runs several tasks at once (a remote backend's concurrency) counts as idle since its last result.
+    t.idleMs = t.startedAt - (this.lastEvent.get(inst) ?? -Infinity);
     let shape = this.shapes.get(t.batch);
     if (!shape) this.shapes.set(t.batch, (shape = [t.batch, ...this.shape.sample]));
     inst.run(t.id, t.input, shape);

@@ -33,6 +33,8 @@ export interface Task {
   hedgeTimer: TimerHandle | null;
   /** Clock time it was handed to its instance (Scheduler.feed): its run time is measured from here. */
   startedAt: number;
+  /** How long its instance had been without work when it was handed this task, ms (Scheduler.feed). */
+  idleMs: number;
 }
 
 /** Tasks by id, from creation until they finish or are cancelled. */
@@ -105,7 +107,7 @@ export class TaskTable {
   }
 
   private make(role: Task['role'], row: number, units: Unit[], groups: Group[], input: Float32Array, batch: number, attempt: number, hedgeOf: Task | null): Task {
-    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null, startedAt: 0 };
+    const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null, startedAt: 0, idleMs: 0 };
     this.live.set(t.id, t);
     return t;
   }

@@ -233,10 +233,18 @@ export interface EngineMetrics {
   /**
    * How long instances took per task, by role: tasks measured and the run time (ms) at each
    * probability of RUN_TIME_QUANTILES (src/engine/metrics.ts); what `parm simulate` is calibrated on.
+   * `byIdle`: the same per idle class (RUN_IDLE_CLASSES_MS: how long the instance had been without
+   * work before the run, below `idleBelowMs` and at or above the previous class's bound).
    */
-  runTime: Record<'deployed' | 'parity', { count: number; quantiles: number[] }>;
+  runTime: Record<'deployed' | 'parity', RunTimeSummary & { byIdle: (RunTimeSummary & { idleBelowMs: number })[] }>;
   /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
   faults: FaultSpec[];
+}
+
+/** Tasks measured, and their run time (ms) at each probability of RUN_TIME_QUANTILES (0 when none). */
+export interface RunTimeSummary {
+  count: number;
+  quantiles: number[];
 }
 
 export interface Engine {

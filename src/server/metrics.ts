@@ -14,6 +14,8 @@ export const ABORTED_STATUS = 499;
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
+/** An idle class's bound as a label: its ms, or `+Inf` for the unbounded last class (the Prometheus spelling). */
+const idleLabel = (ms: number): string => (ms === Infinity ? '+Inf' : String(ms));
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -143,6 +145,28 @@ export class ServerMetrics {
           RUN_TIME_QUANTILES.forEach((p, i) => runTime.set({ model, role, quantile: String(p) }, s.quantiles[i]!));
         }
       }),
+    });
+    // Every idle class with runs, per deployment and role.
+    type IdleLabels = { model: string; role: 'deployed' | 'parity'; idle_below_ms: string };
+    const eachIdleClass = (fn: (labels: IdleLabels, c: EngineMetrics['runTime']['deployed']['byIdle'][number]) => void) =>
+      each((model, m) => {
+        for (const role of ['deployed', 'parity'] as const) {
+          for (const c of m.runTime[role].byIdle) if (c.count > 0) fn({ model, role, idle_below_ms: idleLabel(c.idleBelowMs) }, c);
+        }
+      });
+    const runTimeByIdle: Gauge<'model' | 'role' | 'idle_below_ms' | 'quantile'> = new Gauge({
+      name: 'parm_engine_run_time_by_idle_ms',
+      help: 'parm_engine_run_time_ms by how long the instance had been without work before the run (ms, from the previous class bound up to idle_below_ms); classes with no runs are left out',
+      labelNames: ['model', 'role', 'idle_below_ms', 'quantile'],
+      registers,
+      collect: eachIdleClass((labels, c) => RUN_TIME_QUANTILES.forEach((p, i) => runTimeByIdle.set({ ...labels, quantile: String(p) }, c.quantiles[i]!))),
+    });
+    const runsByIdle: Gauge<'model' | 'role' | 'idle_below_ms'> = new Gauge({
+      name: 'parm_engine_runs_by_idle',
+      help: 'Runs measured per role and idle class (the count behind parm_engine_run_time_by_idle_ms)',
+      labelNames: ['model', 'role', 'idle_below_ms'],
+      registers,
+      collect: eachIdleClass((labels, c) => runsByIdle.set(labels, c.count)),
     });
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
       name: 'parm_engine_latency_ms',

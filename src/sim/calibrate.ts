@@ -4,7 +4,7 @@
 // and compares the percentiles.
 import { empirical, fixed, type QuantileTable } from './service-times.js';
 import { simulate, type SimConfig, type SimResult } from './simulate.js';
-import { relError, withinGoals, type Calibration, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
+import { relError, withinGoals, type Calibration, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
 
 /** The machine model of a re-simulation (docs/simulate.md: "The shared-CPU model"). */
 export interface SimModel {
@@ -22,6 +22,8 @@ export interface SimModel {
    * adjusted until the run times it measures match the real ones (0: use them as they are).
    */
   fitRounds: number;
+  /** Draw each run from the measured table of its idle class (`by_idle`) where the record has one; false: from the whole table. */
+  idleClasses: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface SimModel {
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -47,9 +49,10 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     rate: run.rate,
     queries: Math.round((run.rate * bench.duration_ms) / 1000),
     warmupQueries: Math.round((run.rate * bench.warmup_ms) / 1000),
-    service: { deployed: empirical(service.deployed, 'deployed, measured'), parity: empirical(service.parity ?? service.deployed, 'parity, measured') },
+    service: { deployed: empirical(service.deployed, 'deployed, measured', model), parity: empirical(service.parity ?? service.deployed, 'parity, measured', model) },
     frontend: fixed(run.service.frontend_ms),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
+    ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,
     warmFirst: bench.engine.warm_first,
     ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
@@ -61,16 +64,19 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
  * simulated run time at that probability is from the measured one, kept non-decreasing.
  */
 export function refit(work: QuantileTable, measured: QuantileTable, simulated: QuantileTable): QuantileTable {
-  const p = work.p ?? work.quantiles.map((_, i) => i / (work.quantiles.length - 1));
-  const quantiles: number[] = [];
-  for (let i = 0; i < p.length; i++) {
-    const s = quantileAt(simulated, p[i]!);
-    const ratio = s > 0 ? quantileAt(measured, p[i]!) / s : 1;
-    // Damped against the noise of a short run's extreme quantiles.
-    const q = work.quantiles[i]! * Math.min(2, Math.max(0.5, ratio));
-    quantiles.push(Math.max(q, i > 0 ? quantiles[i - 1]! : 0));
-  }
-  return { p: [...p], quantiles };
+  // Damped against the noise of a short run's extreme quantiles.
+  const ratio = (x: number): number => {
+    const s = quantileAt(simulated, x);
+    return Math.min(2, Math.max(0.5, s > 0 ? quantileAt(measured, x) / s : 1));
+  };
+  const scaled = (t: { p?: number[]; quantiles: number[] }) => {
+    const p = t.p ?? t.quantiles.map((_, i) => i / (t.quantiles.length - 1));
+    const quantiles: number[] = [];
+    for (let i = 0; i < p.length; i++) quantiles.push(Math.max(t.quantiles[i]! * ratio(p[i]!), i > 0 ? quantiles[i - 1]! : 0));
+    return { p: [...p], quantiles };
+  };
+  // Idle classes are scaled as the whole table is, at the same probabilities.
+  return { ...scaled(work), ...(work.by_idle ? { by_idle: work.by_idle.map((c) => ({ ...c, ...scaled(c) })) } : {}) };
 }
 
 /** Probabilities over which simulated run times are compared with measured ones (beyond p = 0.9 a short run's tables are too steep and too noisy to compare). */
@@ -130,6 +136,8 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       engine_latency: result.engine_latency,
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
       run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
+      slow_fraction: result.slow_fraction,
+      within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, result) : null,
     };
     const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
     const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };
@@ -137,4 +145,10 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
     onRun?.(c);
   }
   return out;
+}
+
+/** Per percentile: whether the simulated value lies within the real run's interval. */
+function withinIntervals(ci: Record<keyof Percentiles, [number, number]>, sim: Percentiles): Record<keyof Percentiles, boolean> {
+  const inside = (k: keyof Percentiles): boolean => sim[k] >= ci[k][0] && sim[k] <= ci[k][1];
+  return { p50: inside('p50'), p99: inside('p99'), p999: inside('p999') };
 }

@@ -4,8 +4,12 @@ import { readFileSync } from 'node:fs';
 import { ParmError } from '../errors.js';
 
 export interface ServiceTime {
-  /** One run's time in ms, from a uniform in [0, 1). */
-  sample(u: number, u2: number): number;
+  /**
+   * One run's time in ms, from two uniforms in [0, 1); `idleMs`: how long the instance had been
+   * without work before this run (a measured table with idle classes draws from its class; absent:
+   * idle since long, for draws that are not runs).
+   */
+  sample(u: number, u2: number, idleMs?: number): number;
   /** Mean, ms (for sizing the offered load). */
   readonly meanMs: number;
   /** How it was given, for reports. */
@@ -20,7 +24,27 @@ export interface QuantileTable {
   p?: number[];
   quantiles: number[];
   count?: number;
+  /**
+   * The same run times split by how long the instance had been idle before each run
+   * (parm_engine_run_time_by_idle_ms): each class covers idle times from the previous class's
+   * bound up to `idle_below_ms` (null: unbounded), in rising order.
+   */
+  by_idle?: IdleClassTable[];
 }
+
+/** The run times of one idle class. */
+export interface IdleClassTable {
+  idle_below_ms: number | null;
+  p?: number[];
+  quantiles: number[];
+  count?: number;
+}
+
+/**
+ * Runs an idle class needs to stand for itself; a class with fewer (or no count) draws from the
+ * whole table: a few dozen runs give a usable median but not a tail.
+ */
+export const MIN_IDLE_CLASS_RUNS = 50;
 
 /** The file `parm bench tail` writes: per role, the run times instances saw. */
 export interface ServiceTimeFile {
@@ -52,8 +76,35 @@ export function lognormal(medianMs: number, sigma: number): ServiceTime {
   };
 }
 
-/** Inverse-CDF sampling of a quantile table, linear between the points. */
-export function empirical(t: QuantileTable, describe = 'measured'): ServiceTime {
+/**
+ * Inverse-CDF sampling of a quantile table, linear between the points. With idle classes
+ * (`by_idle`, unless `idleClasses` is false) a run draws from the class of its instance's idle
+ * time, where that class has MIN_IDLE_CLASS_RUNS runs, else from the whole table.
+ */
+export function empirical(t: QuantileTable, describe = 'measured', o: { idleClasses?: boolean } = {}): ServiceTime {
+  const whole = inverseCdf(t, describe);
+  const classes = o.idleClasses === false ? [] : (t.by_idle ?? []);
+  if (classes.length === 0) return { sample: (u) => whole.sample(u), meanMs: whole.meanMs, describe };
+  if (!Array.isArray(classes) || !classes.every((c, i) => c.idle_below_ms === null ? i === classes.length - 1 : Number.isFinite(c.idle_below_ms) && (i === 0 || c.idle_below_ms > classes[i - 1]!.idle_below_ms!))) {
+    bad(`${describe}: by_idle needs classes in rising idle_below_ms order, only the last one unbounded (null)`);
+  }
+  const bounds = classes.map((c) => c.idle_below_ms ?? Infinity);
+  // An idle time at or beyond the last bound falls in the last class (unbounded or not).
+  const tables = classes.map((c) => ((c.count ?? 0) >= MIN_IDLE_CLASS_RUNS ? inverseCdf(c, `${describe}, idle < ${c.idle_below_ms ?? 'inf'} ms`) : whole));
+  const last = tables.length - 1;
+  return {
+    sample: (u, _u2, idleMs = Infinity) => {
+      let i = 0;
+      while (i < last && idleMs >= bounds[i]!) i++;
+      return tables[i]!.sample(u);
+    },
+    meanMs: whole.meanMs,
+    describe: `${describe}, by idle time`,
+  };
+}
+
+/** One quantile table's inverse CDF and mean. */
+function inverseCdf(t: { p?: number[]; quantiles: number[] }, describe: string): { sample: (u: number) => number; meanMs: number } {
   const q = t.quantiles;
   if (!Array.isArray(q) || q.length < 2 || !q.every((x, i) => Number.isFinite(x) && x >= 0 && (i === 0 || x >= q[i - 1]!))) {
     bad(`${describe}: a quantile table needs at least 2 non-decreasing, non-negative ms values`);
@@ -72,7 +123,6 @@ export function empirical(t: QuantileTable, describe = 'measured'): ServiceTime 
       return q[i]! + (q[i + 1]! - q[i]!) * Math.min(1, Math.max(0, w));
     },
     meanMs: mean,
-    describe,
   };
 }
 

@@ -1,8 +1,9 @@
 // A simulated instance for `parm simulate`: the engine's EngineInstance contract on a VirtualClock,
-// whose runs take a service time drawn from a model, stretched by the straggler models (a slow
-// instance's factor, background and rack delays active when a run starts), on a core of its own or
-// on cores shared with the other instances (a CpuPool), and which fails and restarts on a
-// schedule. Its model is the identity on one float, so decoding is exact.
+// whose runs take a service time drawn from a model (given how long the instance sat idle before
+// the run), stretched by the straggler models (a slow instance's factor, background and rack
+// delays active when a run starts), on a core of its own or on cores shared with the other
+// instances (a CpuPool), and which fails and restarts on a schedule. Its model is the identity on
+// one float, so decoding is exact.
 import type { Clock, TimerHandle } from '../engine/clock.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from '../engine/instance.js';
 import type { Disturbance, InstanceFault } from '../engine/instance-messages.js';
@@ -47,6 +48,8 @@ export class SimInstance implements EngineInstance {
   private timer: TimerHandle | null = null;
   private failTimer: TimerHandle | null = null;
   private job: CpuJob | null = null;
+  /** When it last reported (ready, a result, a failure): the next run's idle time counts from here. */
+  private lastEventAt = -Infinity;
   /** Delay disturbances (background load, rack slowdowns), each until its end time. */
   private delays: { until: number; ms: number }[] = [];
 
@@ -75,6 +78,7 @@ export class SimInstance implements EngineInstance {
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       this.state = 'ready';
+      this.lastEventAt = this.clock.now();
       this.events.onReady(this, SIM_SIGNATURE);
     }, 0, true);
     this.scheduleFailure();
@@ -84,7 +88,7 @@ export class SimInstance implements EngineInstance {
     this.current = taskId;
     this.state = 'busy';
     const now = this.clock.now();
-    const work = this.b.service.sample(this.b.rng.next(), this.b.rng.next()) * this.b.slowFactor;
+    const work = this.b.service.sample(this.b.rng.next(), this.b.rng.next(), now - this.lastEventAt) * this.b.slowFactor;
     let delay = 0;
     if (this.delays.length > 0) {
       // In place: a run should not allocate (this is the simulator's hot path).
@@ -107,6 +111,7 @@ export class SimInstance implements EngineInstance {
       this.current = null;
       this.state = 'ready';
       this.busyMs += this.clock.now() - now;
+      this.lastEventAt = this.clock.now();
       // As a real instance does, the injected delay is reported apart from the model's time.
       this.events.onResult(this, taskId, output, [batch, 1], delay);
     };
@@ -165,6 +170,7 @@ export class SimInstance implements EngineInstance {
     const task = this.current;
     this.current = null;
     this.state = 'down';
+    this.lastEventAt = this.clock.now();
     this.events.onDown(this, task === null ? [] : [task], 'simulated failure');
     this.state = 'restarting';
     this.timer = this.clock.setTimeout(() => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ParmEngine } from '../engine/engine.js';
 import { nativeCodec } from '../engine/engine-codec.js';
 import type { EngineInstance } from '../engine/instance.js';
-import type { BackgroundLoadSpec, DecodePolicy, EngineOptions, Mode } from '../engine/types.js';
+import type { BackgroundLoadSpec, DecodePolicy, EngineMetrics, EngineOptions, Mode } from '../engine/types.js';
 import { makeRng } from '../bench/tail/rng.js';
 import { packageRoot } from '../package-root.js';
 import { summarize, type LatencyStats } from '../bench/tail/stats.js';
@@ -14,6 +14,7 @@ import { SimInstance } from './sim-instance.js';
 import type { QuantileTable, ServiceTime } from './service-times.js';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import { VirtualClock } from './virtual-clock.js';
+import { fractionAbove } from './percentile-interval.js';
 
 /** Only checked to exist by the engine's option validator: simulated instances load nothing. */
 const placeholderModel = (): string => join(packageRoot(), 'package.json');
@@ -64,6 +65,8 @@ export interface SimConfig {
   warmFirst?: boolean;
   /** Queries at the start not measured (default the first 5 %). */
   warmupQueries?: number;
+  /** Report the fraction of measured answers slower than this (ms): SimResult.slow_fraction. */
+  slowMs?: number;
 }
 
 /** The shared-CPU model (docs/simulate.md): instances as threads on a fixed number of cores. */
@@ -105,6 +108,8 @@ export interface SimResult extends LatencyStats {
   engine_latency: Record<'all' | 'original' | 'reconstructed', { p50: number; p99: number; p999: number }>;
   /** Run times the engine measured per role (injected delays left out), as a real server reports them. */
   run_time: { deployed: QuantileTable; parity: QuantileTable | null };
+  /** With `slowMs`: the fraction of measured answers slower than it; otherwise null. */
+  slow_fraction: number | null;
 }
 
 export function labelOf(c: Pick<SimConfig, 'mode' | 'k' | 'r'>): string {
@@ -217,7 +222,12 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
       return [kind, { p50: l?.p50 ?? 0, p99: l?.p99 ?? 0, p999: l?.p999 ?? 0 }];
     }),
   ) as SimResult['engine_latency'];
-  const table = (t: { count: number; quantiles: number[] }): QuantileTable => ({ p: [...RUN_TIME_QUANTILES], quantiles: t.quantiles, count: t.count });
+  const table = (t: EngineMetrics['runTime']['deployed']): QuantileTable => ({
+    p: [...RUN_TIME_QUANTILES],
+    quantiles: t.quantiles,
+    count: t.count,
+    by_idle: t.byIdle.map((c) => ({ idle_below_ms: c.idleBelowMs === Infinity ? null : c.idleBelowMs, p: [...RUN_TIME_QUANTILES], quantiles: c.quantiles, count: c.count })),
+  });
   for (const stop of stops) stop();
   const closing = engine.close();
   await clock.runUntil(() => false, 0);
@@ -249,6 +259,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     cores_busy: coresBusy,
     engine_latency: engineLatency,
     run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
+    slow_fraction: c.slowMs === undefined ? null : fractionAbove(measured, c.slowMs),
   };
 }
 

@@ -69,6 +69,15 @@ export interface RecordedRun {
     /** CPU of every server thread per offered query, ms; and the load generator's CPU, % of one core. */
     server_cpu_ms_per_query: number | null;
     generator_cpu_pct: number | null;
+    /**
+     * How precisely the run measured each percentile: its 95 % interval from order statistics of
+     * the run's answers (percentile-interval.ts; independent answers assumed, so if anything too
+     * narrow). Null where not recorded.
+     */
+    ci95?: Record<keyof Percentiles, [number, number]> | null;
+    /** The fraction of answers slower than `slow_ms` (half the background's delay: the answers a disturbance caught). */
+    slow_ms?: number | null;
+    slow_fraction?: number | null;
   };
   /**
    * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
@@ -89,6 +98,8 @@ export interface SimModelRecord {
   cpu_per_query: string;
   /** Rounds of fitting the service times so that the simulated run times match the measured ones. */
   fit_rounds: number;
+  /** Whether each simulated run drew from its idle class's measured table (absent in records made before idle classes: false). */
+  idle_classes?: boolean;
 }
 
 export interface Calibration extends RecordedRun {
@@ -104,6 +115,10 @@ export interface Calibration extends RecordedRun {
      * runs more than the real machine did shows it here.
      */
     run_time_mismatch: { deployed: number | null; parity: number | null };
+    /** The fraction of simulated answers slower than the real run's slow_ms (null where it has none). */
+    slow_fraction: number | null;
+    /** Per percentile: whether the simulated value lies within the real run's 95 % interval (null where it has none). */
+    within_real_ci: Record<keyof Percentiles, boolean> | null;
   };
   error: Percentiles;
   met: boolean;
@@ -198,6 +213,9 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         offered_rate: c.real.offered_rate ?? null,
         server_cpu_ms_per_query: c.real.server_cpu_ms_per_query ?? null,
         generator_cpu_pct: c.real.generator_cpu_pct ?? null,
+        ci95: c.real.ci95 ?? null,
+        slow_ms: c.real.slow_ms ?? null,
+        slow_fraction: c.real.slow_fraction ?? null,
       },
       service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
     };
@@ -245,8 +263,30 @@ export function formatValidateTable(rows: Calibration[]): string {
         `${r.real.p999.toFixed(2)} | ${r.simulated.p999.toFixed(2)} | ${pct(r.error.p999)} | ${r.met ? 'yes' : 'no'} |`,
     ),
     '',
+    ...precisionTable(rows),
     `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
     `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * How precisely each real run measured its tail, where the record says (a validation since the
+ * 95 % intervals): each tail percentile's interval, whether the simulated value is inside it, and
+ * the fraction of answers a disturbance caught, real against simulated.
+ */
+function precisionTable(rows: Calibration[]): string[] {
+  const known = rows.filter((r) => r.real.ci95);
+  if (known.length === 0) return [];
+  const ci = (r: Calibration, k: keyof Percentiles): string => {
+    const [lo, hi] = r.real.ci95![k];
+    return `${lo.toFixed(2)}-${hi.toFixed(2)} | ${r.simulated.within_real_ci?.[k] ? 'in' : 'out'}`;
+  };
+  const frac = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(2)} %`);
+  return [
+    `| mode | q/s | real p99 95 % interval | sim | real p99.9 95 % interval | sim | answers > ${known[0]!.real.slow_ms ?? '-'} ms real | sim |`,
+    '|---|---:|---:|---|---:|---|---:|---:|',
+    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${ci(r, 'p99')} | ${ci(r, 'p999')} | ${frac(r.real.slow_fraction)} | ${frac(r.simulated.slow_fraction)} |`),
+    '',
+  ];
 }

@@ -10,9 +10,10 @@ import { defaultOptions, parseModes } from '../bench/tail/options.js';
 import { machineInfo } from '../bench/tail/report.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
 import { DEFAULTS } from '../engine/options.js';
-import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
+import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
 import type { QuantileTable } from './service-times.js';
+import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import {
   GOALS,
   formatValidateTable,
@@ -39,12 +40,29 @@ export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
   let engineP50: number | null = null;
   const engine: EngineLatency = {};
+  /** Per role, per idle class bound (its label): the run-time quantiles and the run count. */
+  const byIdle: Record<string, Map<string, { q: number[]; count: number }>> = {};
+  const idleClass = (role: string, bound: string) => {
+    const classes = (byIdle[role] ??= new Map());
+    let c = classes.get(bound);
+    if (!c) classes.set(bound, (c = { q: new Array<number>(RUN_TIME_QUANTILES.length).fill(NaN), count: 0 }));
+    return c;
+  };
   for (const line of text.split('\n')) {
-    const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms)\{([^}]*)\}\s+(\S+)$/.exec(line);
+    const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
     if (labels['model'] !== model) continue;
     const v = Number(m[3]);
+    if (m[1] === 'parm_engine_runs_by_idle') {
+      idleClass(labels['role']!, labels['idle_below_ms']!).count = v;
+      continue;
+    }
+    if (m[1] === 'parm_engine_run_time_by_idle_ms') {
+      const i = RUN_TIME_QUANTILES.indexOf(Number(labels['quantile']));
+      if (i >= 0) idleClass(labels['role']!, labels['idle_below_ms']!).q[i] = v;
+      continue;
+    }
     if (m[1] === 'parm_engine_latency_ms') {
       if (labels['kind'] === 'all' && labels['quantile'] === '0.5') engineP50 = v;
       const field = ({ '0.5': 'p50', '0.99': 'p99', '0.999': 'p999' } as const)[labels['quantile'] as '0.5' | '0.99' | '0.999'];
@@ -56,13 +74,26 @@ export function parseScrape(text: string, model: string): Scraped {
     if (i < 0) continue;
     (tables[labels['role']!] ??= new Array<number>(RUN_TIME_QUANTILES.length).fill(NaN))[i] = v;
   }
+  // HDR reports a quantile as its bucket's highest equivalent value but the maximum exactly, so
+  // the top quantiles can exceed the maximum by the histogram's precision: keep each table rising.
+  const rising = (q: number[]): number[] => {
+    for (let i = 1; i < q.length; i++) q[i] = Math.max(q[i]!, q[i - 1]!);
+    return q;
+  };
   const table = (role: string): QuantileTable | null => {
     const q = tables[role];
     if (!q || !q.every(Number.isFinite)) return null;
-    // HDR reports a quantile as its bucket's highest equivalent value but the maximum exactly, so
-    // the top quantiles can exceed the maximum by the histogram's precision: keep the table rising.
-    for (let i = 1; i < q.length; i++) q[i] = Math.max(q[i]!, q[i - 1]!);
-    return { p: [...RUN_TIME_QUANTILES], quantiles: q };
+    rising(q);
+    // The server leaves out classes with no runs: they are recorded with a count of 0 (drawn from the whole table).
+    const found = byIdle[role];
+    const classes = found
+      ? RUN_IDLE_CLASSES_MS.map((bound) => {
+          const c = found.get(bound === Infinity ? '+Inf' : String(bound));
+          const ok = c !== undefined && c.q.every(Number.isFinite);
+          return { idle_below_ms: bound === Infinity ? null : bound, p: [...RUN_TIME_QUANTILES], quantiles: ok ? rising(c.q) : [...q], count: ok ? c.count : 0 };
+        })
+      : [];
+    return { p: [...RUN_TIME_QUANTILES], quantiles: q, ...(classes.length > 0 ? { by_idle: classes } : {}) };
   };
   for (const kind of Object.keys(engine) as (keyof EngineLatency)[]) {
     const e = engine[kind]!;
@@ -72,6 +103,17 @@ export function parseScrape(text: string, model: string): Scraped {
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
+
+/** A run's 95 % percentile intervals and the fraction of its answers slower than slowMs, from its latencies. */
+function precision(latencies: Float64Array | undefined, slowMs: number | null): Pick<RecordedRun['real'], 'ci95' | 'slow_ms' | 'slow_fraction'> {
+  if (!latencies || latencies.length === 0) return { ci95: null, slow_ms: null, slow_fraction: null };
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    ci95: { p50: percentileInterval(sorted, 0.5), p99: percentileInterval(sorted, 0.99), p999: percentileInterval(sorted, 0.999) },
+    slow_ms: slowMs,
+    slow_fraction: slowMs === null ? null : fractionAbove(sorted, slowMs),
+  };
+}
 
 /** The model of a validation: the flags given, else this machine's cores (or the record's). */
 export type ModelFlags = Partial<SimModel>;
@@ -83,6 +125,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     runCpuFraction: flags.runCpuFraction ?? VALIDATE_RUN_CPU_FRACTION,
     cpuPerQuery: flags.cpuPerQuery ?? 0,
     fitRounds: flags.fitRounds ?? 0,
+    idleClasses: flags.idleClasses ?? true,
   };
 }
 
@@ -136,6 +179,8 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     onRunEnd: (run, r) => process.stderr.write(`  real ${run.spec.label} @ ${run.rate} q/s: p50 ${r.p50_ms.toFixed(3)} p99 ${r.p99_ms.toFixed(2)} p99.9 ${r.p999_ms.toFixed(2)} ms\n`),
   });
   recorded.load_average!.end = loadavg();
+  // Half the delay a disturbance adds: answers above it are the ones a disturbance caught.
+  const slowMs = opts.background?.kind === 'delay' ? opts.background.intensity / 2 : null;
   const real: RecordedRun[] = outcome.records.map((rec) => {
     const k = key(rec);
     const s = scraped.get(k);
@@ -154,6 +199,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         offered_rate: rec.offered_rate,
         server_cpu_ms_per_query: rec.server_cpu_ms_per_query,
         generator_cpu_pct: rec.generator_cpu_pct,
+        ...precision(outcome.latencies.get(k), slowMs),
       },
       service: { deployed: s.deployed, parity: s.parity, frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)), engine_p50: s.engineP50, engine_latency: s.engine },
     };

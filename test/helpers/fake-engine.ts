@@ -142,7 +142,18 @@ export class FakeEngine implements Engine {
       paritySkipped: 0,
       instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
-      runTime: { deployed: { count: this.calls, quantiles: RUN_TIME_QUANTILES.map(() => 1) }, parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) } },
+      runTime: {
+        deployed: {
+          count: this.calls,
+          quantiles: RUN_TIME_QUANTILES.map(() => 1),
+          // A class with runs and one without (left out of /metrics).
+          byIdle: [
+            { idleBelowMs: 0.2, count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) },
+            { idleBelowMs: Infinity, count: 3, quantiles: RUN_TIME_QUANTILES.map(() => 1) },
+          ],
+        },
+        parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), byIdle: [] },
+      },
       faults: this.faults.map((f) => ({ ...f })),
     };
   }

@@ -117,9 +117,12 @@ t.test('health, server and model metadata, repository index', async (t) => {
     /parm_instance_state\{model="fake",instance="deployed-0",role="deployed",state="down"\} 0/,
     /parm_engine_latency_ms\{model="fake",kind="all",quantile="0.99"\} 1/,
     /# TYPE parm_request_duration_seconds histogram/,
+    /parm_engine_run_time_by_idle_ms\{model="fake",role="deployed",idle_below_ms="\+Inf",quantile="0.5"\} 1/,
+    /parm_engine_runs_by_idle\{model="fake",role="deployed",idle_below_ms="\+Inf"\} 3/,
   ]) {
     t.match(metrics, re, `metrics: ${re.source}`);
   }
+  t.notMatch(metrics, /idle_below_ms="0.2"/, 'an idle class with no runs is left out');
   const r405 = await fetch(`${server.url}/v2/models/fake/infer`);
   t.equal(r405.status, 405);
   t.equal((await fetch(`${server.url}/nothing`)).status, 404);

@@ -58,7 +58,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
-  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0 });
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true });
   t.equal(written.calibration.length, 2);
   for (const c of written.calibration) {
     t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
@@ -74,12 +74,12 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
 t.test('shared cores slow the simulated runs; the mismatch says by how much', async (t) => {
   const { recorded, runs } = readValidateRecord(V1);
   const run = runs[1]!;
-  const own = await resimulateRun(recorded, run, { cores: null, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0, fitRounds: 0 });
-  const one = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 0 });
+  const own = await resimulateRun(recorded, run, { cores: null, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0, fitRounds: 0, idleClasses: true });
+  const one = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 0, idleClasses: true });
   t.ok(one.result.p50 > own.result.p50, `one shared core: p50 ${one.result.p50} > ${own.result.p50}`);
   t.ok(runTimeMismatch(run.service.deployed, one.result.run_time.deployed)! > runTimeMismatch(run.service.deployed, own.result.run_time.deployed)!, 'and its run times are further from the measured ones');
   // The fit lowers the work until the stretched run times come back towards the measured ones.
-  const fitted = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 3 });
+  const fitted = await resimulateRun(recorded, run, { cores: 1, parityNice: 10, runCpuFraction: 1, cpuPerQuery: 0.5, fitRounds: 3, idleClasses: true });
   t.ok(fitted.work.deployed.quantiles[10]! < run.service.deployed.quantiles[10]!, 'the fitted median work is below the measured median run time');
   t.ok(runTimeMismatch(run.service.deployed, fitted.result.run_time.deployed)! < runTimeMismatch(run.service.deployed, one.result.run_time.deployed)!, 'and the mismatch is smaller');
 });
