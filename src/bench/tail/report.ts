@@ -216,7 +216,8 @@ export function formatTable(report: TailReport): string {
     const recs = report.results.filter((r) => r.rate === rate);
     lines.push(
       `load generator: send lag p99 up to ${num(Math.max(...recs.map((r) => r.send_lag_p99_ms)))} ms after schedule, ` +
-        `CPU up to ${num(Math.max(...recs.map((r) => r.generator_cpu_pct)), 1)} % of a core`,
+        `CPU up to ${num(Math.max(...recs.map((r) => r.generator_cpu_pct)), 1)} % of a core` +
+        (recs.some((r) => typeof r.steal_pct === 'number') ? `; hypervisor steal up to ${num(Math.max(...recs.map((r) => r.steal_pct ?? 0)), 2)} % of CPU time` : ''),
     );
   }
   if (report.verdict.length > 0) {

@@ -9,6 +9,7 @@ import { ParmError } from '../../errors.js';
 import type { BundledDeployment, ServeConfigFile } from '../../server/config.js';
 import { runGenerators, type Forker } from './generators.js';
 import { HostsTopology, type TopologyRecord } from './hosts.js';
+import { cpuTicks, stealPct } from './steal.js';
 import type { LoadResult, Progress } from './loadgen.js';
 import type { ModeSpec, TailBenchOptions } from './options.js';
 import { spawnParmServe } from './serve-process.js';
@@ -193,8 +194,11 @@ async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopol
       }
       let result: LoadResult;
       let serverCpuMs: number | null = null;
+      let ticks0: ReturnType<typeof cpuTicks> = null;
+      let steal: number | null = null;
       try {
         const cpu0 = target.cpuMs?.() ?? null;
+        ticks0 = cpuTicks();
         target.background?.start();
         result = await runGenerators(
           {
@@ -213,12 +217,13 @@ async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopol
           (p) => hooks.onProgress?.(run, p),
         );
         const cpu1 = target.cpuMs?.() ?? null;
+        steal = stealPct(ticks0, cpuTicks());
         if (cpu0 !== null && cpu1 !== null) serverCpuMs = cpu1 - cpu0;
       } finally {
         await target.background?.stop();
         await target.stop();
       }
-      const record = { ...recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs), ...target.runStats?.() };
+      const record = { ...recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs), steal_pct: steal, ...target.runStats?.() };
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
       for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);

@@ -72,6 +72,8 @@ export interface TrialRecord {
    */
   server_cpu_pct: number | null;
   server_cpu_ms_per_query: number | null;
+  /** CPU time the hypervisor stole from the machine during the run, % of all CPU time (/proc/stat); null where unreadable. */
+  steal_pct?: number | null;
   /** `--topology hosts`: bulk transfers started during the run, and the mean rate their senders pushed (Mbit/s). */
   transfers?: number;
   transfer_mbit?: number | null;
