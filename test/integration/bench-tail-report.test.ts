@@ -142,7 +142,7 @@ t.test('`parm bench tail --help` documents every flag; bad flags are refused', a
   const tail = program.commands.find((c) => c.name() === 'bench')!.commands.find((c) => c.name() === 'tail')!;
   tail.exitOverride().configureOutput({ writeOut: (s) => (help += s), writeErr: (s) => (help += s) });
   await t.rejects(program.parseAsync(['bench', 'tail', '--help'], { from: 'user' }));
-  for (const flag of ['--quick', '--json', '--out', '--rates', '--trials', '--modes', '--seed', '--duration', '--warmup', '--instances', '--background ', '--background-width', '--background-period', '--background-duty', '--background-intensity', '--background-targets', '--no-background', '--hedge-delay', '--framing']) {
+  for (const flag of ['--quick', '--json', '--out', '--rates', '--trials', '--modes', '--seed', '--duration', '--warmup', '--instances', '--background ', '--background-width', '--background-period', '--background-duty', '--background-intensity', '--background-targets', '--no-background', '--hedge-delay', '--framing', '--parity-nice']) {
     t.ok(help.includes(flag), `help mentions ${flag}`);
   }
   const base = { background: undefined as unknown as string, charts: true, progress: true };
@@ -158,5 +158,7 @@ t.test('`parm bench tail --help` documents every flag; bad flags are refused', a
   t.equal(q.modes.length, 6, '--quick still covers every mode');
   t.match(optionsFromFlags({ ...base, leastRecent: true, groupWait: 3 }).engine, { warmFirst: false, groupWaitMs: 3 }, '--least-recent reaches every deployment');
   t.notOk('warmFirst' in (optionsFromFlags({ ...base }).engine ?? {}), 'the engine default otherwise');
+  t.match(optionsFromFlags({ ...base, parityNice: 0 }).engine, { parityNice: 0 }, '--parity-nice reaches the engine');
+  t.notOk('parityNice' in (optionsFromFlags({ ...base }).engine ?? {}));
   t.ok(existsSync('/usr/share/datasets/fashion-mnist'), 'dataset present');
 });
