@@ -51,6 +51,7 @@ interface SimulateFlags {
   cpuPerQuery?: number | 'frontend';
   runCpu?: number;
   fitRounds?: number;
+  replications?: number;
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -100,6 +101,7 @@ function cpuPerQuery(v: string): number | 'frontend' {
 function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
   if (f.cpuPerQuery === 'frontend') usage("--cpu-per-query frontend: only with --validate or --validate-from (a record's frontend time)");
   if (f.fitRounds !== undefined) usage('--fit-rounds: only with --validate or --validate-from (it fits measured run times)');
+  if (f.replications !== undefined) usage('--replications: only with --validate or --validate-from (a study is deterministic: vary --seed)');
   if (f.cores === undefined || f.cores === Infinity) {
     if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
     return undefined;
@@ -210,6 +212,7 @@ export function register(program: Command): void {
     .option('--run-cpu <f>', 'with --cores: the part of a service time that needs a core, the rest waits without one (default 1; --validate 0.6)', num('--run-cpu', 0, 1))
     .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
     .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
+    .option('--replications <n>', 'with --validate(-from): simulations of each real run (other arrivals and service draws, the same background schedule); their median percentiles are compared, and their range printed (default 1)', num('--replications', 1, 100, true))
     .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
@@ -223,6 +226,7 @@ export function register(program: Command): void {
           ...(flags.fitRounds !== undefined ? { fitRounds: flags.fitRounds } : {}),
           ...(flags.runCpu !== undefined ? { runCpuFraction: flags.runCpu } : {}),
           idleClasses: flags.idleClasses,
+          ...(flags.replications !== undefined ? { replications: flags.replications } : {}),
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });

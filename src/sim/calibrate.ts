@@ -24,6 +24,11 @@ export interface SimModel {
   fitRounds: number;
   /** Draw each run from the measured table of its idle class (`by_idle`) where the record has one; false: from the whole table. */
   idleClasses: boolean;
+  /**
+   * Simulations of each run, with different arrivals and service draws (seeds run.seed + 1000 j)
+   * and the real run's background schedule; the percentiles compared are their medians (absent: 1).
+   */
+  replications?: number;
 }
 
 /**
@@ -35,7 +40,7 @@ export interface SimModel {
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1 };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -108,8 +113,8 @@ export interface Resimulated {
   work: { deployed: QuantileTable; parity: QuantileTable | null };
 }
 
-/** Simulates one recorded run under `model`, fitting the work per run first when asked. */
-export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel): Promise<Resimulated> {
+/** Simulates one recorded run under `model`, fitting the work per run first when asked; `replication` j > 0 draws other arrivals and service times. */
+export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel, replication = 0): Promise<Resimulated> {
   let work = { deployed: run.service.deployed, parity: run.service.parity };
   const rounds = model.cores === null ? 0 : model.fitRounds;
   for (let i = 0; i < rounds; i++) {
@@ -119,25 +124,34 @@ export async function resimulateRun(bench: RecordedBench, run: RecordedRun, mode
       parity: work.parity && res.run_time.parity ? refit(work.parity, run.service.parity!, res.run_time.parity) : work.parity,
     };
   }
-  return { result: await simulate(configFor(bench, run, model, work)), work };
+  const config = configFor(bench, run, model, work);
+  // The background schedule stays the real run's (its own seed); arrivals and draws move.
+  return { result: await simulate(replication === 0 ? config : { ...config, seed: run.seed + 1000 * replication }), work };
 }
 
 /** Every recorded run simulated again under `model`, with its errors against the real run. */
 export async function resimulate(bench: RecordedBench, runs: RecordedRun[], model: SimModel, onRun?: (c: Calibration) => void): Promise<Calibration[]> {
   const out: Calibration[] = [];
+  const n = Math.max(1, Math.round(model.replications ?? 1));
   for (const run of runs) {
-    const { result } = await resimulateRun(bench, run, model);
+    const reps: SimResult[] = [];
+    for (let j = 0; j < n; j++) reps.push((await resimulateRun(bench, run, model, j)).result);
+    const result = reps[0]!;
+    const pick = (k: keyof Percentiles): number => median(reps.map((r) => r[k]));
+    const span = (k: keyof Percentiles): [number, number] => [Math.min(...reps.map((r) => r[k])), Math.max(...reps.map((r) => r[k]))];
+    const mean = (f: (r: SimResult) => number): number => reps.reduce((a, r) => a + f(r), 0) / n;
     const simulated = {
-      p50: result.p50,
-      p99: result.p99,
-      p999: result.p999,
-      reconstructed_fraction: result.reconstructed_fraction,
+      p50: pick('p50'),
+      p99: pick('p99'),
+      p999: pick('p999'),
+      replications: n > 1 ? { n, p50: span('p50'), p99: span('p99'), p999: span('p999') } : null,
+      reconstructed_fraction: mean((r) => r.reconstructed_fraction),
       cores_busy: result.cores_busy,
       engine_latency: result.engine_latency,
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
       run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
-      slow_fraction: result.slow_fraction,
-      within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, result) : null,
+      slow_fraction: result.slow_fraction === null ? null : mean((r) => r.slow_fraction ?? 0),
+      within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, { p50: pick('p50'), p99: pick('p99'), p999: pick('p999') }) : null,
     };
     const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
     const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };
@@ -151,4 +165,11 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
 function withinIntervals(ci: Record<keyof Percentiles, [number, number]>, sim: Percentiles): Record<keyof Percentiles, boolean> {
   const inside = (k: keyof Percentiles): boolean => sim[k] >= ci[k][0] && sim[k] <= ci[k][1];
   return { p50: inside('p50'), p99: inside('p99'), p999: inside('p999') };
+}
+
+/** The median of a non-empty list. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }

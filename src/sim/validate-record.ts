@@ -100,6 +100,8 @@ export interface SimModelRecord {
   fit_rounds: number;
   /** Whether each simulated run drew from its idle class's measured table (absent in records made before idle classes: false). */
   idle_classes?: boolean;
+  /** Simulations per run whose median percentiles are compared (absent in earlier records: 1). */
+  replications?: number;
 }
 
 export interface Calibration extends RecordedRun {
@@ -115,8 +117,10 @@ export interface Calibration extends RecordedRun {
      * runs more than the real machine did shows it here.
      */
     run_time_mismatch: { deployed: number | null; parity: number | null };
-    /** The fraction of simulated answers slower than the real run's slow_ms (null where it has none). */
+    /** The fraction of simulated answers slower than the real run's slow_ms (null where it has none); with replications, their mean. */
     slow_fraction: number | null;
+    /** With replications: how many, and the lowest and highest of each percentile across them (the percentiles above are their medians). */
+    replications?: { n: number; p50: [number, number]; p99: [number, number]; p999: [number, number] } | null;
     /** Per percentile: whether the simulated value lies within the real run's 95 % interval (null where it has none). */
     within_real_ci: Record<keyof Percentiles, boolean> | null;
   };
@@ -272,21 +276,25 @@ export function formatValidateTable(rows: Calibration[]): string {
 
 /**
  * How precisely each real run measured its tail, where the record says (a validation since the
- * 95 % intervals): each tail percentile's interval, whether the simulated value is inside it, and
- * the fraction of answers a disturbance caught, real against simulated.
+ * 95 % intervals): each tail percentile's interval, whether the simulated value is inside it
+ * (and, with replications, the simulated range), and the fraction of answers a disturbance
+ * caught, real against simulated.
  */
 function precisionTable(rows: Calibration[]): string[] {
   const known = rows.filter((r) => r.real.ci95);
   if (known.length === 0) return [];
-  const ci = (r: Calibration, k: keyof Percentiles): string => {
+  const reps = known.some((r) => r.simulated.replications);
+  const cell = (r: Calibration, k: 'p99' | 'p999'): string => {
     const [lo, hi] = r.real.ci95![k];
-    return `${lo.toFixed(2)}-${hi.toFixed(2)} | ${r.simulated.within_real_ci?.[k] ? 'in' : 'out'}`;
+    const range = r.simulated.replications?.[k];
+    return `${lo.toFixed(2)}-${hi.toFixed(2)} | ${r.simulated.within_real_ci?.[k] ? 'in' : 'out'}${reps ? ` | ${range ? `${range[0].toFixed(2)}-${range[1].toFixed(2)}` : '-'}` : ''}`;
   };
   const frac = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(2)} %`);
+  const sim = reps ? ' | sim range' : '';
   return [
-    `| mode | q/s | real p99 95 % interval | sim | real p99.9 95 % interval | sim | answers > ${known[0]!.real.slow_ms ?? '-'} ms real | sim |`,
-    '|---|---:|---:|---|---:|---|---:|---:|',
-    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${ci(r, 'p99')} | ${ci(r, 'p999')} | ${frac(r.real.slow_fraction)} | ${frac(r.simulated.slow_fraction)} |`),
+    `| mode | q/s | real p99 95 % interval | sim${sim} | real p99.9 95 % interval | sim${sim} | answers > ${known[0]!.real.slow_ms ?? '-'} ms real | sim |`,
+    `|---|---:|---:|---|${reps ? '---:|' : ''}---:|---|${reps ? '---:|' : ''}---:|---:|`,
+    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${cell(r, 'p99')} | ${cell(r, 'p999')} | ${frac(r.real.slow_fraction)} | ${frac(r.simulated.slow_fraction)} |`),
     '',
   ];
 }

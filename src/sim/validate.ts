@@ -126,6 +126,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     cpuPerQuery: flags.cpuPerQuery ?? 0,
     fitRounds: flags.fitRounds ?? 0,
     idleClasses: flags.idleClasses ?? true,
+    replications: flags.replications ?? 1,
   };
 }
 

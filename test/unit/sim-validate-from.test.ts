@@ -58,7 +58,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
-  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true });
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1 });
   t.equal(written.calibration.length, 2);
   for (const c of written.calibration) {
     t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
@@ -102,4 +102,19 @@ t.test('bad input', async (t) => {
   t.throws(() => readValidateRecord(empty), /unknown mode "fast"/);
   writeFileSync(join(empty, 'validate.json'), '{');
   t.throws(() => readValidateRecord(empty), { code: 'PARM_ERR_CLI_USAGE' });
+});
+
+t.test('replications: the median of several simulations, their range, the first one unchanged', async (t) => {
+  const once = await revalidate({ from: V1, out: tmp(), json: false, model: { cores: null }, silent: true });
+  const many = await revalidate({ from: V1, out: tmp(), json: false, model: { cores: null, replications: 5 }, silent: true });
+  t.equal(once[0]!.simulated.replications, null, 'one simulation: no range');
+  for (const [i, c] of many.entries()) {
+    const r = c.simulated.replications!;
+    t.equal(r.n, 5);
+    for (const k of ['p50', 'p99', 'p999'] as const) {
+      t.ok(r[k][0] <= c.simulated[k] && c.simulated[k] <= r[k][1], `${c.mode} ${k}: the median ${c.simulated[k]} lies in ${r[k]}`);
+      t.ok(r[k][0] <= once[i]!.simulated[k] && once[i]!.simulated[k] <= r[k][1], `${c.mode} ${k}: the single simulation is one of them`);
+    }
+    t.ok(r.p50[1] > r.p50[0], `${c.mode}: other arrivals and draws move the p50 (${r.p50})`);
+  }
 });
