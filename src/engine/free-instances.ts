@@ -3,8 +3,9 @@
 // still in its core's caches and whose thread has not gone to sleep; the others stay idle, so at a
 // moderate load a few warm instances serve everything. Measured on a 2-vCPU host (`npm run
 // bench:idle`): a run of the bundled MLP right after another takes about 116 µs, after 5-10 ms of
-// idleness 640-670 µs, so spreading a light load over every instance made each run cold. Least recent first (`warmFirst`
-// false; the default for remote backends): the instance idle longest, which spreads work evenly.
+// idleness 640-670 µs, so spreading a light load over every instance made each run cold. Least
+// recent first (`warmFirst` false; the default for remote backends): the instance idle longest,
+// which spreads work evenly.
 import type { EngineInstance } from './instance.js';
 
 export class FreeInstances {

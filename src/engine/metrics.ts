@@ -92,6 +92,11 @@ export const RUN_TIME_QUANTILES = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4
  */
 export const RUN_IDLE_CLASSES_MS = [0.2, 1, 5, Infinity];
 
+/** An idle class's bound as a Prometheus label value: its ms, or `+Inf` for the unbounded last class. */
+export function idleClassLabel(boundMs: number): string {
+  return boundMs === Infinity ? '+Inf' : String(boundMs);
+}
+
 /** The class of an idle time in RUN_IDLE_CLASSES_MS (an unbounded idle time is in the last). */
 export function idleClass(idleMs: number): number {
   const last = RUN_IDLE_CLASSES_MS.length - 1;

@@ -1,7 +1,7 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
+import { RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 
 export type Transport = 'http' | 'ws' | 'grpc';
@@ -14,8 +14,6 @@ export const ABORTED_STATUS = 499;
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
-/** An idle class's bound as a label: its ms, or `+Inf` for the unbounded last class (the Prometheus spelling). */
-const idleLabel = (ms: number): string => (ms === Infinity ? '+Inf' : String(ms));
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -151,7 +149,7 @@ export class ServerMetrics {
     const eachIdleClass = (fn: (labels: IdleLabels, c: EngineMetrics['runTime']['deployed']['byIdle'][number]) => void) =>
       each((model, m) => {
         for (const role of ['deployed', 'parity'] as const) {
-          for (const c of m.runTime[role].byIdle) if (c.count > 0) fn({ model, role, idle_below_ms: idleLabel(c.idleBelowMs) }, c);
+          for (const c of m.runTime[role].byIdle) if (c.count > 0) fn({ model, role, idle_below_ms: idleClassLabel(c.idleBelowMs) }, c);
         }
       });
     const runTimeByIdle: Gauge<'model' | 'role' | 'idle_below_ms' | 'quantile'> = new Gauge({

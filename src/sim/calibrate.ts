@@ -113,8 +113,8 @@ export interface Resimulated {
   work: { deployed: QuantileTable; parity: QuantileTable | null };
 }
 
-/** Simulates one recorded run under `model`, fitting the work per run first when asked; `replication` j > 0 draws other arrivals and service times. */
-export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel, replication = 0): Promise<Resimulated> {
+/** Simulates one recorded run under `model`, fitting the work per run first when asked. */
+export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel): Promise<Resimulated> {
   let work = { deployed: run.service.deployed, parity: run.service.parity };
   const rounds = model.cores === null ? 0 : model.fitRounds;
   for (let i = 0; i < rounds; i++) {
@@ -124,9 +124,12 @@ export async function resimulateRun(bench: RecordedBench, run: RecordedRun, mode
       parity: work.parity && res.run_time.parity ? refit(work.parity, run.service.parity!, res.run_time.parity) : work.parity,
     };
   }
-  const config = configFor(bench, run, model, work);
-  // The background schedule stays the real run's (its own seed); arrivals and draws move.
-  return { result: await simulate(replication === 0 ? config : { ...config, seed: run.seed + 1000 * replication }), work };
+  return { result: await simulate(configFor(bench, run, model, work)), work };
+}
+
+/** Replication j > 0 of a run with the work already fitted: other arrivals and service draws, the real run's background schedule (its own seed). */
+function replicate(bench: RecordedBench, run: RecordedRun, model: SimModel, work: Resimulated['work'], j: number): Promise<SimResult> {
+  return simulate({ ...configFor(bench, run, model, work), seed: run.seed + 1000 * j });
 }
 
 /** Every recorded run simulated again under `model`, with its errors against the real run. */
@@ -134,16 +137,15 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
   const out: Calibration[] = [];
   const n = Math.max(1, Math.round(model.replications ?? 1));
   for (const run of runs) {
-    const reps: SimResult[] = [];
-    for (let j = 0; j < n; j++) reps.push((await resimulateRun(bench, run, model, j)).result);
-    const result = reps[0]!;
+    const { result, work } = await resimulateRun(bench, run, model);
+    const reps: SimResult[] = [result];
+    for (let j = 1; j < n; j++) reps.push(await replicate(bench, run, model, work, j));
     const pick = (k: keyof Percentiles): number => median(reps.map((r) => r[k]));
     const span = (k: keyof Percentiles): [number, number] => [Math.min(...reps.map((r) => r[k])), Math.max(...reps.map((r) => r[k]))];
     const mean = (f: (r: SimResult) => number): number => reps.reduce((a, r) => a + f(r), 0) / n;
+    const percentiles = { p50: pick('p50'), p99: pick('p99'), p999: pick('p999') };
     const simulated = {
-      p50: pick('p50'),
-      p99: pick('p99'),
-      p999: pick('p999'),
+      ...percentiles,
       replications: n > 1 ? { n, p50: span('p50'), p99: span('p99'), p999: span('p999') } : null,
       reconstructed_fraction: mean((r) => r.reconstructed_fraction),
       cores_busy: result.cores_busy,
@@ -151,7 +153,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
       run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
       slow_fraction: result.slow_fraction === null ? null : mean((r) => r.slow_fraction ?? 0),
-      within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, { p50: pick('p50'), p99: pick('p99'), p999: pick('p999') }) : null,
+      within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, percentiles) : null,
     };
     const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
     const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };

@@ -84,8 +84,9 @@ export function lognormal(medianMs: number, sigma: number): ServiceTime {
 export function empirical(t: QuantileTable, describe = 'measured', o: { idleClasses?: boolean } = {}): ServiceTime {
   const whole = inverseCdf(t, describe);
   const classes = o.idleClasses === false ? [] : (t.by_idle ?? []);
+  if (!Array.isArray(classes)) bad(`${describe}: by_idle must be a list of idle classes`);
   if (classes.length === 0) return { sample: (u) => whole.sample(u), meanMs: whole.meanMs, describe };
-  if (!Array.isArray(classes) || !classes.every((c, i) => c.idle_below_ms === null ? i === classes.length - 1 : Number.isFinite(c.idle_below_ms) && (i === 0 || c.idle_below_ms > classes[i - 1]!.idle_below_ms!))) {
+  if (!classes.every((c, i) => c.idle_below_ms === null ? i === classes.length - 1 : Number.isFinite(c.idle_below_ms) && (i === 0 || c.idle_below_ms > classes[i - 1]!.idle_below_ms!))) {
     bad(`${describe}: by_idle needs classes in rising idle_below_ms order, only the last one unbounded (null)`);
   }
   const bounds = classes.map((c) => c.idle_below_ms ?? Infinity);

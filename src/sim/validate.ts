@@ -10,7 +10,7 @@ import { defaultOptions, parseModes } from '../bench/tail/options.js';
 import { machineInfo } from '../bench/tail/report.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
 import { DEFAULTS } from '../engine/options.js';
-import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES } from '../engine/metrics.js';
+import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
 import type { QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
@@ -42,7 +42,7 @@ export function parseScrape(text: string, model: string): Scraped {
   const engine: EngineLatency = {};
   /** Per role, per idle class bound (its label): the run-time quantiles and the run count. */
   const byIdle: Record<string, Map<string, { q: number[]; count: number }>> = {};
-  const idleClass = (role: string, bound: string) => {
+  const classOf = (role: string, bound: string) => {
     const classes = (byIdle[role] ??= new Map());
     let c = classes.get(bound);
     if (!c) classes.set(bound, (c = { q: new Array<number>(RUN_TIME_QUANTILES.length).fill(NaN), count: 0 }));
@@ -55,12 +55,12 @@ export function parseScrape(text: string, model: string): Scraped {
     if (labels['model'] !== model) continue;
     const v = Number(m[3]);
     if (m[1] === 'parm_engine_runs_by_idle') {
-      idleClass(labels['role']!, labels['idle_below_ms']!).count = v;
+      classOf(labels['role']!, labels['idle_below_ms']!).count = v;
       continue;
     }
     if (m[1] === 'parm_engine_run_time_by_idle_ms') {
       const i = RUN_TIME_QUANTILES.indexOf(Number(labels['quantile']));
-      if (i >= 0) idleClass(labels['role']!, labels['idle_below_ms']!).q[i] = v;
+      if (i >= 0) classOf(labels['role']!, labels['idle_below_ms']!).q[i] = v;
       continue;
     }
     if (m[1] === 'parm_engine_latency_ms') {
@@ -88,7 +88,7 @@ export function parseScrape(text: string, model: string): Scraped {
     const found = byIdle[role];
     const classes = found
       ? RUN_IDLE_CLASSES_MS.map((bound) => {
-          const c = found.get(bound === Infinity ? '+Inf' : String(bound));
+          const c = found.get(idleClassLabel(bound));
           const ok = c !== undefined && c.q.every(Number.isFinite);
           return { idle_below_ms: bound === Infinity ? null : bound, p: [...RUN_TIME_QUANTILES], quantiles: ok ? rising(c.q) : [...q], count: ok ? c.count : 0 };
         })

@@ -57,6 +57,7 @@ t.test('a measured table with idle classes draws each run from its class', async
   t.equal(e.meanMs, 5, 'the mean is the whole table\'s');
   t.equal(empirical(table, 'x', { idleClasses: false }).sample(0.5, 0, 0), 5, 'idleClasses false: the whole table');
   t.throws(() => empirical({ ...table, by_idle: [table.by_idle[2]!, table.by_idle[0]!] }), /rising idle_below_ms/);
+  t.throws(() => empirical({ ...table, by_idle: 'fast' as never }), /must be a list/);
 });
 
 t.test('the scrape reader takes the idle classes, recording absent ones with no runs', async (t) => {
