@@ -13,6 +13,8 @@ export interface FakeBehaviour {
   reconstructed?: (seq: number) => boolean;
   /** Answer with an error object instead. */
   error?: (seq: number) => boolean;
+  /** The engine latency the answer reports (`parm_latency_ms`); undefined leaves the parameter out (default 0). */
+  engineMs?: (seq: number) => number | undefined;
 }
 
 function keyOf(pixels: ArrayLike<number>): string {
@@ -66,6 +68,7 @@ export async function startFakeServer(b: FakeBehaviour = {}): Promise<FakeServer
       const label = map.get(keyOf(pixels)) ?? 0;
       const recon = b.reconstructed?.(n) ?? false;
       const logits = Array.from({ length: 10 }, (_, c) => (c === (recon ? (label + 1) % 10 : label) ? 5 : -1));
+      const engineMs = b.engineMs ? b.engineMs(n) : 0;
       const answer = (): void => {
         state.answered++;
         if (b.error?.(n)) {
@@ -76,7 +79,8 @@ export async function startFakeServer(b: FakeBehaviour = {}): Promise<FakeServer
         const res: InferResponse = {
           id,
           model_name: 'fake',
-          parameters: { parm_reconstructed: recon, parm_instance: 'deployed-0', parm_latency_ms: 0 },
+          // A stand-in may leave parm_latency_ms out, which a parm server never does.
+          parameters: { parm_reconstructed: recon, parm_instance: 'deployed-0', ...(engineMs !== undefined ? { parm_latency_ms: engineMs } : {}) } as InferResponse['parameters'],
           outputs: [{ name: 'logits', shape: [1, 10], datatype: 'FP32', ...(isBinary ? { parameters: { binary_data_size: out.length } } : { data: logits }) }],
         };
         if (isBinary) ws.send(encodeFrame(JSON.stringify(res), [out]), { binary: true });

@@ -1,7 +1,7 @@
 // The tail benchmark's load generator against a localhost stand-in server: open-loop Poisson
 // sends, latencies from the scheduled time, reconstructed fraction and accuracy read correctly.
 import t from 'tap';
-import { runGenerators } from '../../src/bench/tail/generators.js';
+import { mergeResults, runGenerators } from '../../src/bench/tail/generators.js';
 import { runLoad, type LoadOptions } from '../../src/bench/tail/loadgen.js';
 import { DEFAULT_DATASET_DIR } from '../../src/dataset.js';
 import { summarize } from '../../src/bench/tail/stats.js';
@@ -73,6 +73,30 @@ t.test('binary framing, several connections and generators, error answers', asyn
   t.equal(r.latenciesMs.length + r.errors, r.scheduled, 'each measured query is a latency or an error');
   t.match(r.errorSamples[0], /injected/);
   t.ok(r.correct / r.latenciesMs.length > 0.97, 'binary answers read correctly');
+});
+
+t.test("the time outside the engine: each answer's latency minus the parm_latency_ms it reports", async (t) => {
+  // Answers that report no engine time, 0 ms, or far more than their latency; every 7th carries none.
+  const serve = (engineMs: (n: number) => number | undefined) => startFakeServer({ engineMs, delayMs: (n) => (n % 10 === 0 ? 5 : 0) });
+  const opts = { ...base(''), durationMs: 1200, warmupMs: 200 };
+  const zero = await serve((n) => (n % 7 === 0 ? undefined : 0));
+  t.teardown(() => zero.close());
+  const a = await runLoad({ ...opts, url: zero.url });
+  t.ok(a.latenciesMs.length > 100, `${a.latenciesMs.length} answers`);
+  t.ok(a.outsideMs.length < a.latenciesMs.length && a.outsideMs.length > a.latenciesMs.length * 0.8, `${a.outsideMs.length} of ${a.latenciesMs.length} answers carried an engine time`);
+  // With the engine's share 0 the outside time is the whole latency: every outside value is one of the latencies.
+  const latencies = new Set(a.latenciesMs);
+  t.ok(a.outsideMs.every((x) => latencies.has(x)), 'outside time = latency where the engine reports 0 ms');
+  const none = await serve(() => undefined);
+  t.teardown(() => none.close());
+  t.equal((await runLoad({ ...opts, url: none.url })).outsideMs.length, 0, 'no engine times, no outside times');
+  const over = await serve(() => 60_000);
+  t.teardown(() => over.close());
+  const b = await runLoad({ ...opts, url: over.url });
+  t.equal(b.outsideMs.length, b.latenciesMs.length);
+  t.ok(b.outsideMs.every((x) => x === 0), 'an engine time above the latency (clocks of two processes) counts as no time outside, never negative');
+  const merged = mergeResults([a, b]);
+  t.equal(merged.outsideMs.length, a.outsideMs.length + b.outsideMs.length, 'generators merged: every outside time kept');
 });
 
 t.test('same seed, same schedule and order; unanswered queries counted as lost', async (t) => {

@@ -96,8 +96,11 @@ t.test('framing: JSON pixels round-trip to the exact float32; binary frame layou
   t.same(new Float32Array(bin.tensors.slice().buffer), img);
 
   const a = parseAnswer(JSON.stringify({ id: 'q1', outputs: [{ name: 'logits', data: [[0, 3, 1]] }], parameters: { parm_reconstructed: true } }), false);
-  t.match(a, { id: 'q1', reconstructed: true });
+  t.match(a, { id: 'q1', reconstructed: true, engineMs: null });
   t.equal(argmax(a.logits!), 1);
+  const timed = (v: unknown) => parseAnswer(JSON.stringify({ id: 't', outputs: [{ name: 'logits', data: [1] }], parameters: { parm_latency_ms: v } }), false).engineMs;
+  t.equal(timed(1.25), 1.25, "the engine's latency is read from parm_latency_ms");
+  t.same([timed('1'), timed(-1), timed(null)], [null, null, null], 'a latency that is not a non-negative number is no engine time');
   const e = parseAnswer(Buffer.from(JSON.stringify({ id: 7, error: 'bad' })), false);
   t.match(e, { id: '7', logits: null, error: 'bad' });
   const out = new Uint8Array(Float32Array.from([0, 0, 9]).buffer);

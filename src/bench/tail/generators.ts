@@ -68,17 +68,21 @@ export async function runGenerators(opts: GeneratorsOptions, onProgress?: (p: Pr
 
 export function mergeResults(results: LoadResult[]): LoadResult {
   if (results.length === 1) return results[0]!;
-  const total = results.reduce((a, r) => a + r.latenciesMs.length, 0);
-  const latenciesMs = new Float64Array(total);
-  let at = 0;
-  for (const r of results) {
-    latenciesMs.set(r.latenciesMs, at);
-    at += r.latenciesMs.length;
-  }
+  const concat = (f: (r: LoadResult) => Float64Array): Float64Array => {
+    const all = new Float64Array(results.reduce((a, r) => a + f(r).length, 0));
+    let at = 0;
+    for (const r of results) {
+      all.set(f(r), at);
+      at += f(r).length;
+    }
+    return all;
+  };
   const sum = (f: (r: LoadResult) => number): number => results.reduce((a, r) => a + f(r), 0);
   return {
     scheduled: sum((r) => r.scheduled),
-    latenciesMs,
+    latenciesMs: concat((r) => r.latenciesMs),
+    outsideMs: concat((r) => r.outsideMs),
+    engineMs: concat((r) => r.engineMs),
     reconstructed: sum((r) => r.reconstructed),
     correct: sum((r) => r.correct),
     errors: sum((r) => r.errors),

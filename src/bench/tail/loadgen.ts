@@ -35,6 +35,14 @@ export interface LoadResult {
   scheduled: number;
   /** Latencies in ms of the measured answers that carried a prediction. */
   latenciesMs: Float64Array;
+  /**
+   * Of those answers that carried the engine's latency (`parm_latency_ms`), the time spent outside
+   * the engine, ms: the latency minus the engine's (sending, transport, framing and parsing on both
+   * sides, the wait for the server's main thread), in answer order.
+   */
+  outsideMs: Float64Array;
+  /** The engine's latency of each of those answers, ms (outsideMs[i] belongs with engineMs[i]). */
+  engineMs: Float64Array;
   reconstructed: number;
   correct: number;
   /** Error answers in the measured window (`{"id", "error"}`), and queries never answered. */
@@ -105,6 +113,8 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
   const sockets = await Promise.all(Array.from({ length: Math.max(1, opts.connections) }, () => openSocket(opts.url, 10_000)));
   const pending = new Map<string, Pending>();
   const latencies: number[] = [];
+  const outside: number[] = [];
+  const engine: number[] = [];
   const lags = new Float64Array(total);
   let reconstructed = 0;
   let correct = 0;
@@ -142,6 +152,10 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
         noteError(ans.error ?? 'no logits');
       } else {
         latencies.push(now - p.scheduledAt);
+        if (ans.engineMs !== null) {
+          outside.push(Math.max(0, now - p.scheduledAt - ans.engineMs));
+          engine.push(ans.engineMs);
+        }
         if (ans.reconstructed) reconstructed++;
         if (argmax(ans.logits) === p.label) correct++;
       }
@@ -221,6 +235,8 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
   return {
     scheduled: measuredScheduled,
     latenciesMs: Float64Array.from(latencies),
+    outsideMs: Float64Array.from(outside),
+    engineMs: Float64Array.from(engine),
     reconstructed,
     correct,
     errors,

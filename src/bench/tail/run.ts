@@ -56,6 +56,8 @@ export interface RunOutcome {
   topology: TopologyRecord | null;
   /** Raw latencies (ms) of each run, by `${label}@${rate}#${trial}`, for the CDF chart. */
   latencies: Map<string, Float64Array>;
+  /** Each run's times outside the engine and the engine's latencies of the same answers (LoadResult.outsideMs, engineMs), by the same key. */
+  outside: Map<string, { outsideMs: Float64Array; engineMs: Float64Array }>;
   errorSamples: string[];
 }
 
@@ -113,6 +115,7 @@ export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, work
 export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed: number; parity: number }, durationMs: number, serverCpuMs: number | null = null): TrialRecord {
   const s = summarize(result.latenciesMs);
   const answered = result.latenciesMs.length;
+  const outside = result.outsideMs.length > 0 ? summarize(result.outsideMs) : null;
   return {
     mode: run.spec.mode,
     k: run.spec.k,
@@ -141,6 +144,7 @@ export function recordOf(run: RunSpec, result: LoadResult, instances: { deployed
     generator_cpu_pct: (100 * result.cpuMs) / durationMs,
     server_cpu_pct: serverCpuMs === null ? null : (100 * serverCpuMs) / durationMs,
     server_cpu_ms_per_query: serverCpuMs === null ? null : serverCpuMs / Math.max(1, (run.rate * durationMs) / 1000),
+    outside_ms: outside && { p50: outside.p50, p99: outside.p99, p999: outside.p999 },
   };
 }
 
@@ -174,6 +178,7 @@ async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopol
   const runs = plan(opts);
   const records: TrialRecord[] = [];
   const latencies = new Map<string, Float64Array>();
+  const outside = new Map<string, { outsideMs: Float64Array; engineMs: Float64Array }>();
   const errorSamples: string[] = [];
   let ok = false;
   try {
@@ -226,6 +231,7 @@ async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopol
       const record = { ...recordOf(run, result, target.instances ?? run.instances, opts.durationMs, serverCpuMs), steal_pct: steal, ...target.runStats?.() };
       records.push(record);
       latencies.set(`${run.spec.label}@${run.rate}#${run.trial}`, result.latenciesMs);
+      outside.set(`${run.spec.label}@${run.rate}#${run.trial}`, { outsideMs: result.outsideMs, engineMs: result.engineMs });
       for (const e of result.errorSamples) if (errorSamples.length < 20) errorSamples.push(`${run.spec.label} @ ${run.rate}/s: ${e}`);
       hooks.onRunEnd?.(run, record);
     }
@@ -237,5 +243,5 @@ async function runAll(opts: TailBenchOptions, hooks: RunHooks, hosts: HostsTopol
     else process.stderr.write(`parm bench tail: server configs and logs kept in ${workDir}\n`);
   }
   addRatios(records);
-  return { records, topology: hosts?.record ?? null, latencies, errorSamples };
+  return { records, topology: hosts?.record ?? null, latencies, outside, errorSamples };
 }

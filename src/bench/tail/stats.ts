@@ -72,6 +72,12 @@ export interface TrialRecord {
    */
   server_cpu_pct: number | null;
   server_cpu_ms_per_query: number | null;
+  /**
+   * Time the answers spent outside the engine (latency minus the engine's `parm_latency_ms`:
+   * sending, transport, framing, parsing, the wait for the server's main thread), ms, at three
+   * percentiles; null where the answers carried no engine latency.
+   */
+  outside_ms?: { p50: number; p99: number; p999: number } | null;
   /** CPU time the hypervisor stole from the machine during the run, % of all CPU time (/proc/stat); null where unreadable. */
   steal_pct?: number | null;
   /** `--topology hosts`: bulk transfers started during the run, and the mean rate their senders pushed (Mbit/s). */

@@ -1,6 +1,6 @@
 // The tail benchmark's messages on the WebSocket stream (/v2/models/{m}/infer/stream): one OIP
 // inference request per query, in text (JSON) or binary framing, and reading back the answer's
-// id, logits and reconstructed flag. Messages and frames are the wire module's (src/wire/).
+// id, logits, reconstructed flag and the engine's own latency. Messages and frames are the wire module's (src/wire/).
 import {
   encodeFrame,
   fp32Bytes,
@@ -57,6 +57,8 @@ export interface Answer {
   /** Logits of the query, or null when the answer is an error. */
   logits: Float32Array | null;
   reconstructed: boolean;
+  /** The engine's latency of this query (`parm_latency_ms`: from accepting it to its answer), ms; null where the answer has none. */
+  engineMs: number | null;
   error?: string;
 }
 
@@ -73,9 +75,11 @@ export function parseAnswer(frame: Uint8Array | ArrayBuffer | string, isBinary: 
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error('answer is not a JSON object');
   const res = header as Partial<InferResponse> & Partial<ErrorResponse>;
   const id = res.id === undefined || res.id === null ? '' : String(res.id);
-  if (res.error !== undefined) return { id, logits: null, reconstructed: false, error: String(res.error) };
+  if (res.error !== undefined) return { id, logits: null, reconstructed: false, engineMs: null, error: String(res.error) };
   const read = readOutputTensor(res, tensors, OUTPUT_NAME);
   if (!read) throw new Error(`answer ${id}: no outputs`);
   const logits = read.data;
-  return { id, logits, reconstructed: isReconstructed(res, read.output), ...(logits.length === 0 ? { error: 'empty logits' } : {}) };
+  const engine = res.parameters?.['parm_latency_ms'];
+  const engineMs = typeof engine === 'number' && Number.isFinite(engine) && engine >= 0 ? engine : null;
+  return { id, logits, reconstructed: isReconstructed(res, read.output), engineMs, ...(logits.length === 0 ? { error: 'empty logits' } : {}) };
 }
