@@ -52,6 +52,7 @@ interface SimulateFlags {
   runCpu?: number;
   fitRounds?: number;
   replications?: number;
+  validateFrontend?: 'measured' | 'median';
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -102,6 +103,7 @@ function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
   if (f.cpuPerQuery === 'frontend') usage("--cpu-per-query frontend: only with --validate or --validate-from (a record's frontend time)");
   if (f.fitRounds !== undefined) usage('--fit-rounds: only with --validate or --validate-from (it fits measured run times)');
   if (f.replications !== undefined) usage('--replications: only with --validate or --validate-from (a study is deterministic: vary --seed)');
+  if (f.validateFrontend !== undefined) usage('--validate-frontend: only with --validate or --validate-from (a study takes --frontend)');
   if (f.cores === undefined || f.cores === Infinity) {
     if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
     return undefined;
@@ -213,6 +215,12 @@ export function register(program: Command): void {
     .option('--cpu-per-query <ms>', "with --cores: CPU each query needs outside the instances (frontend, load generator) on the same cores; 'frontend': a validate run's frontend time (default 0)", cpuPerQuery)
     .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
     .option('--replications <n>', 'with --validate(-from): simulations of each real run (other arrivals and service draws, the same background schedule); their median percentiles are compared, and their range printed (default 1)', num('--replications', 1, 100, true))
+    .addOption(
+      new Option('--validate-frontend <how>', "with --validate(-from): the time outside the engine added to each answer: 'measured' draws it from the run's per-answer table (latency minus the engine's parm_latency_ms), 'median' adds the run's median to every answer (default measured; records without the table use the median)").choices([
+        'measured',
+        'median',
+      ]),
+    )
     .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
@@ -227,6 +235,7 @@ export function register(program: Command): void {
           ...(flags.runCpu !== undefined ? { runCpuFraction: flags.runCpu } : {}),
           idleClasses: flags.idleClasses,
           ...(flags.replications !== undefined ? { replications: flags.replications } : {}),
+          ...(flags.validateFrontend !== undefined ? { frontend: flags.validateFrontend } : {}),
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });

@@ -29,6 +29,12 @@ export interface SimModel {
    * and the real run's background schedule; the percentiles compared are their medians (absent: 1).
    */
   replications?: number;
+  /**
+   * The time outside the engine added to each answer: `measured` draws it from the run's per-answer
+   * table (service.frontend) where the record has one, `median` adds frontend_ms to every answer
+   * (absent: measured).
+   */
+  frontend?: 'measured' | 'median';
 }
 
 /**
@@ -40,7 +46,7 @@ export interface SimModel {
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1 };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? 'measured' };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -55,7 +61,7 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     queries: Math.round((run.rate * bench.duration_ms) / 1000),
     warmupQueries: Math.round((run.rate * bench.warmup_ms) / 1000),
     service: { deployed: empirical(service.deployed, 'deployed, measured', model), parity: empirical(service.parity ?? service.deployed, 'parity, measured', model) },
-    frontend: fixed(run.service.frontend_ms),
+    frontend: model.frontend !== 'median' && run.service.frontend ? empirical(run.service.frontend, 'outside the engine, measured') : fixed(run.service.frontend_ms),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
     ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,

@@ -5,11 +5,12 @@ import { ParmError } from '../errors.js';
 
 export interface ServiceTime {
   /**
-   * One run's time in ms, from two uniforms in [0, 1); `idleMs`: how long the instance had been
-   * without work before this run (a measured table with idle classes draws from its class; absent:
-   * idle since long, for draws that are not runs).
+   * One draw in ms, from two uniforms in [0, 1). `classMs` picks the class of a measured table
+   * with classes: for run times (by_idle) how long the instance had been without work before the
+   * run (absent: idle since long, for draws that are not runs); for the time outside the engine
+   * (by_engine) the engine's latency of the same answer (absent: the whole table).
    */
-  sample(u: number, u2: number, idleMs?: number): number;
+  sample(u: number, u2: number, classMs?: number): number;
   /** Mean, ms (for sizing the offered load). */
   readonly meanMs: number;
   /** How it was given, for reports. */
@@ -30,6 +31,12 @@ export interface QuantileTable {
    * bound up to `idle_below_ms` (null: unbounded), in rising order.
    */
   by_idle?: IdleClassTable[];
+  /**
+   * For the time outside the engine: the same times split by the engine's latency of the same
+   * answer (each class from the previous bound up to `engine_below_ms`, null: unbounded), since
+   * a busy server makes both slow at once.
+   */
+  by_engine?: EngineClassTable[];
 }
 
 /** The run times of one idle class. */
@@ -40,11 +47,26 @@ export interface IdleClassTable {
   count?: number;
 }
 
+/** The times outside the engine of the answers whose engine latency was in one class. */
+export interface EngineClassTable {
+  engine_below_ms: number | null;
+  p?: number[];
+  quantiles: number[];
+  count?: number;
+}
+
 /**
- * Runs an idle class needs to stand for itself; a class with fewer (or no count) draws from the
- * whole table: a few dozen runs give a usable median but not a tail.
+ * Bounds (ms) of the engine-latency classes of a recorded time outside the engine: answers the
+ * engine gave at once, in a busy moment, after a queue, and those a disturbance caught (the
+ * last, whose outside time is small again: a delayed instance does not slow the main thread).
  */
-export const MIN_IDLE_CLASS_RUNS = 50;
+export const ENGINE_CLASSES_MS: readonly number[] = [0.5, 1, 2, 5, 20, Infinity];
+
+/**
+ * Runs (or answers) a class of a table needs to stand for itself; a class with fewer (or no count)
+ * draws from the whole table: a few dozen give a usable median but not a tail.
+ */
+export const MIN_CLASS_COUNT = 50;
 
 /** The file `parm bench tail` writes: per role, the run times instances saw. */
 export interface ServiceTimeFile {
@@ -79,28 +101,39 @@ export function lognormal(medianMs: number, sigma: number): ServiceTime {
 /**
  * Inverse-CDF sampling of a quantile table, linear between the points. With idle classes
  * (`by_idle`, unless `idleClasses` is false) a run draws from the class of its instance's idle
- * time, where that class has MIN_IDLE_CLASS_RUNS runs, else from the whole table.
+ * time, with engine-latency classes (`by_engine`) a time outside the engine from the class of its
+ * answer's engine latency, where that class has MIN_CLASS_COUNT draws, else from the whole table.
  */
 export function empirical(t: QuantileTable, describe = 'measured', o: { idleClasses?: boolean } = {}): ServiceTime {
   const whole = inverseCdf(t, describe);
-  const classes = o.idleClasses === false ? [] : (t.by_idle ?? []);
-  if (!Array.isArray(classes)) bad(`${describe}: by_idle must be a list of idle classes`);
-  if (classes.length === 0) return { sample: (u) => whole.sample(u), meanMs: whole.meanMs, describe };
-  if (!classes.every((c, i) => c.idle_below_ms === null ? i === classes.length - 1 : Number.isFinite(c.idle_below_ms) && (i === 0 || c.idle_below_ms > classes[i - 1]!.idle_below_ms!))) {
-    bad(`${describe}: by_idle needs classes in rising idle_below_ms order, only the last one unbounded (null)`);
+  if (t.by_idle !== undefined && t.by_engine !== undefined) bad(`${describe}: a table has by_idle (run times) or by_engine (time outside the engine), not both`);
+  const idle = o.idleClasses === false ? [] : t.by_idle;
+  if (idle !== undefined && !Array.isArray(idle)) bad(`${describe}: by_idle must be a list of idle classes`);
+  if (t.by_engine !== undefined && !Array.isArray(t.by_engine)) bad(`${describe}: by_engine must be a list of engine-latency classes`);
+  const classes = idle?.length
+    ? { bounds: idle.map((c) => c.idle_below_ms), tables: idle, what: 'idle', absent: Infinity, label: 'by idle time' }
+    : t.by_engine?.length
+      ? { bounds: t.by_engine.map((c) => c.engine_below_ms), tables: t.by_engine, what: 'engine', absent: null, label: "by the engine's latency" }
+      : null;
+  if (!classes) return { sample: (u) => whole.sample(u), meanMs: whole.meanMs, describe };
+  const { bounds } = classes;
+  if (!bounds.every((b, i) => (b === null ? i === bounds.length - 1 : Number.isFinite(b) && (i === 0 || b > bounds[i - 1]!)))) {
+    bad(`${describe}: by_${classes.what} needs classes in rising ${classes.what}_below_ms order, only the last one unbounded (null)`);
   }
-  const bounds = classes.map((c) => c.idle_below_ms ?? Infinity);
-  // An idle time at or beyond the last bound falls in the last class (unbounded or not).
-  const tables = classes.map((c) => ((c.count ?? 0) >= MIN_IDLE_CLASS_RUNS ? inverseCdf(c, `${describe}, idle < ${c.idle_below_ms ?? 'inf'} ms`) : whole));
+  // A value at or beyond the last bound falls in the last class (unbounded or not).
+  const tables = classes.tables.map((c, i) => ((c.count ?? 0) >= MIN_CLASS_COUNT ? inverseCdf(c, `${describe}, ${classes.what} < ${bounds[i] ?? 'inf'} ms`) : whole));
+  const limits = bounds.map((b) => b ?? Infinity);
   const last = tables.length - 1;
   return {
-    sample: (u, _u2, idleMs = Infinity) => {
+    sample: (u, _u2, classMs) => {
+      const x = classMs ?? classes.absent;
+      if (x === null) return whole.sample(u);
       let i = 0;
-      while (i < last && idleMs >= bounds[i]!) i++;
+      while (i < last && x >= limits[i]!) i++;
       return tables[i]!.sample(u);
     },
     meanMs: whole.meanMs,
-    describe: `${describe}, by idle time`,
+    describe: `${describe}, ${classes.label}`,
   };
 }
 
@@ -149,16 +182,20 @@ export function readServiceTimeFile(path: string): ServiceTimeFile {
   return f;
 }
 
-/** Quantiles at n+1 evenly spaced probabilities of a sample (ms), for a ServiceTimeFile. */
-export function quantileTable(samples: ArrayLike<number>, n = 200): QuantileTable {
+/**
+ * Quantiles of a sample (ms) for a ServiceTimeFile: at n+1 evenly spaced probabilities, or at the
+ * given probabilities (rising from 0 to 1, recorded as `p`), linear between order statistics.
+ */
+export function quantileTable(samples: ArrayLike<number>, at: number | readonly number[] = 200): QuantileTable {
   const s = Float64Array.from(samples).sort();
+  const p = typeof at === 'number' ? null : [...at];
   if (s.length === 0) return { quantiles: [0, 0], count: 0 };
-  const quantiles: number[] = [];
-  for (let i = 0; i <= n; i++) {
-    const x = (i / n) * (s.length - 1);
+  const probabilities = p ?? Array.from({ length: (at as number) + 1 }, (_, i) => i / (at as number));
+  const quantiles = probabilities.map((q) => {
+    const x = q * (s.length - 1);
     const lo = Math.floor(x);
     const hi = Math.min(lo + 1, s.length - 1);
-    quantiles.push(s[lo]! + (s[hi]! - s[lo]!) * (x - lo));
-  }
-  return { quantiles, count: s.length };
+    return s[lo]! + (s[hi]! - s[lo]!) * (x - lo);
+  });
+  return { ...(p ? { p } : {}), quantiles, count: s.length };
 }

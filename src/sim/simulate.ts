@@ -51,7 +51,7 @@ export interface SimConfig {
   arrivals?: Float64Array;
   queries: number;
   service: { deployed: ServiceTime; parity: ServiceTime };
-  /** Added to every answer: time outside the engine (transport, parsing); sampled per query. */
+  /** Added to every answer: time outside the engine (transport, parsing); sampled per query, given the answer's engine latency. */
   frontend?: ServiceTime;
   /** Cores shared by all instances (processor sharing); absent: a core per instance. */
   cpu?: SharedCpu;
@@ -195,11 +195,14 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const start = clock.now();
   for (let i = 0; i < n; i++) {
     clock.advance(start + arrivals[i]!);
-    const extra = c.frontend ? c.frontend.sample(frontendRng.next(), frontendRng.next()) : 0;
+    // Drawn at arrival (the same random sequence whatever the engine does), applied to the answer:
+    // a measured table with engine-latency classes draws from the class of the answer's latency.
+    const u = c.frontend ? frontendRng.next() : 0;
+    const u2 = c.frontend ? frontendRng.next() : 0;
     if (perQuery) pool!.start(perQuery.sample(perQueryRng.next(), perQueryRng.next()), weights.deployed, noop);
     engine.infer(input).then(
       (res) => {
-        latency[i] = res.latencyMs + extra;
+        latency[i] = res.latencyMs + (c.frontend ? c.frontend.sample(u, u2, res.latencyMs) : 0);
         reconstructed[i] = res.reconstructed ? 1 : 0;
         settled++;
       },

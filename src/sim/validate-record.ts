@@ -69,6 +69,8 @@ export interface RecordedRun {
     /** CPU of every server thread per offered query, ms; and the load generator's CPU, % of one core. */
     server_cpu_ms_per_query: number | null;
     generator_cpu_pct: number | null;
+    /** CPU time the hypervisor stole during the run, % (absent in records made before it). */
+    steal_pct?: number | null;
     /**
      * How precisely the run measured each percentile: its 95 % interval from order statistics of
      * the run's answers (percentile-interval.ts; independent answers assumed, so if anything too
@@ -82,9 +84,10 @@ export interface RecordedRun {
   /**
    * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
    * its result, injected delays left out), and the time a query spent outside the engine at the
-   * median (real p50 - the engine's own p50), ms.
+   * median (real p50 - the engine's own p50), ms; `frontend`: that time per answer (its latency
+   * minus the engine's `parm_latency_ms`) as a quantile table, absent in records made before it.
    */
-  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; engine_p50: number | null; engine_latency: EngineLatency | null };
+  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; frontend?: QuantileTable | null; engine_p50: number | null; engine_latency: EngineLatency | null };
 }
 
 /** The model a re-simulation used (docs/simulate.md: the shared-CPU model). */
@@ -102,6 +105,8 @@ export interface SimModelRecord {
   idle_classes?: boolean;
   /** Simulations per run whose median percentiles are compared (absent in earlier records: 1). */
   replications?: number;
+  /** The time outside the engine added to each answer: `measured` (drawn from the run's per-answer table where it has one) or `median` (frontend_ms to every answer; absent in earlier records). */
+  frontend?: 'measured' | 'median';
 }
 
 export interface Calibration extends RecordedRun {
@@ -197,8 +202,9 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
     if (!c || typeof c.mode !== 'string' || !finite(c.rate) || c.rate <= 0) bad(`${where}: needs a mode and a rate`);
     if (!c.real || !finite(c.real.p50) || !finite(c.real.p99) || !finite(c.real.p999)) bad(`${where}: needs real p50, p99 and p999`);
     const s = c.service;
-    if (!s || !isTable(s.deployed) || !(s.parity === null || s.parity === undefined || isTable(s.parity)) || !finite(s.frontend_ms)) {
-      bad(`${where}: needs service { deployed: { quantiles }, parity, frontend_ms }`);
+    const optionalTable = (t: unknown): boolean => t === null || t === undefined || isTable(t);
+    if (!s || !isTable(s.deployed) || !optionalTable(s.parity) || !finite(s.frontend_ms) || !optionalTable(s.frontend)) {
+      bad(`${where}: needs service { deployed: { quantiles }, parity, frontend_ms, frontend? }`);
     }
     const mode = modeOfLabel(c.mode);
     const trial = finite(c.trial) ? c.trial : 0;
@@ -217,11 +223,12 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         offered_rate: c.real.offered_rate ?? null,
         server_cpu_ms_per_query: c.real.server_cpu_ms_per_query ?? null,
         generator_cpu_pct: c.real.generator_cpu_pct ?? null,
+        steal_pct: c.real.steal_pct ?? null,
         ci95: c.real.ci95 ?? null,
         slow_ms: c.real.slow_ms ?? null,
         slow_fraction: c.real.slow_fraction ?? null,
       },
-      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
     };
   });
   return { recorded, runs, version };
@@ -233,7 +240,7 @@ export function writeValidateRecord(dir: string, record: ValidateRecord): string
   const written = [join(dir, 'validate.json')];
   writeFileSync(written[0]!, `${JSON.stringify(record, null, 2)}\n`);
   for (const c of record.calibration) {
-    const file: ServiceTimeFile = { deployed: c.service.deployed, ...(c.service.parity ? { parity: c.service.parity } : {}), frontend: { quantiles: [c.service.frontend_ms, c.service.frontend_ms] } };
+    const file: ServiceTimeFile = { deployed: c.service.deployed, ...(c.service.parity ? { parity: c.service.parity } : {}), frontend: c.service.frontend ?? { quantiles: [c.service.frontend_ms, c.service.frontend_ms] } };
     const name = join(dir, `service-times-${c.mode.replace(/[^a-z0-9]+/gi, '-')}-${c.rate}${c.trial > 0 ? `-t${c.trial}` : ''}.json`);
     writeFileSync(name, `${JSON.stringify(file, null, 2)}\n`);
     written.push(name);

@@ -12,7 +12,7 @@ import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/r
 import { DEFAULTS } from '../engine/options.js';
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
-import type { QuantileTable } from './service-times.js';
+import { ENGINE_CLASSES_MS, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import {
   GOALS,
@@ -115,6 +115,42 @@ function precision(latencies: Float64Array | undefined, slowMs: number | null): 
   };
 }
 
+/** Probabilities of the recorded per-answer time outside the engine: every percent, and the tail a p99.9 is read from. */
+export const OUTSIDE_QUANTILES: readonly number[] = [...Array.from({ length: 100 }, (_, i) => i / 100), 0.995, 0.998, 0.999, 0.9995, 0.9999, 1];
+
+/**
+ * A run's per-answer times outside the engine as a quantile table, with the same times split by
+ * the engine's latency of each answer (by_engine at ENGINE_CLASSES_MS; a class with fewer than
+ * MIN_CLASS_COUNT answers is merged into the one below it, the lowest into the one above, so
+ * that the slow answers of a short run keep a class of their own rather than the whole table);
+ * null where its answers carried no engine latency.
+ */
+export function outsideTable(pairs: { outsideMs: Float64Array; engineMs: Float64Array } | undefined): QuantileTable | null {
+  if (!pairs || pairs.outsideMs.length < 2) return null;
+  const { outsideMs, engineMs } = pairs;
+  const classes: { below: number; times: number[] }[] = ENGINE_CLASSES_MS.map((below) => ({ below, times: [] }));
+  for (let i = 0; i < outsideMs.length; i++) {
+    let c = 0;
+    while (c < classes.length - 1 && engineMs[i]! >= classes[c]!.below) c++;
+    classes[c]!.times.push(outsideMs[i]!);
+  }
+  for (let c = classes.length - 1; c > 0; c--) {
+    if (classes[c]!.times.length >= MIN_CLASS_COUNT) continue;
+    classes[c - 1]!.times.push(...classes[c]!.times);
+    classes[c - 1]!.below = classes[c]!.below;
+    classes.splice(c, 1);
+  }
+  if (classes.length > 1 && classes[0]!.times.length < MIN_CLASS_COUNT) {
+    classes[1]!.times.push(...classes[0]!.times);
+    classes.splice(0, 1);
+  }
+  const by_engine: EngineClassTable[] = classes.map((c) => {
+    const t = quantileTable(c.times, OUTSIDE_QUANTILES);
+    return { engine_below_ms: c.below === Infinity ? null : c.below, p: t.p ?? [], quantiles: t.quantiles, count: c.times.length };
+  });
+  return { ...quantileTable(outsideMs, OUTSIDE_QUANTILES), by_engine };
+}
+
 /** The model of a validation: the flags given, else this machine's cores (or the record's). */
 export type ModelFlags = Partial<SimModel>;
 
@@ -127,6 +163,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     fitRounds: flags.fitRounds ?? 0,
     idleClasses: flags.idleClasses ?? true,
     replications: flags.replications ?? 1,
+    frontend: flags.frontend ?? 'measured',
   };
 }
 
@@ -200,9 +237,17 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         offered_rate: rec.offered_rate,
         server_cpu_ms_per_query: rec.server_cpu_ms_per_query,
         generator_cpu_pct: rec.generator_cpu_pct,
+        steal_pct: rec.steal_pct ?? null,
         ...precision(outcome.latencies.get(k), slowMs),
       },
-      service: { deployed: s.deployed, parity: s.parity, frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)), engine_p50: s.engineP50, engine_latency: s.engine },
+      service: {
+        deployed: s.deployed,
+        parity: s.parity,
+        frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)),
+        frontend: outsideTable(outcome.outside.get(k)),
+        engine_p50: s.engineP50,
+        engine_latency: s.engine,
+      },
     };
   });
   return finish(recorded, real, modelFor(o.model, recorded, machine.cores), o.out, o.json);

@@ -3,7 +3,7 @@
 // simulated runs (empirical by_idle), and --validate reads them from a server's /metrics.
 import t from 'tap';
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, RunTimes, idleClass } from '../../src/engine/metrics.js';
-import { MIN_IDLE_CLASS_RUNS, empirical, fixed } from '../../src/sim/service-times.js';
+import { MIN_CLASS_COUNT, empirical, fixed } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
 import { parseScrape } from '../../src/sim/validate.js';
 
@@ -42,7 +42,7 @@ t.test('the engine measures each run\'s idle time from its instance\'s last resu
 });
 
 t.test('a measured table with idle classes draws each run from its class', async (t) => {
-  const n = MIN_IDLE_CLASS_RUNS;
+  const n = MIN_CLASS_COUNT;
   const table = {
     p: [0, 1],
     quantiles: [5, 5],

@@ -14,6 +14,7 @@ t.test('service-time models', async (t) => {
   t.same([e.sample(0, 0), e.sample(0.25, 0), e.sample(0.5, 0), e.sample(0.995, 0), e.sample(1, 0)], [1, 1.5, 2, 6.5, 10]);
   t.ok(Math.abs(e.meanMs - (0.5 * 1.5 + 0.49 * 2.5 + 0.01 * 6.5)) < 1e-12);
   t.same(quantileTable([4, 1, 3, 2], 3).quantiles, [1, 2, 3, 4]);
+  t.same(quantileTable([4, 1, 3, 2, 5], [0, 0.5, 0.875, 1]), { p: [0, 0.5, 0.875, 1], quantiles: [1, 3, 4.5, 5], count: 5 }, 'at given probabilities, linear between order statistics');
   t.same(parseServiceTime('lognormal:0.4,0.3').describe, 'lognormal:0.4,0.3');
   t.throws(() => parseServiceTime('gamma:1'), { code: 'PARM_ERR_CLI_USAGE' });
   t.throws(() => empirical({ quantiles: [2, 1] }), /non-decreasing/);

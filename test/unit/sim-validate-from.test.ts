@@ -1,7 +1,7 @@
 // `parm simulate --validate-from` (src/sim/validate.ts, validate-record.ts, calibrate.ts): a
 // recorded validation in the first format is read with the values that run used, simulated again
 // without running anything real, and written back in the current format; the fit of the work.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -58,7 +58,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
-  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1 });
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1, frontend: 'measured' });
   t.equal(written.calibration.length, 2);
   for (const c of written.calibration) {
     t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
@@ -117,4 +117,31 @@ t.test('replications: the median of several simulations, their range, the first 
     }
     t.ok(r.p50[1] > r.p50[0], `${c.mode}: other arrivals and draws move the p50 (${r.p50})`);
   }
+});
+
+t.test("the time outside the engine: drawn from the run's per-answer table, or its median to every answer", async (t) => {
+  const dir = tmp();
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { service: Record<string, unknown> }[] };
+  // Every answer 10 ms outside the engine, far from the recorded median.
+  for (const c of file.calibration) c.service['frontend'] = { p: [0, 0.5, 1], quantiles: [10, 10, 10], count: 1000 };
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  const { runs } = readValidateRecord(dir);
+  t.same(runs[0]!.service.frontend, { p: [0, 0.5, 1], quantiles: [10, 10, 10], count: 1000 }, 'the table is read back');
+  const median = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, frontend: 'median' }, silent: true });
+  const out = tmp();
+  const measured = await revalidate({ from: dir, out, json: false, model: { cores: null }, silent: true });
+  const plain = await revalidate({ from: V1, out: tmp(), json: false, model: { cores: null }, silent: true });
+  for (const [i, c] of measured.entries()) {
+    t.equal(median[i]!.simulated.p50, plain[i]!.simulated.p50, `${c.mode} @ ${c.rate}: 'median' adds frontend_ms, as a record without the table does`);
+    const added = c.simulated.p50 - median[i]!.simulated.p50;
+    // Percentiles are read from a histogram with three significant digits.
+    t.ok(Math.abs(added - (10 - c.service.frontend_ms)) < 0.02, `${c.mode} @ ${c.rate}: the measured table adds its 10 ms instead of frontend_ms ${c.service.frontend_ms} (${added})`);
+  }
+  const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
+  t.equal(written.model.frontend, 'measured');
+  const serviceFile = readdirSync(out).find((f) => f.startsWith('service-times-'))!;
+  t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
+  file.calibration[0]!.service['frontend'] = 3;
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /calibration\[0\]: needs service \{ deployed: \{ quantiles \}, parity, frontend_ms, frontend\? \}/);
 });

@@ -1,0 +1,31 @@
+// `parm simulate`'s validation flags as a process: --validate-frontend is taken with
+// --validate-from (and recorded in the model), and refused with a clear error without it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
+const V1 = fileURLToPath(new URL('../fixtures/sim-validate-v1', import.meta.url));
+
+const parm = (args: string[]) =>
+  promisify(execFile)(process.execPath, [...process.execArgv, ENTRY, 'simulate', ...args], { maxBuffer: 16 << 20 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+
+t.test('--validate-frontend', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'parm-simulate-cli-'));
+  const ok = await parm(['--validate-from', V1, '--validate-frontend', 'median', '--json', '--out', out]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal((JSON.parse(ok.stdout) as { model: { frontend: string } }).model.frontend, 'median', 'recorded in the model');
+  const alone = await parm(['--validate-frontend', 'median', '--queries', '100', '--out', out]);
+  t.not(alone.code, 0);
+  t.match(alone.stderr, /--validate-frontend: only with --validate or --validate-from/);
+  const wrong = await parm(['--validate-from', V1, '--validate-frontend', 'mean', '--out', out]);
+  t.not(wrong.code, 0);
+  t.match(wrong.stderr, /--validate-frontend.*mean.*(measured|choices)/s);
+});
