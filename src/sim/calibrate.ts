@@ -2,9 +2,9 @@
 // mode, instances, arrivals rate, seed, durations and background schedule as the real run, its
 // measured service times and frontend time, and a model of the machine (shared cores or not),
 // and compares the percentiles.
-import { empirical, fixed, type QuantileTable } from './service-times.js';
+import { empirical, fixed, type QuantileTable, type ServiceTime } from './service-times.js';
 import { simulate, type SimConfig, type SimResult } from './simulate.js';
-import { relError, withinGoals, type Calibration, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
+import { relError, withinGoals, type Calibration, type FrontendModel, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
 
 /** The machine model of a re-simulation (docs/simulate.md: "The shared-CPU model"). */
 export interface SimModel {
@@ -29,12 +29,8 @@ export interface SimModel {
    * and the real run's background schedule; the percentiles compared are their medians (absent: 1).
    */
   replications?: number;
-  /**
-   * The time outside the engine added to each answer: `measured` draws it from the run's per-answer
-   * table (service.frontend) where the record has one, `median` adds frontend_ms to every answer
-   * (absent: measured).
-   */
-  frontend?: 'measured' | 'median';
+  /** The time outside the engine added to each answer (absent: measured). */
+  frontend?: FrontendModel;
 }
 
 /**
@@ -61,13 +57,21 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     queries: Math.round((run.rate * bench.duration_ms) / 1000),
     warmupQueries: Math.round((run.rate * bench.warmup_ms) / 1000),
     service: { deployed: empirical(service.deployed, 'deployed, measured', model), parity: empirical(service.parity ?? service.deployed, 'parity, measured', model) },
-    frontend: model.frontend !== 'median' && run.service.frontend ? empirical(run.service.frontend, 'outside the engine, measured') : fixed(run.service.frontend_ms),
+    frontend: frontendTime(run, model.frontend ?? 'measured'),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
     ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,
     warmFirst: bench.engine.warm_first,
     ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
   };
+}
+
+/** The time outside the engine of a recorded run's simulation under `how` (FrontendModel). */
+function frontendTime(run: RecordedRun, how: FrontendModel): ServiceTime {
+  const table = run.service.frontend;
+  if (!table || how === 'median') return fixed(run.service.frontend_ms);
+  const { by_engine: _classes, ...whole } = table;
+  return how === 'whole' ? empirical(whole, 'outside the engine, measured') : empirical(table, 'outside the engine, measured');
 }
 
 /**

@@ -57,8 +57,7 @@ export interface EngineClassTable {
 
 /**
  * Bounds (ms) of the engine-latency classes of a recorded time outside the engine: answers the
- * engine gave at once, in a busy moment, after a queue, and those a disturbance caught (the
- * last, whose outside time is small again: a delayed instance does not slow the main thread).
+ * engine gave at once, in a busy moment, after a queue, and those a disturbance caught.
  */
 export const ENGINE_CLASSES_MS: readonly number[] = [0.5, 1, 2, 5, 20, Infinity];
 
@@ -188,14 +187,13 @@ export function readServiceTimeFile(path: string): ServiceTimeFile {
  */
 export function quantileTable(samples: ArrayLike<number>, at: number | readonly number[] = 200): QuantileTable {
   const s = Float64Array.from(samples).sort();
-  const p = typeof at === 'number' ? null : [...at];
   if (s.length === 0) return { quantiles: [0, 0], count: 0 };
-  const probabilities = p ?? Array.from({ length: (at as number) + 1 }, (_, i) => i / (at as number));
+  const probabilities = typeof at === 'number' ? Array.from({ length: at + 1 }, (_, i) => i / at) : [...at];
   const quantiles = probabilities.map((q) => {
     const x = q * (s.length - 1);
     const lo = Math.floor(x);
     const hi = Math.min(lo + 1, s.length - 1);
     return s[lo]! + (s[hi]! - s[lo]!) * (x - lo);
   });
-  return { ...(p ? { p } : {}), quantiles, count: s.length };
+  return { ...(typeof at === 'number' ? {} : { p: probabilities }), quantiles, count: s.length };
 }

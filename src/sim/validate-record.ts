@@ -10,6 +10,14 @@ import type { Mode } from '../engine/types.js';
 import { ParmError } from '../errors.js';
 import type { QuantileTable, ServiceTimeFile } from './service-times.js';
 
+/**
+ * How a validation adds the time outside the engine to each answer: `measured` draws it from the
+ * run's per-answer table, from the class of the answer's engine latency (by_engine); `whole` from
+ * that table without its classes; `median` adds the run's median (frontend_ms) to every answer.
+ * A record without the table adds the median.
+ */
+export type FrontendModel = 'measured' | 'whole' | 'median';
+
 /** Calibration goals: relative error of the simulation per percentile (issue 17). */
 export const GOALS = { p50: 0.15, p99: 0.15, p999: 0.25 };
 
@@ -85,9 +93,11 @@ export interface RecordedRun {
    * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
    * its result, injected delays left out), and the time a query spent outside the engine at the
    * median (real p50 - the engine's own p50), ms; `frontend`: that time per answer (its latency
-   * minus the engine's `parm_latency_ms`) as a quantile table, absent in records made before it.
+   * minus the engine's `parm_latency_ms`) as a quantile table, and `outside_engine_correlation`
+   * its rank correlation with the engine's latency over the same answers, absent in records made
+   * before them.
    */
-  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; frontend?: QuantileTable | null; engine_p50: number | null; engine_latency: EngineLatency | null };
+  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; frontend?: QuantileTable | null; outside_engine_correlation?: number | null; engine_p50: number | null; engine_latency: EngineLatency | null };
 }
 
 /** The model a re-simulation used (docs/simulate.md: the shared-CPU model). */
@@ -105,8 +115,8 @@ export interface SimModelRecord {
   idle_classes?: boolean;
   /** Simulations per run whose median percentiles are compared (absent in earlier records: 1). */
   replications?: number;
-  /** The time outside the engine added to each answer: `measured` (drawn from the run's per-answer table where it has one) or `median` (frontend_ms to every answer; absent in earlier records). */
-  frontend?: 'measured' | 'median';
+  /** The time outside the engine added to each answer (SimModel.frontend; absent in earlier records). */
+  frontend?: FrontendModel;
 }
 
 export interface Calibration extends RecordedRun {
@@ -228,7 +238,7 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         slow_ms: c.real.slow_ms ?? null,
         slow_fraction: c.real.slow_fraction ?? null,
       },
-      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
     };
   });
   return { recorded, runs, version };
@@ -275,10 +285,32 @@ export function formatValidateTable(rows: Calibration[]): string {
     ),
     '',
     ...precisionTable(rows),
+    ...outsideSummary(rows),
     `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
     `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * The time the real answers spent outside the engine, where the record has it per answer: its
+ * median and tail, and how it moves with the engine's latency (rank correlation).
+ */
+function outsideSummary(rows: Calibration[]): string[] {
+  const known = rows.filter((r) => r.service.frontend);
+  if (known.length === 0) return [];
+  const at = (r: Calibration, x: number): string => {
+    const t = r.service.frontend!;
+    const i = (t.p ?? []).indexOf(x);
+    return i < 0 ? '-' : t.quantiles[i]!.toFixed(2);
+  };
+  const rho = (r: Calibration): string => (typeof r.service.outside_engine_correlation === 'number' ? r.service.outside_engine_correlation.toFixed(2) : '-');
+  return [
+    '| mode | q/s | outside the engine p50 | p99 | p99.9 | rank correlation with the engine latency |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${at(r, 0.5)} | ${at(r, 0.99)} | ${at(r, 0.999)} | ${rho(r)} |`),
+    '',
+  ];
 }
 
 /**

@@ -14,6 +14,7 @@ import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engi
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
 import { ENGINE_CLASSES_MS, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
+import { rankCorrelation } from './rank-correlation.js';
 import {
   GOALS,
   formatValidateTable,
@@ -144,10 +145,7 @@ export function outsideTable(pairs: { outsideMs: Float64Array; engineMs: Float64
     classes[1]!.times.push(...classes[0]!.times);
     classes.splice(0, 1);
   }
-  const by_engine: EngineClassTable[] = classes.map((c) => {
-    const t = quantileTable(c.times, OUTSIDE_QUANTILES);
-    return { engine_below_ms: c.below === Infinity ? null : c.below, p: t.p ?? [], quantiles: t.quantiles, count: c.times.length };
-  });
+  const by_engine: EngineClassTable[] = classes.map((c) => ({ engine_below_ms: c.below === Infinity ? null : c.below, ...quantileTable(c.times, OUTSIDE_QUANTILES) }));
   return { ...quantileTable(outsideMs, OUTSIDE_QUANTILES), by_engine };
 }
 
@@ -222,6 +220,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
   const real: RecordedRun[] = outcome.records.map((rec) => {
     const k = key(rec);
     const s = scraped.get(k);
+    const pairs = outcome.outside.get(k);
     if (!s?.deployed || !runs.get(k)) throw new ParmError('PARM_ERR_CLI_USAGE', `--validate: the server of ${k} reported no run times (is it an older parm?)`);
     return {
       mode: rec.label,
@@ -244,7 +243,8 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         deployed: s.deployed,
         parity: s.parity,
         frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)),
-        frontend: outsideTable(outcome.outside.get(k)),
+        frontend: outsideTable(pairs),
+        outside_engine_correlation: pairs ? rankCorrelation(pairs.outsideMs, pairs.engineMs) : null,
         engine_p50: s.engineP50,
         engine_latency: s.engine,
       },

@@ -28,4 +28,5 @@ t.test('--validate-frontend', async (t) => {
   const wrong = await parm(['--validate-from', V1, '--validate-frontend', 'mean', '--out', out]);
   t.not(wrong.code, 0);
   t.match(wrong.stderr, /--validate-frontend.*mean.*(measured|choices)/s);
+  t.equal((await parm(['--validate-from', V1, '--validate-frontend', 'whole', '--out', out])).code, 0, 'whole is a choice');
 });

@@ -9,7 +9,7 @@ import { DEFAULT_BACKGROUND } from '../../src/bench/tail/options.js';
 import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.js';
 import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
-import { readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
+import { formatValidateTable, readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
 import { revalidate } from '../../src/sim/validate.js';
 
 const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
@@ -123,11 +123,24 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
   const dir = tmp();
   const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { service: Record<string, unknown> }[] };
   // Every answer 10 ms outside the engine, far from the recorded median.
-  for (const c of file.calibration) c.service['frontend'] = { p: [0, 0.5, 1], quantiles: [10, 10, 10], count: 1000 };
+  for (const c of file.calibration) {
+    c.service['frontend'] = { p: [0, 0.5, 0.99, 0.999, 1], quantiles: [10, 10, 10, 10, 10], count: 1000 };
+    c.service['outside_engine_correlation'] = 0.5;
+  }
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
   const { runs } = readValidateRecord(dir);
-  t.same(runs[0]!.service.frontend, { p: [0, 0.5, 1], quantiles: [10, 10, 10], count: 1000 }, 'the table is read back');
+  t.same(runs[0]!.service.frontend, { p: [0, 0.5, 0.99, 0.999, 1], quantiles: [10, 10, 10, 10, 10], count: 1000 }, 'the table is read back');
+  t.equal(runs[0]!.service.outside_engine_correlation, 0.5);
   const median = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, frontend: 'median' }, silent: true });
+  // Classes that add 1 ms to answers the engine gave in under 100 ms: every answer here; 'whole' ignores them.
+  const classed = JSON.parse(JSON.stringify(file)) as typeof file;
+  for (const c of classed.calibration) {
+    c.service['frontend'] = { p: [0, 1], quantiles: [10, 10], count: 1000, by_engine: [{ engine_below_ms: 100, p: [0, 1], quantiles: [1, 1], count: 1000 }, { engine_below_ms: null, p: [0, 1], quantiles: [10, 10], count: 1000 }] };
+  }
+  const classedDir = tmp();
+  writeFileSync(join(classedDir, 'validate.json'), JSON.stringify(classed));
+  const byClass = await revalidate({ from: classedDir, out: tmp(), json: false, model: { cores: null }, silent: true });
+  const whole = await revalidate({ from: classedDir, out: tmp(), json: false, model: { cores: null, frontend: 'whole' }, silent: true });
   const out = tmp();
   const measured = await revalidate({ from: dir, out, json: false, model: { cores: null }, silent: true });
   const plain = await revalidate({ from: V1, out: tmp(), json: false, model: { cores: null }, silent: true });
@@ -136,11 +149,13 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
     const added = c.simulated.p50 - median[i]!.simulated.p50;
     // Percentiles are read from a histogram with three significant digits.
     t.ok(Math.abs(added - (10 - c.service.frontend_ms)) < 0.02, `${c.mode} @ ${c.rate}: the measured table adds its 10 ms instead of frontend_ms ${c.service.frontend_ms} (${added})`);
+    t.ok(Math.abs(whole[i]!.simulated.p50 - byClass[i]!.simulated.p50 - 9) < 0.05, `${c.mode} @ ${c.rate}: by class 1 ms, 'whole' 10 ms (${byClass[i]!.simulated.p50} and ${whole[i]!.simulated.p50})`);
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.model.frontend, 'measured');
   const serviceFile = readdirSync(out).find((f) => f.startsWith('service-times-'))!;
-  t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
+  t.match(formatValidateTable(measured), /\| mode \| q\/s \| outside the engine p50 \| p99 \| p99\.9 \| rank correlation with the engine latency \|\n.*\n\| equal-resources \| 200 \| 10\.00 \| 10\.00 \| 10\.00 \| 0\.50 \|/, 'the printed table shows the outside time and its correlation');
+  t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
   file.calibration[0]!.service['frontend'] = 3;
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
   t.throws(() => readValidateRecord(dir), /calibration\[0\]: needs service \{ deployed: \{ quantiles \}, parity, frontend_ms, frontend\? \}/);
