@@ -10,6 +10,7 @@ import { bundledManifestPath, deploymentFromManifest, readManifest } from '../sr
 import type { EngineOptions, Mode } from '../src/engine/types.js';
 import { startServer } from '../src/server/app.js';
 import { loadUws } from '../src/server/uws.js';
+import { instantInstanceFactory } from './instant-instance.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 
@@ -72,13 +73,15 @@ async function main(): Promise<void> {
   const manifest = bundledManifestPath();
   const deployment = k !== 2 && existsSync(manifest) ? deploymentFromManifest(manifest, base.name, { k, encoder: 'sum' }) : base;
   const defer = args.get('defer');
+  // --instant: instances that answer at once on this thread (bench/main-thread.bench.ts).
+  const runtime = args.has('instant') ? { instanceFactory: await instantInstanceFactory(deployment.deployedModel!) } : {};
   const engine = await createEngine({
     ...deployment,
     mode,
     instances: Number(args.get('instances') ?? 2),
     threadsPerSession: 1,
     ...(defer !== undefined ? { parityDeferMs: Number(defer) } : {}),
-  });
+  }, runtime);
   const server = await startServer({ engines: [engine], port: 0, limits: { maxInFlightPerConnection: 100_000 } });
   const instances = engine.metrics().instances.map((i) => ({ id: i.id, role: i.role, tid: i.tid ?? null }));
   process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name, pid: process.pid, instances }) + '\n');
