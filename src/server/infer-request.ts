@@ -5,6 +5,7 @@
 import { ParmError } from '../errors.js';
 import { decodePolicyFromParameters } from '../engine/decode-policy.js';
 import type { DecodePolicy, ModelInfo } from '../engine/types.js';
+import { sharedFloats } from '../engine/shared-floats.js';
 import { MAX_TIMER_MS } from '../engine/validate.js';
 import type { Framing, RequestId } from '../wire/index.js';
 
@@ -31,7 +32,7 @@ export interface RequestedOutput {
 
 export interface ParsedInferRequest {
   id: RequestId | undefined;
-  /** The one input tensor, copied into its own aligned buffer (safe after the transport frees its bytes). */
+  /** The one input tensor, copied into its own aligned buffer (safe after the transport frees its bytes); handed to the engine to keep. */
   data: Float32Array;
   /** Full shape as sent, leading dimension = batch size. */
   shape: number[];
@@ -74,14 +75,14 @@ function parseShape(v: unknown, where: string): number[] {
 }
 
 function checkShape(shape: readonly number[], expected: readonly number[], name: string, limits: ProtocolLimits): void {
-  const want = `[${expected.join(', ')}]`;
+  const want = () => `[${expected.join(', ')}]`;
   if (shape.length !== expected.length) {
-    throw bad(`input '${name}' has shape [${shape.join(', ')}]; the model expects ${want} (-1 = any batch size)`);
+    throw bad(`input '${name}' has shape [${shape.join(', ')}]; the model expects ${want()} (-1 = any batch size)`);
   }
   for (let i = 0; i < shape.length; i++) {
     const e = expected[i]!;
     if (e === -1 ? shape[i]! < 1 : shape[i] !== e) {
-      throw bad(`input '${name}' has shape [${shape.join(', ')}]; the model expects ${want} (-1 = any batch size >= 1)`);
+      throw bad(`input '${name}' has shape [${shape.join(', ')}]; the model expects ${want()} (-1 = any batch size >= 1)`);
     }
   }
   if (shape[0]! > limits.maxBatch) {
@@ -114,17 +115,23 @@ function jsonTensor(data: unknown, shape: readonly number[], name: string): Floa
       for (let i = 0; i < v.length; i++) walk(v[i], depth + 1, `${path}[${i}]`);
     };
     walk(data, 0, '');
-    return Float32Array.from(values);
+    const out = sharedFloats(values.length);
+    out.set(values);
+    return out;
   }
   if (data.length !== count) {
     throw bad(`input '${name}': data has ${data.length} elements; shape [${shape.join(', ')}] needs ${count}`);
   }
-  const out = new Float32Array(count);
+  const out = sharedFloats(count);
   for (let i = 0; i < count; i++) out[i] = numberAt(data[i], name, `[${i}]`);
   return out;
 }
 
-/** Copies binary extension bytes into a fresh, 4-byte-aligned tensor: the transport's bytes do not outlive the call. */
+/**
+ * Copies binary extension bytes into a fresh, 4-byte-aligned tensor: the transport's bytes do not
+ * outlive the call. Fresh tensors are the engine's from here on (sharedFloats: large ones on shared
+ * memory, which instance threads read without a copy).
+ */
 function binaryTensor(binSize: unknown, hasData: boolean, tensors: Uint8Array, shape: readonly number[], name: string): Float32Array {
   const count = product(shape);
   if (typeof binSize !== 'number' || !Number.isInteger(binSize) || binSize < 0) {
@@ -137,7 +144,7 @@ function binaryTensor(binSize: unknown, hasData: boolean, tensors: Uint8Array, s
   if (tensors.length !== binSize) {
     throw bad(`input '${name}': binary_data_size ${binSize} but ${tensors.length} bytes of tensor data follow the header`);
   }
-  const data = new Float32Array(count);
+  const data = sharedFloats(count);
   new Uint8Array(data.buffer).set(tensors);
   return data;
 }

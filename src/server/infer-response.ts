@@ -2,7 +2,7 @@
 // parameters (the reconstructed flag, the instance, the latency) and, for outputs asked as binary,
 // the tensor bytes that follow it. Pure functions; the fronts put the result in a frame or a body.
 import type { InferResult, ModelInfo } from '../engine/types.js';
-import { fp32Bytes, type InferOutputTensor, type InferResponse } from '../wire/index.js';
+import { fp32Bytes } from '../wire/index.js';
 import type { ParsedInferRequest } from './infer-request.js';
 
 /** Output shape for the response: the engine may report one query's shape ([10]) or the batch's. */
@@ -19,31 +19,51 @@ export interface EncodedResponse {
   chunks: Uint8Array[];
 }
 
+/** A deployment's constant part of every response header: `{"model_name":…,"model_version":…`, and each output's datatype. */
+interface HeaderParts {
+  head: string;
+  datatypes: Map<string, string>;
+}
+
+const headerParts = new WeakMap<ModelInfo, HeaderParts>();
+
+function partsOf(info: ModelInfo): HeaderParts {
+  let p = headerParts.get(info);
+  if (!p) {
+    p = {
+      head: `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}`,
+      datatypes: new Map(info.outputs.map((o) => [o.name, JSON.stringify(o.datatype)])),
+    };
+    headerParts.set(info, p);
+  }
+  return p;
+}
+
 /**
  * Encodes an inference response. The reconstructed flag is `parm_reconstructed` in the response
  * `parameters` and in each output's `parameters`; `parm_instance` and `parm_latency_ms` ride along
- * in the response `parameters`.
+ * in the response `parameters`. The header is the JSON of an InferResponse with its keys in the
+ * order model_name, model_version, id, parameters, outputs, written out directly (it is on every
+ * answer's path); the tests hold it to JSON.stringify of that object.
  */
 export function encodeInferResponse(req: ParsedInferRequest, result: InferResult, info: ModelInfo): EncodedResponse {
-  const shape = responseShape(result, req.shape, info);
+  const { head, datatypes } = partsOf(info);
+  const shape = `[${responseShape(result, req.shape, info).join(',')}]`;
+  const rec = result.reconstructed ? 'true' : 'false';
   const chunks: Uint8Array[] = [];
-  const outputs = req.outputs.map((o): InferOutputTensor => {
-    const spec = info.outputs.find((m) => m.name === o.name)!;
+  let outputs = '';
+  for (const o of req.outputs) {
+    const start = `${outputs === '' ? '' : ','}{"name":${JSON.stringify(o.name)},"datatype":${datatypes.get(o.name)!},"shape":${shape},"parameters":{`;
     if (o.binary) {
       const bytes = fp32Bytes(result.output);
       chunks.push(bytes);
-      return { name: o.name, datatype: spec.datatype, shape, parameters: { binary_data_size: bytes.length, parm_reconstructed: result.reconstructed } };
+      outputs += `${start}"binary_data_size":${bytes.length},"parm_reconstructed":${rec}}}`;
+    } else {
+      outputs += `${start}"parm_reconstructed":${rec}},"data":${JSON.stringify(Array.from(result.output))}}`;
     }
-    return { name: o.name, datatype: spec.datatype, shape, parameters: { parm_reconstructed: result.reconstructed }, data: Array.from(result.output) };
-  });
-  // Key order is what clients see: model, version, id, parameters, outputs (assigned in that order).
-  const body = { model_name: info.name, model_version: info.version } as InferResponse;
-  if (req.id !== undefined) body.id = req.id;
-  body.parameters = {
-    parm_reconstructed: result.reconstructed,
-    parm_instance: result.instance,
-    parm_latency_ms: Math.round(result.latencyMs * 1000) / 1000,
-  };
-  body.outputs = outputs;
-  return { header: JSON.stringify(body), chunks };
+  }
+  const id = req.id !== undefined ? `,"id":${JSON.stringify(req.id)}` : '';
+  const latency = JSON.stringify(Math.round(result.latencyMs * 1000) / 1000);
+  const header = `${head}${id},"parameters":{"parm_reconstructed":${rec},"parm_instance":${JSON.stringify(result.instance)},"parm_latency_ms":${latency}},"outputs":[${outputs}]}`;
+  return { header, chunks };
 }

@@ -133,6 +133,29 @@ t.test('responses carry parm_reconstructed and the right shape', async (t) => {
   t.same(new Float32Array(Uint8Array.from(Buffer.concat(encb.chunks)).buffer), output);
 });
 
+t.test('the response header is the JSON of the response object, keys in protocol order', async (t) => {
+  const p = parseInferRequest(req(Array.from(image(1))), new Uint8Array(0), FAKE_INFO, jsonOpts);
+  const output = Float32Array.from({ length: 10 }, (_, i) => (i === 3 ? NaN : Math.fround(i / 7) - 0.5));
+  const cases = [
+    { req: p, result: { output, shape: [10], reconstructed: true, latencyMs: 0.0004, instance: 'parity-"0"' } },
+    { req: { ...p, id: 7, outputs: [{ name: 'logits', binary: true }] }, result: { output, shape: [1, 10], reconstructed: false, latencyMs: 12.3456789, instance: 'deployed-1' } },
+    { req: { ...p, id: undefined, outputs: [{ name: 'logits', binary: true }, { name: 'logits', binary: false }] }, result: { output, shape: [10], reconstructed: false, latencyMs: 3, instance: 'd' } },
+  ];
+  for (const c of cases) {
+    const rec = c.result.reconstructed;
+    const shape = c.result.shape.length === 2 ? c.result.shape : [1, ...c.result.shape];
+    const expected: Record<string, unknown> = { model_name: FAKE_INFO.name, model_version: FAKE_INFO.version };
+    if (c.req.id !== undefined) expected.id = c.req.id;
+    expected.parameters = { parm_reconstructed: rec, parm_instance: c.result.instance, parm_latency_ms: Math.round(c.result.latencyMs * 1000) / 1000 };
+    expected.outputs = c.req.outputs.map((o) =>
+      o.binary
+        ? { name: o.name, datatype: 'FP32', shape, parameters: { binary_data_size: 40, parm_reconstructed: rec } }
+        : { name: o.name, datatype: 'FP32', shape, parameters: { parm_reconstructed: rec }, data: Array.from(output) },
+    );
+    t.equal(encodeInferResponse(c.req, c.result, FAKE_INFO).header, JSON.stringify(expected), `id ${String(c.req.id)}, ${c.req.outputs.length} output(s)`);
+  }
+});
+
 t.test('the id: read once, a string or a finite number, null counts as absent', async (t) => {
   t.same(readRequestHeader({ id: 'a' }).id, 'a');
   t.same(readRequestHeader({ id: 0 }).id, 0);
