@@ -16,6 +16,8 @@ export interface Admitted {
   decode: DecodePolicy;
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  /** The engine may keep `data` (InferOptions.transferInput). */
+  transfer: boolean;
 }
 
 /** The engine's state as admission sees it, read at each call. */
@@ -50,9 +52,11 @@ export class Admission {
     const signal = o?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) bad('options.signal', 'expected an AbortSignal', signal, 'PARM_ERR_ENGINE_INPUT');
     if (signal?.aborted) throw new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled before it was accepted');
+    const transfer = o?.transferInput;
+    if (transfer !== undefined && typeof transfer !== 'boolean') bad('options.transferInput', 'expected a boolean', transfer, 'PARM_ERR_ENGINE_INPUT');
     try {
       const c = checkInput(input, this.sample, MAX_SAMPLES_PER_QUERY, this.firstNonFinite);
-      return { data: c.data, n: c.n, batched: c.batched, decode, timeoutMs, signal };
+      return { data: c.data, n: c.n, batched: c.batched, decode, timeoutMs, signal, transfer: transfer === true };
     } catch (e) {
       if (e instanceof ParmError && e.code === 'PARM_ERR_CODEC_ARGUMENT') throw new ParmError('PARM_ERR_ENGINE_INPUT', e.message);
       throw e;

@@ -194,7 +194,7 @@ export class ParmEngine implements Engine {
         signal?.removeEventListener('abort', onAbort);
         f(v);
       };
-      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject));
+      const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject), a.transfer);
       signal?.addEventListener('abort', onAbort, { once: true });
       p!.batcher.add(q.units);
       this.scheduler.pump();
@@ -233,6 +233,7 @@ export class ParmEngine implements Engine {
       p.book.failAll(new ParmError('PARM_ERR_ENGINE_CLOSED', 'the engine closed before this query was answered'));
       p.recovery.closed = true;
       p.batcher.dispose();
+      p.book.dispose();
       p.window?.dispose();
       p.parityStart?.dispose();
     }

@@ -6,6 +6,7 @@ import type { Group } from './coding-window.js';
 import type { Counters, Latencies } from './metrics.js';
 import type { ModelShape } from './model-signature.js';
 import { sharedFloats } from './shared-floats.js';
+import { TimeoutQueue, type TimeoutEntry } from './timeout-queue.js';
 import type { Task } from './task.js';
 import type { DecodePolicy, InferResult } from './types.js';
 
@@ -26,7 +27,9 @@ export interface Query {
   reconstructed: boolean;
   /** Who produced the last unit answer: a deployed instance, or the parity instances decoded from. */
   instance: string;
-  /** Timeout and deadline timers, cleared at settlement (null: none armed). */
+  /** Its timeout (PARM_ERR_ENGINE_TIMEOUT), cancelled at settlement (null: none armed). */
+  timeout: TimeoutEntry | null;
+  /** Deadline timers (the deadline decode policy), cleared at settlement (null: none armed). */
   timers: TimerHandle[] | null;
   readonly resolve: (r: InferResult) => void;
   readonly reject: (e: Error) => void;
@@ -67,6 +70,8 @@ export class QueryBook {
   private readonly open = new Set<Query>();
   /** Callers of drained(), resolved when `open` empties. */
   private drainWaiters: (() => void)[] = [];
+  /** Every query's timeout, on one timer. */
+  private readonly timeouts: TimeoutQueue;
 
   constructor(
     private readonly clock: Clock,
@@ -75,7 +80,9 @@ export class QueryBook {
     private readonly counters: Counters,
     private readonly latencies: Latencies,
     private readonly hooks: SettlementHooks,
-  ) {}
+  ) {
+    this.timeouts = new TimeoutQueue(clock);
+  }
 
   /** Queries accepted and not settled. */
   get pending(): number {
@@ -84,7 +91,8 @@ export class QueryBook {
 
   /**
    * Accepts `n` samples of `data` (copied once: the caller may reuse its buffer, and instances read
-   * this copy) and arms the query's timeout and deadline timers.
+   * this copy; with `transfer`, kept as is when it is a whole buffer of exactly those samples) and
+   * arms the query's timeout and deadline timers.
    */
   accept(
     data: Float32Array,
@@ -94,10 +102,12 @@ export class QueryBook {
     timeoutMs: number | undefined,
     resolve: (r: InferResult) => void,
     reject: (e: Error) => void,
+    transfer = false,
   ): Query {
     const E = this.shape.elements;
-    const buf = sharedFloats(n * E);
-    buf.set(data);
+    const whole = transfer && data.length === n * E && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    const buf = whole ? data : sharedFloats(n * E);
+    if (!whole) buf.set(data);
     const now = this.clock.now();
     const q: Query = {
       id: this.nextId++,
@@ -109,6 +119,7 @@ export class QueryBook {
       answered: false,
       reconstructed: false,
       instance: '',
+      timeout: null,
       timers: null,
       resolve,
       reject,
@@ -118,7 +129,7 @@ export class QueryBook {
     }
     this.open.add(q);
     this.counters.queries++;
-    if (timeoutMs !== undefined) this.arm(q, () => this.fail(q, new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+    if (timeoutMs !== undefined) q.timeout = this.timeouts.add(timeoutMs, () => this.fail(q, new ParmError('PARM_ERR_ENGINE_TIMEOUT', `no answer within ${timeoutMs} ms`)));
     if (decode.kind === 'deadline' && decode.waitMs > 0) this.arm(q, () => this.onDeadline(q), decode.waitMs);
     return q;
   }
@@ -154,6 +165,11 @@ export class QueryBook {
     for (const q of [...this.open]) this.fail(q, e);
   }
 
+  /** At close, once every query has settled: no timeout timer is left. */
+  dispose(): void {
+    this.timeouts.dispose();
+  }
+
   /** Resolves when no query is pending. */
   drained(): Promise<void> {
     if (this.open.size === 0) return Promise.resolve();
@@ -178,6 +194,7 @@ export class QueryBook {
 
   private settle(q: Query): void {
     q.answered = true;
+    if (q.timeout) this.timeouts.cancel(q.timeout);
     if (q.timers) for (const t of q.timers) this.clock.clearTimeout(t);
     this.open.delete(q);
     this.hooks.querySettled(q);

@@ -32,6 +32,12 @@ export interface InferOptions {
    * refused at admission.
    */
   signal?: AbortSignal;
+  /**
+   * The engine keeps the input's buffer instead of copying it (as a transfer list does): the
+   * caller must not write to it afterwards. For a caller that built the tensor for this query
+   * alone (the server, from the request's bytes); a view on part of a larger buffer is copied.
+   */
+  transferInput?: boolean;
 }
 
 export interface InferResult {

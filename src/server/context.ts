@@ -108,13 +108,15 @@ export class ServerContext {
   /** A request was admitted (HTTP: its body parsed; stream: accepted on its connection). */
   begin(t: Transport): void {
     this.inFlight++;
-    this.metrics.inFlight.inc({ transport: t });
+    const byTransport = this.metrics.inFlight;
+    byTransport.set(t, (byTransport.get(t) ?? 0) + 1);
   }
 
   /** A request begun with begin() was answered or dropped. */
   end(t: Transport): void {
     this.inFlight--;
-    this.metrics.inFlight.dec({ transport: t });
+    const byTransport = this.metrics.inFlight;
+    byTransport.set(t, byTransport.get(t)! - 1);
     if (this.inFlight === 0 && this.onIdle) this.onIdle();
   }
 
@@ -195,7 +197,8 @@ export class ServerContext {
   run(engine: Engine, req: ParsedInferRequest, signal?: AbortSignal): Promise<InferResult> {
     // A single query goes in without its batch dimension (the engine's coding unit); a batch as is.
     const input = req.shape[0] === 1 ? req.data : { data: req.data, shape: req.shape };
-    const options = { decode: req.decode, timeoutMs: req.timeoutMs ?? this.limits.requestTimeoutMs, ...(signal ? { signal } : {}) };
+    // The parsed tensor was made for this request alone: the engine keeps it rather than copying.
+    const options = { decode: req.decode, timeoutMs: req.timeoutMs ?? this.limits.requestTimeoutMs, transferInput: true, ...(signal ? { signal } : {}) };
     return this.statistics.observe(engine.options.name, req.shape[0]!, engine.infer(input, options));
   }
 

@@ -20,7 +20,11 @@ export class ServerMetrics {
   private readonly requests: Counter<'model' | 'transport' | 'outcome' | 'status'>;
   private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
   readonly wsConnections: Gauge;
-  readonly inFlight: Gauge<'transport'>;
+  /**
+   * Requests received and not yet answered, per transport that has carried one: plain numbers on
+   * each request's path, read into parm_requests_in_flight at scrape time.
+   */
+  readonly inFlight = new Map<Transport, number>();
   /** Told of every successful answer after it is counted (the dashboard's latency windows). */
   onSuccess: ((model: string, seconds: number, reconstructed: boolean) => void) | undefined;
   /** Engine metrics read in the scrape in progress, by deployment. */
@@ -42,11 +46,14 @@ export class ServerMetrics {
       registers,
     });
     this.wsConnections = new Gauge({ name: 'parm_ws_connections', help: 'Open WebSocket connections', registers });
-    this.inFlight = new Gauge({
+    const inFlight: Gauge<'transport'> = new Gauge({
       name: 'parm_requests_in_flight',
       help: 'Inference requests received and not yet answered',
       labelNames: ['transport'],
       registers,
+      collect: () => {
+        for (const [transport, n] of this.inFlight) inFlight.set({ transport }, n);
+      },
     });
 
     // Every collector reads one snapshot per engine, taken once per scrape (text()).
