@@ -73,8 +73,8 @@ export class StatisticsBook {
   observe(model: string, samples: number, run: Promise<InferResult>): Promise<InferResult> {
     const t = this.tally(model);
     t.lastInference = Date.now();
-    const t0 = process.hrtime.bigint();
-    const took = () => Number(process.hrtime.bigint() - t0);
+    const t0 = performance.now();
+    const took = () => Math.round((performance.now() - t0) * 1e6);
     run.then(
       () => {
         t.success.count++;
