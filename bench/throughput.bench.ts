@@ -5,10 +5,11 @@
 // k = 2 and 4. Reports each sustained rate and its ratio to the hand-written baseline.
 // Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (1)
 //          --connections=C (8) --start=R (first probe, q/s, default 500) --json
+//          --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
 import { cpus, loadavg } from 'node:os';
 import { runScenario, startChild, stopChild } from './server-load.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const args = new Map(process.argv.slice(2).map((a) => { const [k, ...v] = a.replace(/^--/, '').split('='); return [k!, v.join('=')] as [string, string]; }));
 const BOUND = Number(args.get('bound') ?? 10);
 const SECONDS = Number(args.get('seconds') ?? 3);
 const WARMUP = Number(args.get('warmup') ?? 1);
@@ -23,13 +24,15 @@ interface Config {
   handwritten?: boolean;
 }
 
-const CONFIGS: Config[] = [
+const ONLY = args.get('only')?.split(',');
+const CONFIGS_ALL: Config[] = [
   { label: 'hand-written', args: ['--workers=2'], handwritten: true },
   { label: 'parm none', args: ['--system=none'] },
   { label: 'equal-resources', args: ['--system=equal-resources'] },
   { label: 'parm k=2', args: ['--system=parm', '--k=2'] },
   { label: 'parm k=4', args: ['--system=parm', '--k=4'] },
 ];
+const CONFIGS = ONLY ? CONFIGS_ALL.filter((c) => ONLY.includes(c.label)) : CONFIGS_ALL;
 
 /** Whether the server holds `rate` q/s: every request answered, none failed, p99 under the bound. */
 async function holds(c: Config, port: number, model: string, rate: number): Promise<{ ok: boolean; p99: number; achieved: number }> {
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
     const qps = await sustained(c);
     results.push({ label: c.label, sustained_qps: qps, ratio_to_handwritten: NaN });
   }
-  const base = results[0]!.sustained_qps;
+  const base = results.find((r) => r.label === 'hand-written')?.sustained_qps ?? NaN;
   for (const r of results) r.ratio_to_handwritten = r.sustained_qps / base;
   log('\nconfiguration     sustained q/s   / hand-written');
   for (const r of results) log(`${r.label.padEnd(18)}${String(Math.round(r.sustained_qps)).padStart(13)}   ${r.ratio_to_handwritten.toFixed(2)}x`);

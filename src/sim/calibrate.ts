@@ -70,8 +70,9 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
 function frontendTime(run: RecordedRun, how: FrontendModel): ServiceTime {
   const table = run.service.frontend;
   if (!table || how === 'median') return fixed(run.service.frontend_ms);
-  const { by_engine: _classes, ...whole } = table;
-  return how === 'whole' ? empirical(whole, 'outside the engine, measured') : empirical(table, 'outside the engine, measured');
+  const { by_engine: _classes, by_engine_rank: _ranks, ...whole } = table;
+  if (how === 'whole') return empirical(whole, 'outside the engine, measured');
+  return empirical(table, 'outside the engine, measured', { engineRanks: how === 'ranks' });
 }
 
 /**

@@ -8,9 +8,15 @@ export interface ServiceTime {
    * One draw in ms, from two uniforms in [0, 1). `classMs` picks the class of a measured table
    * with classes: for run times (by_idle) how long the instance had been without work before the
    * run (absent: idle since long, for draws that are not runs); for the time outside the engine
-   * (by_engine) the engine's latency of the same answer (absent: the whole table).
+   * (by_engine) the engine's latency of the same answer (absent: the whole table); with `byRank`,
+   * that latency's rank in its run instead, as a fraction in [0, 1) (by_engine_rank).
    */
   sample(u: number, u2: number, classMs?: number): number;
+  /**
+   * The time outside the engine by the rank of the answer's engine latency among the run's
+   * answers (by_engine_rank): known only once the run is over, so the simulation draws it then.
+   */
+  readonly byRank?: boolean;
   /** Mean, ms (for sizing the offered load). */
   readonly meanMs: number;
   /** How it was given, for reports. */
@@ -37,6 +43,13 @@ export interface QuantileTable {
    * a busy server makes both slow at once.
    */
   by_engine?: EngineClassTable[];
+  /**
+   * The same times split by the rank of each answer's engine latency among its run's answers
+   * (each class from the previous bound up to `engine_rank_below`, a fraction; the last is 1):
+   * the slowest answers of a run, whatever their absolute latency, with what was outside the
+   * engine for them.
+   */
+  by_engine_rank?: EngineRankClassTable[];
 }
 
 /** The run times of one idle class. */
@@ -54,6 +67,20 @@ export interface EngineClassTable {
   quantiles: number[];
   count?: number;
 }
+
+/** The times outside the engine of the answers whose engine latency ranked in one band of their run. */
+export interface EngineRankClassTable {
+  engine_rank_below: number;
+  p?: number[];
+  quantiles: number[];
+  count?: number;
+}
+
+/**
+ * Bounds of the engine-latency rank classes (by_engine_rank), as fractions of a run's answers: the
+ * faster half, then ever thinner bands of the slowest; sparse ones are merged when recorded.
+ */
+export const ENGINE_RANK_CLASSES: readonly number[] = [0.5, 0.9, 0.98, 0.995, 0.999, 1];
 
 /**
  * Bounds (ms) of the engine-latency classes of a recorded time outside the engine: answers the
@@ -101,11 +128,13 @@ export function lognormal(medianMs: number, sigma: number): ServiceTime {
  * Inverse-CDF sampling of a quantile table, linear between the points. With idle classes
  * (`by_idle`, unless `idleClasses` is false) a run draws from the class of its instance's idle
  * time, with engine-latency classes (`by_engine`) a time outside the engine from the class of its
- * answer's engine latency, where that class has MIN_CLASS_COUNT draws, else from the whole table.
+ * answer's engine latency, where that class has MIN_CLASS_COUNT draws, else from the whole table;
+ * with `engineRanks`, from the class of that latency's rank in its run (by_engine_rank, required).
  */
-export function empirical(t: QuantileTable, describe = 'measured', o: { idleClasses?: boolean } = {}): ServiceTime {
+export function empirical(t: QuantileTable, describe = 'measured', o: { idleClasses?: boolean; engineRanks?: boolean } = {}): ServiceTime {
   const whole = inverseCdf(t, describe);
-  if (t.by_idle !== undefined && t.by_engine !== undefined) bad(`${describe}: a table has by_idle (run times) or by_engine (time outside the engine), not both`);
+  if (t.by_idle !== undefined && (t.by_engine !== undefined || t.by_engine_rank !== undefined)) bad(`${describe}: a table has by_idle (run times) or by_engine / by_engine_rank (time outside the engine), not both`);
+  if (o.engineRanks) return byEngineRank(t, whole, describe);
   const idle = o.idleClasses === false ? [] : t.by_idle;
   if (idle !== undefined && !Array.isArray(idle)) bad(`${describe}: by_idle must be a list of idle classes`);
   if (t.by_engine !== undefined && !Array.isArray(t.by_engine)) bad(`${describe}: by_engine must be a list of engine-latency classes`);
@@ -133,6 +162,29 @@ export function empirical(t: QuantileTable, describe = 'measured', o: { idleClas
     },
     meanMs: whole.meanMs,
     describe: `${describe}, ${classes.label}`,
+  };
+}
+
+/** Draws from the class of the answer's engine-latency rank (a fraction in [0, 1)); classes with too few answers draw from the whole table. */
+function byEngineRank(t: QuantileTable, whole: ReturnType<typeof inverseCdf>, describe: string): ServiceTime {
+  const classes = t.by_engine_rank;
+  if (!Array.isArray(classes) || classes.length === 0) bad(`${describe}: by_engine_rank (classes by the rank of the engine latency) is missing or not a list; a record made before it has none: run --validate again`);
+  const bounds = classes.map((c) => c.engine_rank_below);
+  if (!bounds.every((b, i) => typeof b === 'number' && b > 0 && b <= 1 && (i === 0 || b > bounds[i - 1]!)) || bounds[bounds.length - 1] !== 1) {
+    bad(`${describe}: by_engine_rank needs classes in rising engine_rank_below order, each in (0, 1], the last 1`);
+  }
+  const tables = classes.map((c, i) => ((c.count ?? 0) >= MIN_CLASS_COUNT ? inverseCdf(c, `${describe}, rank < ${bounds[i]}`) : whole));
+  const last = tables.length - 1;
+  return {
+    sample: (u, _u2, rank) => {
+      if (rank === undefined) return whole.sample(u);
+      let i = 0;
+      while (i < last && rank >= bounds[i]!) i++;
+      return tables[i]!.sample(u);
+    },
+    byRank: true,
+    meanMs: whole.meanMs,
+    describe: `${describe}, by the rank of the engine's latency`,
   };
 }
 

@@ -186,6 +186,9 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const latency = new Float64Array(n);
   const reconstructed = new Uint8Array(n);
   const frontendRng = makeRng(c.seed, 106);
+  // By rank: each answer's draws are kept and applied once the run's engine latencies are all known.
+  const byRank = c.frontend?.byRank === true;
+  const draws = byRank ? new Float64Array(2 * n) : null;
   const perQueryRng = makeRng(c.seed, 108);
   const perQuery = pool && c.cpu?.perQuery ? c.cpu.perQuery : null;
   const noop = (): void => {};
@@ -199,10 +202,14 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     // a measured table with engine-latency classes draws from the class of the answer's latency.
     const u = c.frontend ? frontendRng.next() : 0;
     const u2 = c.frontend ? frontendRng.next() : 0;
+    if (draws) {
+      draws[2 * i] = u;
+      draws[2 * i + 1] = u2;
+    }
     if (perQuery) pool!.start(perQuery.sample(perQueryRng.next(), perQueryRng.next()), weights.deployed, noop);
     engine.infer(input).then(
       (res) => {
-        latency[i] = res.latencyMs + (c.frontend ? c.frontend.sample(u, u2, res.latencyMs) : 0);
+        latency[i] = res.latencyMs + (c.frontend && !byRank ? c.frontend.sample(u, u2, res.latencyMs) : 0);
         reconstructed[i] = res.reconstructed ? 1 : 0;
         settled++;
       },
@@ -236,6 +243,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   await clock.runUntil(() => false, 0);
   await closing;
 
+  if (draws) addByRank(latency, warm, draws, c.frontend!);
   const measured = Array.from(latency.subarray(warm)).filter((x) => !Number.isNaN(x));
   const s = summarize(measured);
   let recon = 0;
@@ -264,6 +272,18 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
     slow_fraction: c.slowMs === undefined ? null : fractionAbove(measured, c.slowMs),
   };
+}
+
+/**
+ * Adds to each measured answer (from `warm` on, NaN: failed) the time outside the engine drawn
+ * from the class of its engine latency's rank among the measured answers, as a real run's table
+ * of the same answers records it (validate.ts outsideTable).
+ */
+function addByRank(latency: Float64Array, warm: number, draws: Float64Array, frontend: ServiceTime): void {
+  const order: number[] = [];
+  for (let i = warm; i < latency.length; i++) if (!Number.isNaN(latency[i]!)) order.push(i);
+  order.sort((a, b) => latency[a]! - latency[b]!);
+  order.forEach((i, r) => (latency[i] = latency[i]! + frontend.sample(draws[2 * i]!, draws[2 * i + 1]!, r / order.length)));
 }
 
 /** `count` Poisson arrival offsets (ms) at `rate` queries/s. */

@@ -12,11 +12,13 @@ import type { QuantileTable, ServiceTimeFile } from './service-times.js';
 
 /**
  * How a validation adds the time outside the engine to each answer: `measured` draws it from the
- * run's per-answer table, from the class of the answer's engine latency (by_engine); `whole` from
- * that table without its classes; `median` adds the run's median (frontend_ms) to every answer.
+ * run's per-answer table, from the class of the answer's engine latency (by_engine); `ranks` from
+ * the class of that latency's rank among the run's answers (by_engine_rank: the simulated run's
+ * slowest answers get what the real run's slowest had outside the engine); `whole` from that
+ * table without its classes; `median` adds the run's median (frontend_ms) to every answer.
  * A record without the table adds the median.
  */
-export type FrontendModel = 'measured' | 'whole' | 'median';
+export type FrontendModel = 'measured' | 'ranks' | 'whole' | 'median';
 
 /** Calibration goals: relative error of the simulation per percentile (issue 17). */
 export const GOALS = { p50: 0.15, p99: 0.15, p999: 0.25 };

@@ -12,7 +12,7 @@ import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/r
 import { DEFAULTS } from '../engine/options.js';
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
-import { ENGINE_CLASSES_MS, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type QuantileTable } from './service-times.js';
+import { ENGINE_CLASSES_MS, ENGINE_RANK_CLASSES, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type EngineRankClassTable, type QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import { rankCorrelation } from './rank-correlation.js';
 import {
@@ -121,19 +121,33 @@ export const OUTSIDE_QUANTILES: readonly number[] = [...Array.from({ length: 100
 
 /**
  * A run's per-answer times outside the engine as a quantile table, with the same times split by
- * the engine's latency of each answer (by_engine at ENGINE_CLASSES_MS; a class with fewer than
- * MIN_CLASS_COUNT answers is merged into the one below it, the lowest into the one above, so
- * that the slow answers of a short run keep a class of their own rather than the whole table);
- * null where its answers carried no engine latency.
+ * the engine's latency of each answer (by_engine at ENGINE_CLASSES_MS) and by that latency's rank
+ * among the run's answers (by_engine_rank at ENGINE_RANK_CLASSES); in both, a class with fewer
+ * than MIN_CLASS_COUNT answers is merged into the one below it, the lowest into the one above, so
+ * that the slow answers of a short run keep a class of their own rather than the whole table.
+ * Null where its answers carried no engine latency.
  */
 export function outsideTable(pairs: { outsideMs: Float64Array; engineMs: Float64Array } | undefined): QuantileTable | null {
   if (!pairs || pairs.outsideMs.length < 2) return null;
   const { outsideMs, engineMs } = pairs;
-  const classes: { below: number; times: number[] }[] = ENGINE_CLASSES_MS.map((below) => ({ below, times: [] }));
-  for (let i = 0; i < outsideMs.length; i++) {
+  const n = outsideMs.length;
+  const byMs = classify(ENGINE_CLASSES_MS, (i) => engineMs[i]!, n, outsideMs);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => engineMs[a]! - engineMs[b]!);
+  const rank = new Float64Array(n);
+  order.forEach((i, r) => (rank[i] = r / n));
+  const byRank = classify(ENGINE_RANK_CLASSES, (i) => rank[i]!, n, outsideMs);
+  const by_engine: EngineClassTable[] = byMs.map((c) => ({ engine_below_ms: c.below === Infinity ? null : c.below, ...quantileTable(c.times, OUTSIDE_QUANTILES) }));
+  const by_engine_rank: EngineRankClassTable[] = byRank.map((c) => ({ engine_rank_below: c.below, ...quantileTable(c.times, OUTSIDE_QUANTILES) }));
+  return { ...quantileTable(outsideMs, OUTSIDE_QUANTILES), by_engine, by_engine_rank };
+}
+
+/** The times of answers `0..n-1` in classes by `key` (each below its bound, the last takes the rest), sparse classes merged as outsideTable says. */
+function classify(bounds: readonly number[], key: (i: number) => number, n: number, times: Float64Array): { below: number; times: number[] }[] {
+  const classes: { below: number; times: number[] }[] = bounds.map((below) => ({ below, times: [] }));
+  for (let i = 0; i < n; i++) {
     let c = 0;
-    while (c < classes.length - 1 && engineMs[i]! >= classes[c]!.below) c++;
-    classes[c]!.times.push(outsideMs[i]!);
+    while (c < classes.length - 1 && key(i) >= classes[c]!.below) c++;
+    classes[c]!.times.push(times[i]!);
   }
   for (let c = classes.length - 1; c > 0; c--) {
     if (classes[c]!.times.length >= MIN_CLASS_COUNT) continue;
@@ -145,8 +159,7 @@ export function outsideTable(pairs: { outsideMs: Float64Array; engineMs: Float64
     classes[1]!.times.push(...classes[0]!.times);
     classes.splice(0, 1);
   }
-  const by_engine: EngineClassTable[] = classes.map((c) => ({ engine_below_ms: c.below === Infinity ? null : c.below, ...quantileTable(c.times, OUTSIDE_QUANTILES) }));
-  return { ...quantileTable(outsideMs, OUTSIDE_QUANTILES), by_engine };
+  return classes;
 }
 
 /** The model of a validation: the flags given, else this machine's cores (or the record's). */
