@@ -5,14 +5,13 @@
 import * as ort from 'onnxruntime-node';
 import type { Clock } from '../src/engine/clock.js';
 import type { EngineInstance, InstanceEvents, InstanceFactory, InstanceRole, InstanceSpec, InstanceState, ModelSignature } from '../src/engine/instance.js';
+import { sessionSignature } from '../src/engine/session-signature.js';
 import type { InstanceHealth } from '../src/engine/types.js';
 
 /** The model's signature as a local instance reports it (read once from the file, then the session is released). */
 async function signatureOf(modelPath: string): Promise<ModelSignature> {
   const s = await ort.InferenceSession.create(modelPath);
-  const meta = (list: readonly ort.InferenceSession.ValueMetadata[]) =>
-    list.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [], type: m.isTensor ? String(m.type) : 'non-tensor' }));
-  const sig = { inputs: meta(s.inputMetadata), outputs: meta(s.outputMetadata) };
+  const sig = sessionSignature(s);
   await s.release();
   return sig;
 }

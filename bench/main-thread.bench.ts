@@ -7,7 +7,11 @@
 // see: the figure that sets how many queries one core can front (bench:throughput).
 // Options: --rate=R (q/s, default 2000) --seconds=S (per repetition, default 5) --warmup=S (2)
 //          --reps=N (default 5; the median is reported, with min and max) --json
+//          --against=DIR (another built checkout with this benchmark, e.g. a `git worktree` of 2661683: its server
+//          and this one's run at once, each under half the rate from this process, round after round,
+//          so that the host's noise falls on both; reported per round as this / that)
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { measureSizes, runScenario, startChild, stopChild } from './server-load.js';
 
@@ -17,6 +21,7 @@ const SECONDS = Number(args.get('seconds') ?? 5);
 const WARMUP = Number(args.get('warmup') ?? 2);
 const REPS = Number(args.get('reps') ?? 5);
 const JSON_OUT = args.has('json');
+const AGAINST = args.get('against');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
 /** User and system CPU of a process so far, µs (/proc/PID/stat, clock ticks of 10 ms). */
@@ -63,9 +68,43 @@ async function measure(label: string, childArgs: string[], echo: boolean): Promi
   }
 }
 
+/** CPU per query of this build's server against `dir`'s, both at once, per round. */
+async function paired(label: string, childArgs: string[], dir: string): Promise<{ label: string; this_us: number[]; that_us: number[]; ratio_of_sums: number }> {
+  const mine = await startChild(childArgs);
+  const theirs = await startChild(childArgs, false, join(resolve(dir), 'dist', 'bench', 'server-bench-child.js'));
+  const load = (s: typeof mine, seconds: number) => runScenario(label, s.port, s.model, 'ws', 'binary', { rate: RATE / 2, seconds, warmup: 0, connections: 4, echo: false });
+  try {
+    await Promise.all([load(mine, WARMUP), load(theirs, WARMUP)]);
+    const thisUs: number[] = [];
+    const thatUs: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const a0 = cpuOf(mine.child.pid!);
+      const b0 = cpuOf(theirs.child.pid!);
+      const [a, b] = await Promise.all([load(mine, SECONDS), load(theirs, SECONDS)]);
+      const a1 = cpuOf(mine.child.pid!);
+      const b1 = cpuOf(theirs.child.pid!);
+      thisUs.push((a1.user + a1.system - a0.user - a0.system) / a.answered);
+      thatUs.push((b1.user + b1.system - b0.user - b0.system) / b.answered);
+      log(`  ${label.padEnd(10)} round ${rep + 1}: this ${thisUs.at(-1)!.toFixed(1)} µs, that ${thatUs.at(-1)!.toFixed(1)} µs, this / that ${(thisUs.at(-1)! / thatUs.at(-1)!).toFixed(3)}`);
+    }
+    const sum = (xs: number[]) => xs.reduce((p, q) => p + q, 0);
+    return { label, this_us: thisUs, that_us: thatUs, ratio_of_sums: sum(thisUs) / sum(thatUs) };
+  } finally {
+    await Promise.all([stopChild(mine.child), stopChild(theirs.child)]);
+  }
+}
+
 async function main(): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadavg_before: loadavg(), node: process.version };
   log(`CPU: ${machine.cpu} (${machine.cores} cores, load ${machine.loadavg_before.map((x) => x.toFixed(2)).join(' ')}); Node ${machine.node}`);
+  if (AGAINST) {
+    log(`server CPU per query, instant instances, this build against ${AGAINST}: ${RATE / 2} q/s each over 4 WebSocket connections, both at once, ${REPS} x ${SECONDS} s after ${WARMUP} s warm-up`);
+    const pairs = [await paired('parm none', ['--system=none', '--instant'], AGAINST), await paired('parm k=2', ['--system=parm', '--k=2', '--instant'], AGAINST)];
+    log('\nserver       median this   median that   this / that (sums)');
+    for (const p of pairs) log(`${p.label.padEnd(12)} ${median(p.this_us).toFixed(1).padStart(11)} ${median(p.that_us).toFixed(1).padStart(13)} ${p.ratio_of_sums.toFixed(3).padStart(12)}`);
+    if (JSON_OUT) process.stdout.write(`${JSON.stringify({ machine: { ...machine, loadavg_after: loadavg() }, rate: RATE, seconds: SECONDS, reps: REPS, against: AGAINST, pairs }, null, 1)}\n`);
+    return;
+  }
   log(`server CPU per query, instant instances: ${RATE} q/s over 8 WebSocket connections, ${REPS} x ${SECONDS} s after ${WARMUP} s warm-up`);
   const { child, port, model } = await startChild(['--system=none', '--instant']);
   const sizes = await measureSizes(port, model);

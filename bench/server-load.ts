@@ -72,11 +72,12 @@ function pct(sorted: Float64Array, p: number): number {
 
 /**
  * Starts one server process: `args` for bench/server-bench-child.js (`--system=parm|none|echo`,
- * `--mode=`, `--k=`), or the hand-written baseline with `handwritten` true. Resolves with its port
- * and model once it printed them.
+ * `--mode=`, `--k=`), or the hand-written baseline with `handwritten` true; `script` runs another
+ * build's child instead (bench:main-thread --against). Resolves with its port and model once it
+ * printed them.
  */
-export async function startChild(args: string[], handwritten = false): Promise<{ child: ChildProcess; port: number; model: string }> {
-  const child = spawn(process.execPath, [handwritten ? HANDWRITTEN : CHILD, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startChild(args: string[], handwritten = false, script = handwritten ? HANDWRITTEN : CHILD): Promise<{ child: ChildProcess; port: number; model: string }> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {

@@ -5,7 +5,8 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { faultDelayMs } from './faults.js';
-import type { Disturbance, FromInstance, InstanceFault, TensorMeta, ToInstance } from './instance-messages.js';
+import { sessionSignature } from './session-signature.js';
+import type { Disturbance, FromInstance, InstanceFault, ToInstance } from './instance-messages.js';
 
 type Port = { send(msg: FromInstance, transfer?: ArrayBuffer[]): void; onMessage(fn: (m: ToInstance) => void): void };
 
@@ -39,13 +40,6 @@ let contentionTimer: NodeJS.Timeout | null = null;
 let staging = new Float32Array(0);
 const queue: Extract<ToInstance, { t: 'run' }>[] = [];
 let running = false;
-
-function meta(list: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
-  return list.map((m) => {
-    const shape = m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [];
-    return { name: m.name, shape, type: m.isTensor ? String(m.type) : 'non-tensor' };
-  });
-}
 
 function busy(ms: number): void {
   const end = performance.now() + ms;
@@ -192,7 +186,7 @@ port.onMessage((msg) => {
           const warmupMs = await warmUp(session);
           applyContention();
           heartbeat = setInterval(() => port.send({ t: 'hb' }), msg.heartbeatMs);
-          port.send({ t: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata), warmupMs, tid: osThreadId() });
+          port.send({ t: 'ready', ...sessionSignature(session), warmupMs, tid: osThreadId() });
         } catch (e) {
           port.send({ t: 'fatal', message: (e as Error).message });
         }

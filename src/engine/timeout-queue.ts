@@ -7,16 +7,17 @@
 // timeout, after its last query.
 import type { Clock, TimerHandle } from './clock.js';
 
-/** A timeout armed in a TimeoutQueue; `cancel` it when it is no longer needed. */
-export interface TimeoutEntry {
-  at: number;
-  fn: (() => void) | null;
-}
-
 /** Armed timeouts of one length, in the order they were armed (hence of their deadlines). */
 interface Lane {
   entries: (TimeoutEntry | null)[];
   head: number;
+}
+
+/** A timeout armed in a TimeoutQueue; `cancel` it when it is no longer needed. */
+export interface TimeoutEntry {
+  at: number;
+  fn: (() => void) | null;
+  readonly lane: Lane;
 }
 
 export class TimeoutQueue {
@@ -24,7 +25,7 @@ export class TimeoutQueue {
   private timer: TimerHandle | null = null;
   /** Clock time the timer is armed for (Infinity: none). */
   private armedAt = Infinity;
-  /** Timeouts armed and neither cancelled nor fired: with none, no timer is left to hold the process. */
+  /** Timeouts armed and neither cancelled nor fired: with none, a fired timer is not re-armed. */
   private live = 0;
 
   constructor(private readonly clock: Clock) {}
@@ -33,7 +34,7 @@ export class TimeoutQueue {
   add(ms: number, fn: () => void): TimeoutEntry {
     let lane = this.lanes.get(ms);
     if (!lane) this.lanes.set(ms, (lane = { entries: [], head: 0 }));
-    const e: TimeoutEntry = { at: this.clock.now() + ms, fn };
+    const e: TimeoutEntry = { at: this.clock.now() + ms, fn, lane };
     lane.entries.push(e);
     this.live++;
     if (e.at < this.armedAt) this.arm(e.at);
@@ -48,12 +49,7 @@ export class TimeoutQueue {
     // saves): it fires once, finds nothing and is not re-armed; dispose() clears it at close.
     this.live--;
     // Queries are mostly answered in arrival order: dropping emptied heads keeps each FIFO short.
-    for (const lane of this.lanes.values()) {
-      if (lane.entries[lane.head] === e) {
-        this.skipEmpty(lane);
-        return;
-      }
-    }
+    if (e.lane.entries[e.lane.head] === e) this.skipEmpty(e.lane);
   }
 
   /** Timeouts armed and neither cancelled nor fired. */

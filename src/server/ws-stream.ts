@@ -5,7 +5,7 @@
 // backpressure, 1001 shutdown).
 import { ParmError } from '../errors.js';
 import type { Engine, ModelInfo } from '../engine/types.js';
-import { FRAME_PREFIX_BYTES, errorResponse, readMessage, type Framing, type RequestId } from '../wire/index.js';
+import { encodeFrame, encodeFrameInto, errorResponse, readMessage, type Framing, type RequestId } from '../wire/index.js';
 import type { ServerContext } from './context.js';
 import { parseInferRequest, readRequestHeader, type ParsedInferRequest } from './infer-request.js';
 import { encodeInferResponse } from './infer-response.js';
@@ -53,27 +53,14 @@ export function streamConnection(model: string, engine: Engine): StreamConnectio
 type StreamSocket = WebSocket<StreamConnection>;
 
 /**
- * Where binary answers are framed (the layout of wire/frame.ts encodeFrame), reused: uWS copies
- * what it sends (into the socket or its own backpressure buffer) before send returns. It grows to
- * SCRATCH_MAX_BYTES; a larger answer gets a buffer of its own.
+ * Where binary answers are framed, reused: uWS copies what it sends (into the socket or its own
+ * backpressure buffer) before send returns. An answer that does not fit gets a frame of its own.
  */
-let scratch = Buffer.allocUnsafe(64 * 1024);
-const SCRATCH_MAX_BYTES = 1024 * 1024;
+const scratch = new Uint8Array(256 * 1024);
 
-function frameInScratch(header: string, chunks: readonly Uint8Array[]): Uint8Array {
-  let tensorBytes = 0;
-  for (const c of chunks) tensorBytes += c.length;
-  const size = FRAME_PREFIX_BYTES + Buffer.byteLength(header, 'utf8') + tensorBytes;
-  if (scratch.length < size && size <= SCRATCH_MAX_BYTES) scratch = Buffer.allocUnsafe(SCRATCH_MAX_BYTES);
-  const out = scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
-  const len = out.write(header, FRAME_PREFIX_BYTES, 'utf8');
-  out.writeUInt32LE(len, 0);
-  let off = FRAME_PREFIX_BYTES + len;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out.subarray(0, off);
+function frame(header: string, chunks: readonly Uint8Array[]): Uint8Array {
+  const n = encodeFrameInto(scratch, header, chunks);
+  return n >= 0 ? scratch.subarray(0, n) : encodeFrame(header, chunks);
 }
 
 /**
@@ -89,7 +76,7 @@ function send(ctx: ServerContext, ws: StreamSocket, c: StreamConnection, framing
     return false;
   }
   ws.cork(() => {
-    if (framing === 'binary') ws.send(frameInScratch(header, chunks), true);
+    if (framing === 'binary') ws.send(frame(header, chunks), true);
     else ws.send(header, false);
   });
   return true;

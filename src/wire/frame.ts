@@ -60,25 +60,37 @@ function writePrefix(b: Uint8Array, n: number): void {
 export function encodeFrame(header: string | Uint8Array, tensors: readonly Uint8Array[] = []): Uint8Array {
   if (typeof header === 'string') {
     // Hot path (every binary answer): an ASCII header of n characters is n bytes, so it is
-    // encoded straight into the frame; a header with other characters takes the general path.
+    // encoded straight into a frame of that size; a header with other characters does not fit
+    // and takes the general path.
     let tensorBytes = 0;
     for (const t of tensors) tensorBytes += t.length;
     const out = new Uint8Array(FRAME_PREFIX_BYTES + header.length + tensorBytes);
-    const { read, written } = encoder.encodeInto(header, out.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + header.length));
-    if (read === header.length) {
-      writePrefix(out, written);
-      let off = FRAME_PREFIX_BYTES + written;
-      for (const t of tensors) {
-        out.set(t, off);
-        off += t.length;
-      }
-      return out;
-    }
+    if (encodeFrameInto(out, header, tensors) === out.length) return out;
   }
   const h = textBytes(header);
   const out = join(FRAME_PREFIX_BYTES, h, tensors);
   writePrefix(out, h.length);
   return out;
+}
+
+/**
+ * Writes a binary frame into `out` from its start (a buffer the caller reuses); returns the
+ * frame's length, or -1 when it does not fit.
+ */
+export function encodeFrameInto(out: Uint8Array, header: string, tensors: readonly Uint8Array[] = []): number {
+  let tensorBytes = 0;
+  for (const t of tensors) tensorBytes += t.length;
+  const room = out.length - FRAME_PREFIX_BYTES - tensorBytes;
+  if (room < header.length) return -1;
+  const { read, written } = encoder.encodeInto(header, out.subarray(FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + room));
+  if (read !== header.length) return -1;
+  writePrefix(out, written);
+  let off = FRAME_PREFIX_BYTES + written;
+  for (const t of tensors) {
+    out.set(t, off);
+    off += t.length;
+  }
+  return off;
 }
 
 /**

@@ -3,7 +3,7 @@
 // (property tests) any bytes at all give a value or a ParmError, never another exception.
 import fc from 'fast-check';
 import t from 'tap';
-import { FRAME_PREFIX_BYTES, decodeFrame, encodeFrame, encodeHttpBody, parseJsonBytes, readHttpBody, readMessage, splitHttpBody } from '../../src/wire/index.js';
+import { FRAME_PREFIX_BYTES, decodeFrame, encodeFrame, encodeFrameInto, encodeHttpBody, parseJsonBytes, readHttpBody, readMessage, splitHttpBody } from '../../src/wire/index.js';
 import { outcome, valueOrParmError } from '../helpers/outcome.js';
 
 const text = new TextDecoder();
@@ -134,4 +134,16 @@ t.test('property: any bytes decode to a value or a ParmError, never another exce
     ),
   );
   t.pass('no exception other than ParmError');
+});
+
+t.test('encodeFrameInto writes the same frame into a reused buffer, or -1 when it does not fit', async (t) => {
+  const tensor = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  for (const header of ['{"id":"a"}', '{"id":"é ✓"}']) {
+    const want = encodeFrame(header, [tensor]);
+    const out = new Uint8Array(want.length + 5).fill(0xee);
+    const n = encodeFrameInto(out, header, [tensor]);
+    t.equal(n, want.length, `${header}: the frame's length`);
+    t.same(out.subarray(0, n), want, `${header}: byte for byte what encodeFrame builds`);
+    t.equal(encodeFrameInto(new Uint8Array(want.length - 1), header, [tensor]), -1, `${header}: one byte short does not fit`);
+  }
 });
