@@ -10,9 +10,9 @@
 //          --against=DIR (another built checkout with this benchmark, e.g. a `git worktree` of 2661683: its server
 //          and this one's run at once, each under half the rate from this process, round after round,
 //          so that the host's noise falls on both; reported per round as this / that)
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
+import { cpuOf } from './process-cpu.js';
 import { measureSizes, runScenario, startChild, stopChild } from './server-load.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -23,12 +23,6 @@ const REPS = Number(args.get('reps') ?? 5);
 const JSON_OUT = args.has('json');
 const AGAINST = args.get('against');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
-
-/** User and system CPU of a process so far, µs (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuOf(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
-}
 
 interface Figures {
   label: string;

@@ -86,7 +86,9 @@ async function main(): Promise<void> {
   const instances = engine.metrics().instances.map((i) => ({ id: i.id, role: i.role, tid: i.tid ?? null }));
   process.stdout.write(JSON.stringify({ port: server.port, model: engine.info.name, pid: process.pid, instances }) + '\n');
   // Commands on stdin (bench/cpu-breakdown.bench.ts): `profile-start`, `profile-stop FILE` (a CPU
-  // profile of this main thread over exactly the measured window), `metrics` (engine metrics JSON).
+  // profile of this main thread over exactly the measured window), `heap-start`, `heap-stop FILE`
+  // (a sampling profile of what this main thread allocated, collected objects included),
+  // `metrics` (engine metrics JSON).
   const session = new inspector.Session();
   session.connect();
   const post = (method: string, params?: object): Promise<unknown> =>
@@ -107,6 +109,14 @@ async function main(): Promise<void> {
           const { profile } = (await post('Profiler.stop')) as { profile: unknown };
           writeFileSync(arg!, JSON.stringify(profile));
           process.stdout.write('{"profiled":true}\n');
+        } else if (cmd === 'heap-start') {
+          await post('HeapProfiler.enable');
+          await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+          process.stdout.write('{"sampling":true}\n');
+        } else if (cmd === 'heap-stop') {
+          const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
+          writeFileSync(arg!, JSON.stringify(profile));
+          process.stdout.write('{"sampled":true}\n');
         } else if (cmd === 'metrics') {
           process.stdout.write(`${JSON.stringify({ metrics: engine.metrics() })}\n`);
         }

@@ -6,11 +6,18 @@
 // The search is an interleaved ladder: every server runs from the start, the offered rate climbs
 // by --step from --start, and at each rate every configuration still climbing is probed in turn,
 // so that a slow spell of the shared machine falls on all configurations alike instead of on one.
+// Between two probes the load pauses (--settle): a parm server collects its garbage about a
+// second after a probe ends (some 30 ms of CPU), and that must not land in the next server's probe.
+// Each probe also records where the machine's CPU went meanwhile (the probed server per query, the
+// idle servers, the load generator, the hypervisor's steal), so that a probe another process
+// spoilt shows as such.
 // Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (1)
 //          --connections=C (8) --start=R (first rate, q/s, default 1000) --step=F (rate factor, 1.1)
-//          --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
+//          --settle=S (pause after each probe, default 2) --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
 import { cpus, loadavg } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
+import { cpuTicks, stealPct } from '../src/bench/tail/steal.js';
+import { cpuOf } from './process-cpu.js';
 import { runScenario, startChild, stopChild } from './server-load.js';
 
 const args = new Map(process.argv.slice(2).map((a) => { const [k, ...v] = a.replace(/^--/, '').split('='); return [k!, v.join('=')] as [string, string]; }));
@@ -20,6 +27,7 @@ const WARMUP = Number(args.get('warmup') ?? 1);
 const CONNECTIONS = Number(args.get('connections') ?? 8);
 const START = Number(args.get('start') ?? 1000);
 const STEP = Number(args.get('step') ?? 1.1);
+const SETTLE = Number(args.get('settle') ?? 2);
 const JSON_OUT = args.has('json');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
@@ -43,14 +51,48 @@ interface Probe {
   rate: number;
   p99: number;
   ok: boolean;
+  /** The probed server's CPU per query over the probe (warm-up included), µs. */
+  server_us_per_query: number;
+  /** CPU of the other (idle) servers and of this load generator during the probe, ms per second. */
+  others_ms_per_s: number;
+  generator_ms_per_s: number;
+  /** CPU time the hypervisor took from this machine during the probe. */
+  steal_pct: number | null;
 }
 
-/** One probe: every request answered, none failed, p99 under the bound. */
-async function probe(c: Config, port: number, model: string, rate: number): Promise<Probe> {
-  const r = await runScenario(c.label, port, model, 'ws', 'binary', { rate, seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, echo: false });
-  const ok = r.errors === 0 && r.answered >= r.sent * 0.999 && r.p99 < BOUND;
-  log(`  ${c.label.padEnd(16)} ${String(Math.round(rate)).padStart(6)} q/s: p99 ${r.p99.toFixed(2)} ms, answered ${r.answered}/${r.sent}, errors ${r.errors} -> ${ok ? 'holds' : 'no'}`);
-  return { rate, p99: r.p99, ok };
+const cpuSum = (pid: number): number => {
+  const c = cpuOf(pid);
+  return c.user + c.system;
+};
+
+/**
+ * One probe: every request answered, none failed, p99 under the bound. Also records where the
+ * machine's CPU went meanwhile (the probed server, the idle ones, this process), so that a probe
+ * spoilt by another process shows as such.
+ */
+async function probe(c: Climb, all: Climb[], rate: number): Promise<Probe> {
+  const before = all.map((x) => cpuSum(x.pid));
+  const self0 = process.cpuUsage();
+  const ticks0 = cpuTicks();
+  const t0 = performance.now();
+  const r = await runScenario(c.config.label, c.port, c.model, 'ws', 'binary', { rate, seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, echo: false });
+  const wallS = (performance.now() - t0) / 1000;
+  const spent = all.map((x, i) => cpuSum(x.pid) - before[i]!);
+  const self = process.cpuUsage(self0);
+  const own = spent[all.indexOf(c)]!;
+  const result: Probe = {
+    rate,
+    p99: r.p99,
+    ok: r.errors === 0 && r.answered >= r.sent * 0.999 && r.p99 < BOUND,
+    server_us_per_query: own / (rate * (SECONDS + WARMUP)),
+    others_ms_per_s: (spent.reduce((a, b) => a + b, 0) - own) / 1000 / wallS,
+    generator_ms_per_s: (self.user + self.system) / 1000 / wallS,
+    steal_pct: stealPct(ticks0, cpuTicks()),
+  };
+  const steal = result.steal_pct === null ? '' : `, steal ${result.steal_pct.toFixed(1)} %`;
+  log(`  ${c.config.label.padEnd(16)} ${String(Math.round(rate)).padStart(6)} q/s: p99 ${r.p99.toFixed(2)} ms, answered ${r.answered}/${r.sent}, errors ${r.errors} -> ${result.ok ? 'holds' : 'no'}` +
+    ` (server ${Math.round(result.server_us_per_query)} µs/query; idle servers ${result.others_ms_per_s.toFixed(0)} ms/s, load ${result.generator_ms_per_s.toFixed(0)} ms/s${steal})`);
+  return result;
 }
 
 /**
@@ -68,6 +110,7 @@ function verdict(probes: Probe[]): boolean | undefined {
 
 interface Climb {
   config: Config;
+  pid: number;
   port: number;
   model: string;
   sustained: number;
@@ -85,7 +128,8 @@ async function ladder(climbs: Climb[]): Promise<void> {
       const order = round.map((_, i) => round[(i + rotate) % round.length]!);
       rotate++;
       for (const c of order) {
-        const p = await probe(c.config, c.port, c.model, rate);
+        const p = await probe(c, climbs, rate);
+        await new Promise((r) => setTimeout(r, SETTLE * 1000));
         c.probes.push(p);
         const probes = atRate.get(c)!;
         probes.push(p);
@@ -108,14 +152,14 @@ async function defaultModel(): Promise<string> {
 async function main(): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadavg_before: loadavg(), node: process.version };
   log(`CPU: ${machine.cpu} (${machine.cores} cores, load ${machine.loadavg_before.map((x) => x.toFixed(2)).join(' ')}); Node ${machine.node}`);
-  log(`sustained load = highest offered rate with p99 < ${BOUND} ms and every request answered, best of three probes (${SECONDS} s each after ${WARMUP} s warm-up, ${CONNECTIONS} connections); rates from ${START} q/s by x${STEP}, every configuration probed in turn at each`);
+  log(`sustained load = highest offered rate with p99 < ${BOUND} ms and every request answered, best of three probes (${SECONDS} s each after ${WARMUP} s warm-up, ${CONNECTIONS} connections); rates from ${START} q/s by x${STEP}, every configuration probed in turn at each, ${SETTLE} s apart`);
   const children: ChildProcess[] = [];
   const climbs: Climb[] = [];
   try {
     for (const c of CONFIGS) {
       const { child, port, model } = await startChild(c.handwritten ? [...c.args, `--model=${await defaultModel()}`] : c.args, c.handwritten);
       children.push(child);
-      climbs.push({ config: c, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, probes: [] });
+      climbs.push({ config: c, pid: child.pid!, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, probes: [] });
     }
     await ladder(climbs);
   } finally {
@@ -126,7 +170,7 @@ async function main(): Promise<void> {
   for (const r of results) r.ratio_to_handwritten = r.sustained_qps / base;
   log('\nconfiguration     sustained q/s   / hand-written');
   for (const r of results) log(`${r.label.padEnd(18)}${String(Math.round(r.sustained_qps)).padStart(13)}   ${r.ratio_to_handwritten.toFixed(2)}x`);
-  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ machine: { ...machine, loadavg_after: loadavg() }, bound_ms: BOUND, seconds: SECONDS, start_qps: START, step: STEP, results }, null, 1)}\n`);
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ machine: { ...machine, loadavg_after: loadavg() }, bound_ms: BOUND, seconds: SECONDS, start_qps: START, step: STEP, settle_s: SETTLE, results }, null, 1)}\n`);
 }
 
 main().catch((err: unknown) => {
