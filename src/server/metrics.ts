@@ -1,8 +1,9 @@
 // Prometheus metrics for GET /metrics: the front's own request counters and latency histograms,
 // plus the engines' counters and health read from engine.metrics() at scrape time.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
+import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
 
 export type Transport = 'http' | 'ws' | 'grpc';
 
@@ -15,10 +16,23 @@ export const ABORTED_STATUS = 499;
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const INSTANCE_STATES = ['starting', 'ready', 'busy', 'down', 'restarting'] as const;
 
+/**
+ * One deployment's requests over one transport: plain counts on each request's path, read into
+ * parm_requests_total at scrape time, and its two latency series (original, reconstructed).
+ */
+interface FrontCounts {
+  success: number;
+  aborted: number;
+  /** Failed requests by status. */
+  failures: Map<number, number>;
+  latency: [original: LatencySeries, reconstructed: LatencySeries];
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'model' | 'transport' | 'outcome' | 'status'>;
-  private readonly latency: Histogram<'model' | 'transport' | 'reconstructed'>;
+  private readonly latency: LatencyHistogram;
+  /** By deployment, then transport. */
+  private readonly counts = new Map<string, Map<Transport, FrontCounts>>();
   readonly wsConnections: Gauge;
   /**
    * Requests received and not yet answered, per transport that has carried one: plain numbers on
@@ -32,19 +46,28 @@ export class ServerMetrics {
 
   constructor(engines: ReadonlyMap<string, Engine>) {
     const registers = [this.registry];
-    this.requests = new Counter({
+    const requests: Counter<'model' | 'transport' | 'outcome' | 'status'> = new Counter({
       name: 'parm_requests_total',
       help: 'Inference requests received by the network front, by outcome (success | failure | aborted: the client went away before the answer) and HTTP-equivalent status (499 for aborted)',
       labelNames: ['model', 'transport', 'outcome', 'status'],
       registers,
+      collect: () => {
+        requests.reset();
+        for (const [model, byTransport] of this.counts) {
+          for (const [transport, c] of byTransport) {
+            if (c.success > 0) requests.inc({ model, transport, outcome: 'success', status: '200' }, c.success);
+            for (const [status, n] of c.failures) requests.inc({ model, transport, outcome: 'failure', status: String(status) }, n);
+            if (c.aborted > 0) requests.inc({ model, transport, outcome: 'aborted', status: String(ABORTED_STATUS) }, c.aborted);
+          }
+        }
+      },
     });
-    this.latency = new Histogram({
-      name: 'parm_request_duration_seconds',
-      help: 'Time from a request fully received to its answer handed to the transport, successful requests only',
-      labelNames: ['model', 'transport', 'reconstructed'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.latency = new LatencyHistogram(
+      'parm_request_duration_seconds',
+      'Time from a request fully received to its answer handed to the transport, successful requests only',
+      LATENCY_BUCKETS,
+      this.registry,
+    );
     this.wsConnections = new Gauge({ name: 'parm_ws_connections', help: 'Open WebSocket connections', registers });
     const inFlight: Gauge<'transport'> = new Gauge({
       name: 'parm_requests_in_flight',
@@ -189,18 +212,33 @@ export class ServerMetrics {
   }
 
   success(model: string, transport: Transport, seconds: number, reconstructed: boolean): void {
-    this.requests.inc({ model, transport, outcome: 'success', status: '200' });
-    this.latency.observe({ model, transport, reconstructed: reconstructed ? 'true' : 'false' }, seconds);
+    const c = this.countsOf(model, transport);
+    c.success++;
+    c.latency[reconstructed ? 1 : 0].observe(seconds);
     this.onSuccess?.(model, seconds, reconstructed);
   }
 
   failure(model: string, transport: Transport, status: number): void {
-    this.requests.inc({ model, transport, outcome: 'failure', status: String(status) });
+    const f = this.countsOf(model, transport).failures;
+    f.set(status, (f.get(status) ?? 0) + 1);
   }
 
   /** A request whose answer (success or error) could not be delivered: the client had gone. No latency is observed. */
   aborted(model: string, transport: Transport): void {
-    this.requests.inc({ model, transport, outcome: 'aborted', status: String(ABORTED_STATUS) });
+    this.countsOf(model, transport).aborted++;
+  }
+
+  /** A deployment's counts over a transport, made at its first request. */
+  private countsOf(model: string, transport: Transport): FrontCounts {
+    let byTransport = this.counts.get(model);
+    if (!byTransport) this.counts.set(model, (byTransport = new Map()));
+    let c = byTransport.get(transport);
+    if (!c) {
+      // Both latency series exist from the first request; the scrape shows each once observed.
+      const series = (reconstructed: boolean) => this.latency.series({ model, transport, reconstructed: String(reconstructed) });
+      byTransport.set(transport, (c = { success: 0, aborted: 0, failures: new Map(), latency: [series(false), series(true)] }));
+    }
+    return c;
   }
 
   /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector. */
