@@ -125,7 +125,9 @@ export class QueryBook {
       reject,
     };
     for (let i = 0; i < n; i++) {
-      q.units.push({ query: q, input: buf.subarray(i * E, (i + 1) * E), output: null, original: null, recon: null, reconBy: '', group: null, tasks: [], retries: 0 });
+      // A single sample is the whole buffer: no view of it to make.
+      const input = n === 1 ? buf : buf.subarray(i * E, (i + 1) * E);
+      q.units.push({ query: q, input, output: null, original: null, recon: null, reconBy: '', group: null, tasks: [], retries: 0 });
     }
     this.open.add(q);
     this.counters.queries++;

@@ -198,7 +198,8 @@ export class ServerContext {
     // A single query goes in without its batch dimension (the engine's coding unit); a batch as is.
     const input = req.shape[0] === 1 ? req.data : { data: req.data, shape: req.shape };
     // The parsed tensor was made for this request alone: the engine keeps it rather than copying.
-    const options = { decode: req.decode, timeoutMs: req.timeoutMs ?? this.limits.requestTimeoutMs, transferInput: true, ...(signal ? { signal } : {}) };
+    const timeoutMs = req.timeoutMs ?? this.limits.requestTimeoutMs;
+    const options = signal ? { decode: req.decode, timeoutMs, transferInput: true, signal } : { decode: req.decode, timeoutMs, transferInput: true };
     return this.statistics.observe(engine.options.name, req.shape[0]!, engine.infer(input, options));
   }
 
