@@ -6,14 +6,15 @@
 // The search is an interleaved ladder: every server runs from the start, the offered rate climbs
 // by --step from --start, and at each rate every configuration still climbing is probed in turn,
 // so that a slow spell of the shared machine falls on all configurations alike instead of on one.
-// Between two probes the load pauses (--settle): a parm server collects its garbage about a
-// second after a probe ends (some 30 ms of CPU), and that must not land in the next server's probe.
+// --settle pauses the load after each probe (default none): a parm server collects its garbage
+// about a second after a probe ends (some 30 ms of CPU), which a pause keeps out of the next
+// server's probe; measured, a pause did not raise any sustained rate, and 12 s lowered parm's.
 // Each probe also records where the machine's CPU went meanwhile (the probed server per query, the
 // idle servers, the load generator, the hypervisor's steal), so that a probe another process
 // spoilt shows as such.
-// Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (1)
+// Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (3: a parm server idle for a while needs 2-3 s of load to be back at speed)
 //          --connections=C (8) --start=R (first rate, q/s, default 1000) --step=F (rate factor, 1.1)
-//          --settle=S (pause after each probe, default 2) --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
+//          --settle=S (pause after each probe, default 0) --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
 import { cpus, loadavg } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { cpuTicks, stealPct } from '../src/bench/tail/steal.js';
@@ -23,11 +24,11 @@ import { runScenario, startChild, stopChild } from './server-load.js';
 const args = new Map(process.argv.slice(2).map((a) => { const [k, ...v] = a.replace(/^--/, '').split('='); return [k!, v.join('=')] as [string, string]; }));
 const BOUND = Number(args.get('bound') ?? 10);
 const SECONDS = Number(args.get('seconds') ?? 3);
-const WARMUP = Number(args.get('warmup') ?? 1);
+const WARMUP = Number(args.get('warmup') ?? 3);
 const CONNECTIONS = Number(args.get('connections') ?? 8);
 const START = Number(args.get('start') ?? 1000);
 const STEP = Number(args.get('step') ?? 1.1);
-const SETTLE = Number(args.get('settle') ?? 2);
+const SETTLE = Number(args.get('settle') ?? 0);
 const JSON_OUT = args.has('json');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
@@ -129,7 +130,7 @@ async function ladder(climbs: Climb[]): Promise<void> {
       rotate++;
       for (const c of order) {
         const p = await probe(c, climbs, rate);
-        await new Promise((r) => setTimeout(r, SETTLE * 1000));
+        if (SETTLE > 0) await new Promise((r) => setTimeout(r, SETTLE * 1000));
         c.probes.push(p);
         const probes = atRate.get(c)!;
         probes.push(p);
@@ -152,7 +153,7 @@ async function defaultModel(): Promise<string> {
 async function main(): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadavg_before: loadavg(), node: process.version };
   log(`CPU: ${machine.cpu} (${machine.cores} cores, load ${machine.loadavg_before.map((x) => x.toFixed(2)).join(' ')}); Node ${machine.node}`);
-  log(`sustained load = highest offered rate with p99 < ${BOUND} ms and every request answered, best of three probes (${SECONDS} s each after ${WARMUP} s warm-up, ${CONNECTIONS} connections); rates from ${START} q/s by x${STEP}, every configuration probed in turn at each, ${SETTLE} s apart`);
+  log(`sustained load = highest offered rate with p99 < ${BOUND} ms and every request answered, best of three probes (${SECONDS} s each after ${WARMUP} s warm-up, ${CONNECTIONS} connections); rates from ${START} q/s by x${STEP}, every configuration probed in turn at each${SETTLE > 0 ? `, ${SETTLE} s apart` : ''}`);
   const children: ChildProcess[] = [];
   const climbs: Climb[] = [];
   try {
