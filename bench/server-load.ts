@@ -36,6 +36,8 @@ export interface ScenarioOptions {
   echo: boolean;
 }
 
+/** Node and V8 flags for every server process, from PARM_BENCH_NODE_FLAGS (space-separated; e.g. '--no-memory-reducer'). */
+const NODE_FLAGS = (process.env.PARM_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const CHILD = fileURLToPath(new URL('./server-bench-child.js', import.meta.url));
 const HANDWRITTEN = fileURLToPath(new URL('./handwritten-server.js', import.meta.url));
 
@@ -74,10 +76,10 @@ function pct(sorted: Float64Array, p: number): number {
  * Starts one server process: `args` for bench/server-bench-child.js (`--system=parm|none|echo`,
  * `--mode=`, `--k=`), or the hand-written baseline with `handwritten` true; `script` runs another
  * build's child instead (bench:main-thread --against). Resolves with its port and model once it
- * printed them.
+ * printed them. PARM_BENCH_NODE_FLAGS in the environment adds Node and V8 flags to its command line.
  */
 export async function startChild(args: string[], handwritten = false, script = handwritten ? HANDWRITTEN : CHILD): Promise<{ child: ChildProcess; port: number; model: string }> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {
