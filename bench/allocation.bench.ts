@@ -7,7 +7,7 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScenario, startChild, stopChild } from './server-load.js';
+import { replies, runScenario, startChild, stopChild } from './server-load.js';
 
 const args = new Map(process.argv.slice(2).map((a) => { const [k, ...v] = a.replace(/^--/, '').split('='); return [k!, v.join('=')] as [string, string]; }));
 const RATE = Number(args.get('rate') ?? 3000);
@@ -39,22 +39,14 @@ function bySite(head: ProfileNode): Map<string, number> {
 async function measure(label: string, serverArgs: string[], dir: string) {
   const { child, port, model } = await startChild(serverArgs);
   try {
-    const replies: ((line: string) => void)[] = [];
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        replies.shift()?.(line);
-      }
-    });
-    const command = (c: string) => new Promise<string>((resolve) => { replies.push(resolve); child.stdin!.write(`${c}\n`); });
+    const next = replies(child);
     await runScenario(label, port, model, 'ws', 'binary', { rate: RATE, seconds: WARMUP, warmup: 0, connections: 8, echo: false });
     const file = join(dir, `${label.replace(/\W+/g, '-')}.heapprofile`);
-    await command('heap-start');
+    child.stdin!.write('heap-start\n');
+    await next((o) => o['sampling'] === true);
     const r = await runScenario(label, port, model, 'ws', 'binary', { rate: RATE, seconds: SECONDS, warmup: 0, connections: 8, echo: false });
-    await command(`heap-stop ${file}`);
+    child.stdin!.write(`heap-stop ${file}\n`);
+    await next((o) => o['sampled'] === true);
     const profile = JSON.parse(readFileSync(file, 'utf8')) as { head: ProfileNode };
     const queries = r.answered;
     const sites = [...bySite(profile.head)].sort((a, b) => b[1] - a[1]);

@@ -5,10 +5,11 @@
 // transport, validation and copies, engine bookkeeping, encoding and decoding, instance messaging,
 // metrics and logs, garbage collection, runtime. Per query, in microseconds.
 // Options: --rate=R (q/s, default 400) --seconds=S (default 10) --warmup=S (2) --json
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScenario, startChild, stopChild } from './server-load.js';
+import { threadCpu } from './process-cpu.js';
+import { replies, runScenario, startChild, stopChild } from './server-load.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const RATE = Number(args.get('rate') ?? 400);
@@ -78,46 +79,9 @@ function attribute(p: Profile): Record<string, number> {
   return out;
 }
 
-/** CPU ms (user + system) of every thread of a process, by OS thread id. */
-function threadCpu(pid: number): Map<number, number> {
-  const tick = 10; // ms per clock tick (CLK_TCK 100 on Linux)
-  const out = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) * tick);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
-
-/** Reads the child's JSON lines after its first. */
-function lines(child: import('node:child_process').ChildProcess): (match: (o: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> {
-  const waiting: { match: (o: Record<string, unknown>) => boolean; resolve: (o: Record<string, unknown>) => void }[] = [];
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString('utf8');
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const o = JSON.parse(line) as Record<string, unknown>;
-        const i = waiting.findIndex((w) => w.match(o));
-        if (i >= 0) waiting.splice(i, 1)[0]!.resolve(o);
-      } catch {
-        // not a reply
-      }
-    }
-  });
-  return (match) => new Promise((resolve) => waiting.push({ match, resolve }));
-}
-
 async function measure(mode: { label: string; args: string[] }, dir: string) {
   const { child, port, model } = await startChild(mode.args);
-  const next = lines(child);
+  const next = replies(child);
   try {
     child.stdin!.write('metrics\n');
     const first = (await next((o) => 'metrics' in o)).metrics as { instances: { id: string; role: string; tid?: number }[] };

@@ -93,6 +93,30 @@ export async function startChild(args: string[], handwritten = false, script = h
   return { child, port, model: model ?? 'echo' };
 }
 
+/**
+ * The replies a server child writes after its first line (one JSON object a line, answers to its
+ * stdin commands): resolves with the next reply that `match` accepts.
+ */
+export function replies(child: ChildProcess): (match: (o: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>> {
+  const waiting: { match: (o: Record<string, unknown>) => boolean; resolve: (o: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString('utf8');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        const i = waiting.findIndex((w) => w.match(o));
+        if (i >= 0) waiting.splice(i, 1)[0]!.resolve(o);
+      } catch {
+        // not a reply
+      }
+    }
+  });
+  return (match) => new Promise((resolve) => waiting.push({ match, resolve }));
+}
+
 export async function stopChild(child: ChildProcess): Promise<void> {
   const done = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');

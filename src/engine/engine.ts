@@ -188,19 +188,15 @@ export class ParmEngine implements Engine {
     }
     const { timeoutMs, signal } = a;
     return new Promise<InferResult>((resolve, reject) => {
-      if (!signal) {
-        p!.batcher.add(p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, resolve, reject, a.transfer).units);
-        this.scheduler.pump();
-        return;
-      }
-      // The abort listener lives exactly as long as the query: settling removes it.
-      const onAbort = () => p!.book.cancel(q, new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller'));
-      const settled = <T>(f: (v: T) => void) => (v: T) => {
-        signal.removeEventListener('abort', onAbort);
+      // With a signal, the abort listener lives exactly as long as the query: settling removes it.
+      // Without one (nearly every query), no wrapper is made.
+      const onAbort = signal && (() => p!.book.cancel(q, new ParmError('PARM_ERR_ENGINE_CANCELLED', 'the query was cancelled by its caller')));
+      const settled = <T>(f: (v: T) => void) => (!signal ? f : (v: T) => {
+        signal.removeEventListener('abort', onAbort!);
         f(v);
-      };
+      });
       const q = p!.book.accept(a.data, a.n, a.batched, a.decode, timeoutMs, settled(resolve), settled(reject), a.transfer);
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (onAbort) signal.addEventListener('abort', onAbort, { once: true });
       p!.batcher.add(q.units);
       this.scheduler.pump();
     });
