@@ -2,11 +2,13 @@
 // parm: what a Node user writes without parm to serve an ONNX model over a WebSocket: one
 // uWebSockets.js app, onnxruntime-node sessions in worker threads fed from one queue, the same
 // binary frames as parm's stream (uint32 LE header length, JSON header, float32 tensor bytes),
-// and no validation, coding or metrics beyond what answering needs.
+// and no validation, coding or metrics beyond what answering needs. It answers the benchmark's
+// `gc-start` / `gc-stop` on stdin (bench/gc-window.ts), as parm's benchmark child does.
 // Run: node handwritten-server.js --model=FILE.onnx --workers=N; prints {"port": P, "model": "m"}.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { loadUws } from '../src/server/uws.js';
+import { answerGcCommands } from './gc-window.js';
 
 interface Job {
   id: number;
@@ -51,6 +53,7 @@ if (!isMainThread) {
       idle.push(w);
     }),
   );
+  answerGcCommands();
   const uws = loadUws();
   const app = uws.App();
   const decoder = new TextDecoder();

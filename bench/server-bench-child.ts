@@ -10,6 +10,7 @@ import { bundledManifestPath, deploymentFromManifest, readManifest } from '../sr
 import type { EngineOptions, Mode } from '../src/engine/types.js';
 import { startServer } from '../src/server/app.js';
 import { loadUws } from '../src/server/uws.js';
+import { answerGcCommands } from './gc-window.js';
 import { instantInstanceFactory } from './instant-instance.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -88,7 +89,8 @@ async function main(): Promise<void> {
   // Commands on stdin (bench/cpu-breakdown.bench.ts): `profile-start`, `profile-stop FILE` (a CPU
   // profile of this main thread over exactly the measured window), `heap-start`, `heap-stop FILE`
   // (a sampling profile of what this main thread allocated, collected objects included),
-  // `metrics` (engine metrics JSON).
+  // `metrics` (engine metrics JSON); `gc-start` / `gc-stop` (bench/gc-window.ts).
+  answerGcCommands();
   const session = new inspector.Session();
   session.connect();
   const post = (method: string, params?: object): Promise<unknown> =>

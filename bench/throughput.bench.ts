@@ -11,15 +11,16 @@
 // server's probe; measured, a pause did not raise any sustained rate, and 12 s lowered parm's.
 // Each probe also records where the machine's CPU went meanwhile (the probed server per query, the
 // idle servers, the load generator, the hypervisor's steal), so that a probe another process
-// spoilt shows as such.
+// spoilt shows as such, and the probed server's garbage collections over it (bench/gc-window.ts).
 // Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (3: a parm server idle for a while needs 2-3 s of load to be back at speed)
 //          --connections=C (8) --start=R (first rate, q/s, default 1000) --step=F (rate factor, 1.1)
 //          --settle=S (pause after each probe, default 0) --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
 import { cpus, loadavg } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { cpuTicks, stealPct } from '../src/bench/tail/steal.js';
+import type { GcWindow } from './gc-window.js';
 import { cpuOf } from './process-cpu.js';
-import { runScenario, startChild, stopChild } from './server-load.js';
+import { replies, runScenario, startChild, stopChild } from './server-load.js';
 
 const args = new Map(process.argv.slice(2).map((a) => { const [k, ...v] = a.replace(/^--/, '').split('='); return [k!, v.join('=')] as [string, string]; }));
 const BOUND = Number(args.get('bound') ?? 10);
@@ -59,6 +60,8 @@ interface Probe {
   generator_ms_per_s: number;
   /** CPU time the hypervisor took from this machine during the probe. */
   steal_pct: number | null;
+  /** The probed server's main-thread garbage collections over the probe (warm-up included). */
+  gc: GcWindow | null;
 }
 
 const cpuSum = (pid: number): number => {
@@ -75,9 +78,13 @@ async function probe(c: Climb, all: Climb[], rate: number): Promise<Probe> {
   const before = all.map((x) => cpuSum(x.pid));
   const self0 = process.cpuUsage();
   const ticks0 = cpuTicks();
+  c.child.stdin!.write('gc-start\n');
   const t0 = performance.now();
   const r = await runScenario(c.config.label, c.port, c.model, 'ws', 'binary', { rate, seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, echo: false });
   const wallS = (performance.now() - t0) / 1000;
+  const gcReply = c.reply((o) => 'gc' in o);
+  c.child.stdin!.write('gc-stop\n');
+  const gc = ((await gcReply).gc ?? null) as GcWindow | null;
   const spent = all.map((x, i) => cpuSum(x.pid) - before[i]!);
   const self = process.cpuUsage(self0);
   const own = spent[all.indexOf(c)]!;
@@ -89,10 +96,12 @@ async function probe(c: Climb, all: Climb[], rate: number): Promise<Probe> {
     others_ms_per_s: (spent.reduce((a, b) => a + b, 0) - own) / 1000 / wallS,
     generator_ms_per_s: (self.user + self.system) / 1000 / wallS,
     steal_pct: stealPct(ticks0, cpuTicks()),
+    gc,
   };
   const steal = result.steal_pct === null ? '' : `, steal ${result.steal_pct.toFixed(1)} %`;
+  const gcNote = gc ? `; GC ${gc.major} major ${gc.major_ms.toFixed(1)} ms + marking ${gc.marking_ms.toFixed(1)} ms, ${gc.minor} minor ${gc.minor_ms.toFixed(1)} ms, longest ${gc.longest_ms.toFixed(1)} ms` : '';
   log(`  ${c.config.label.padEnd(16)} ${String(Math.round(rate)).padStart(6)} q/s: p99 ${r.p99.toFixed(2)} ms, answered ${r.answered}/${r.sent}, errors ${r.errors} -> ${result.ok ? 'holds' : 'no'}` +
-    ` (server ${Math.round(result.server_us_per_query)} µs/query; idle servers ${result.others_ms_per_s.toFixed(0)} ms/s, load ${result.generator_ms_per_s.toFixed(0)} ms/s${steal})`);
+    ` (server ${Math.round(result.server_us_per_query)} µs/query; idle servers ${result.others_ms_per_s.toFixed(0)} ms/s, load ${result.generator_ms_per_s.toFixed(0)} ms/s${steal}${gcNote})`);
   return result;
 }
 
@@ -111,6 +120,9 @@ function verdict(probes: Probe[]): boolean | undefined {
 
 interface Climb {
   config: Config;
+  child: ChildProcess;
+  /** The child's next reply to a stdin command that `match` accepts. */
+  reply: ReturnType<typeof replies>;
   pid: number;
   port: number;
   model: string;
@@ -160,7 +172,7 @@ async function main(): Promise<void> {
     for (const c of CONFIGS) {
       const { child, port, model } = await startChild(c.handwritten ? [...c.args, `--model=${await defaultModel()}`] : c.args, c.handwritten);
       children.push(child);
-      climbs.push({ config: c, pid: child.pid!, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, probes: [] });
+      climbs.push({ config: c, child, reply: replies(child), pid: child.pid!, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, probes: [] });
     }
     await ladder(climbs);
   } finally {
