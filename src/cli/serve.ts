@@ -48,7 +48,6 @@ export interface ServeFlags {
   /** Repeatable; parm worker passes none. */
   cors?: string[];
   accessLog?: boolean;
-  idleHeapShrink?: boolean;
   /** undefined: the default port. */
   grpcPort?: number | 'off';
   /** false with --no-grpc. */
@@ -248,7 +247,6 @@ export function register(program: Command): void {
       cliCors,
       [] as string[],
     )
-    .option('--idle-heap-shrink', "let V8 shrink the heap while the server is idle (its memory reducer; off by default: after an idle spell it brings a full collection about every second under load, which costs the tail)")
     .option('--access-log', 'one JSON line on stderr per inference request (id, model, transport, status, outcome, latencyMs, reconstructed), whatever --log-level says')
     .option('--dashboard-controls', 'allow the fault and load controls of the live page at /dashboard (off: the page only shows)')
     .addOption(
@@ -342,7 +340,6 @@ export async function runServe(flags: ServeFlags, plan: ReturnType<typeof deploy
     authToken: token,
     cors: flags.cors ?? [],
     accessLog: flags.accessLog ?? false,
-    idleHeapShrink: flags.idleHeapShrink ?? false,
     ...grpc,
     // A repository load after an unload starts the deployment again from the same options.
     engineFactory: makeEngine,

@@ -10,7 +10,6 @@ import { ParmError } from '../errors.js';
 import type { Engine } from '../engine/types.js';
 import { startGrpcFront, type GrpcFront, type GrpcTls } from '../grpc/server.js';
 import { ServerContext } from './context.js';
-import { holdIdleHeap } from './idle-heap.js';
 import { registerPreflight } from './cors.js';
 import { guardRoutes } from './http-front.js';
 import { registerOperationRoutes } from './http-operations.js';
@@ -45,8 +44,6 @@ export interface ServerOptions {
   engineFactory?: EngineFactory;
   /** The live page at GET /dashboard (src/dashboard/); its controls are off by default. */
   dashboard?: DashboardOptions;
-  /** Let V8 shrink the heap while the process is idle (its memory reducer; default false: off while the server runs, see idle-heap.ts). */
-  idleHeapShrink?: boolean;
 }
 
 export interface ParmServer {
@@ -139,7 +136,6 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       throw err;
     }
   }
-  const releaseIdleHeap = options.idleHeapShrink ? () => {} : holdIdleHeap();
   log.info({ host, port, grpcPort: grpcFront?.port, models: [...ctx.engines.keys()] }, 'listening');
   dashboard.listening(host, port);
 
@@ -159,7 +155,6 @@ export async function startServer(options: ServerOptions): Promise<ParmServer> {
       // App.close() exists in this uWS build (forcefully closes every socket) but not in its typings.
       (app as TemplatedApp & { close(): void }).close();
       if (options.closeEngines ?? true) await Promise.all([...ctx.engines.values()].map((e) => e.close()));
-      releaseIdleHeap();
       log.info('closed');
     })();
     return closing;
