@@ -3,7 +3,13 @@
 // then sweep. A server process per configuration (parm none, parm k = 2) under open-loop WebSocket
 // load; after a warm-up, a sampling heap profile of its main thread over the measured window,
 // collected objects included, split by the function that allocated.
-// Options: --rate=Q (q/s, default 3000) --seconds=S (measured, 3) --warmup=S (2) --top=N (functions listed, 12) --json
+// --survivors: only what outlived a young-generation collection (promoted to the old generation,
+// or allocated there), the garbage that brings on full mark-compacts; use a longer --seconds.
+// --full-gc: one full mark-compact in the server after the warm-up, then --warmup again before
+// sampling (a server's state after its first full collection, which V8 otherwise makes within
+// about 100 s of steady load).
+// Options: --rate=Q (q/s, default 3000) --seconds=S (measured, 3) --warmup=S (2) --top=N (functions listed, 12)
+// --survivors --full-gc --json
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +21,8 @@ const SECONDS = Number(args.get('seconds') ?? 3);
 const WARMUP = Number(args.get('warmup') ?? 2);
 const TOP = Number(args.get('top') ?? 12);
 const JSON_OUT = args.has('json');
+const SURVIVORS = args.has('survivors');
+const FULL_GC = args.has('full-gc');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
 interface ProfileNode {
@@ -41,8 +49,13 @@ async function measure(label: string, serverArgs: string[], dir: string) {
   try {
     const next = replies(child);
     await runScenario(label, port, model, 'ws', 'binary', { rate: RATE, seconds: WARMUP, warmup: 0, connections: 8, echo: false });
+    if (FULL_GC) {
+      child.stdin!.write('full-gc\n');
+      await next((o) => o['collected'] === true);
+      await runScenario(label, port, model, 'ws', 'binary', { rate: RATE, seconds: WARMUP, warmup: 0, connections: 8, echo: false });
+    }
     const file = join(dir, `${label.replace(/\W+/g, '-')}.heapprofile`);
-    child.stdin!.write('heap-start\n');
+    child.stdin!.write(SURVIVORS ? 'heap-start survivors\n' : 'heap-start\n');
     await next((o) => o['sampling'] === true);
     const r = await runScenario(label, port, model, 'ws', 'binary', { rate: RATE, seconds: SECONDS, warmup: 0, connections: 8, echo: false });
     child.stdin!.write(`heap-stop ${file}\n`);
@@ -60,7 +73,9 @@ async function measure(label: string, serverArgs: string[], dir: string) {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'parm-alloc-'));
   try {
-    log(`main-thread allocation per query at ${RATE} q/s (WebSocket binary frames, 8 connections), sampled over ${SECONDS} s after ${WARMUP} s of warm-up`);
+    const what = SURVIVORS ? 'what outlived the young generation' : 'allocation';
+    const after = FULL_GC ? ' (after a full collection)' : '';
+    log(`main-thread ${what} per query${after} at ${RATE} q/s (WebSocket binary frames, 8 connections), sampled over ${SECONDS} s after ${WARMUP} s of warm-up`);
     const results = [];
     for (const [label, a] of [['parm none', ['--system=none']], ['parm k=2', ['--system=parm', '--k=2']]] as const) {
       const m = await measure(label, [...a], dir);

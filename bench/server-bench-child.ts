@@ -5,6 +5,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createEngine } from '../src/engine/engine.js';
 import { bundledManifestPath, deploymentFromManifest, readManifest } from '../src/engine/manifest.js';
 import type { EngineOptions, Mode } from '../src/engine/types.js';
@@ -89,6 +91,9 @@ async function main(): Promise<void> {
   // Commands on stdin (bench/cpu-breakdown.bench.ts): `profile-start`, `profile-stop FILE` (a CPU
   // profile of this main thread over exactly the measured window), `heap-start`, `heap-stop FILE`
   // (a sampling profile of what this main thread allocated, collected objects included),
+  // `heap-start survivors` samples only what outlived a young-generation collection (promoted to
+  // the old generation, or allocated there), whether a full collection later freed it or not;
+  // `full-gc`: one full mark-compact now (bench:alloc --full-gc);
   // `metrics` (engine metrics JSON); `gc-start` / `gc-stop` (bench/gc-window.ts).
   answerGcCommands();
   const session = new inspector.Session();
@@ -113,12 +118,17 @@ async function main(): Promise<void> {
           process.stdout.write('{"profiled":true}\n');
         } else if (cmd === 'heap-start') {
           await post('HeapProfiler.enable');
-          await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+          const young = arg !== 'survivors';
+          await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: young });
           process.stdout.write('{"sampling":true}\n');
         } else if (cmd === 'heap-stop') {
           const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: unknown };
           writeFileSync(arg!, JSON.stringify(profile));
           process.stdout.write('{"sampled":true}\n');
+        } else if (cmd === 'full-gc') {
+          setFlagsFromString('--expose-gc');
+          (runInNewContext('gc') as () => void)();
+          process.stdout.write('{"collected":true}\n');
         } else if (cmd === 'metrics') {
           process.stdout.write(`${JSON.stringify({ metrics: engine.metrics() })}\n`);
         }
