@@ -5,43 +5,51 @@
 // bench:idle`): a run of the bundled MLP right after another takes about 116 µs, after 5-10 ms of
 // idleness 640-670 µs, so spreading a light load over every instance made each run cold. Least
 // recent first (`warmFirst` false; the default for remote backends): the instance idle longest,
-// which spreads work evenly.
+// which spreads work evenly. The members are an array, not a Set: a Set that loses and regains a
+// member per task rehashes every few tasks (src/engine/id-table.ts says what that costs), and a
+// pool has a few instances, so a scan is as fast.
 import type { EngineInstance } from './instance.js';
 
 export class FreeInstances {
-  private readonly members = new Set<EngineInstance>();
+  /** In the order they became free (least recent first). */
+  private readonly members: EngineInstance[] = [];
   /** Warm first: members in the order they became free, newest last; may hold stale entries (skipped). */
   private readonly stack: EngineInstance[] = [];
 
   constructor(readonly warmFirst: boolean) {}
 
   get size(): number {
-    return this.members.size;
+    return this.members.length;
   }
 
   /** `inst` has a free slot (again): warm first, it becomes the first choice. */
   add(inst: EngineInstance): void {
-    this.members.add(inst);
+    if (!this.members.includes(inst)) this.members.push(inst);
     if (!this.warmFirst) return;
     this.stack.push(inst);
-    if (this.stack.length > 4 * this.members.size + 16) this.compact();
+    if (this.stack.length > 4 * this.members.length + 16) this.compact();
   }
 
   delete(inst: EngineInstance): void {
-    this.members.delete(inst);
+    const m = this.members;
+    const i = m.indexOf(inst);
+    if (i < 0) return;
+    // In place, keeping the order (splice would allocate the removed element's array).
+    for (let j = i + 1; j < m.length; j++) m[j - 1] = m[j]!;
+    m.length--;
   }
 
   clear(): void {
-    this.members.clear();
+    this.members.length = 0;
     this.stack.length = 0;
   }
 
   /** The instance that takes the next task, or undefined when none is free. */
   next(): EngineInstance | undefined {
-    if (!this.warmFirst) return this.members.values().next().value;
+    if (!this.warmFirst) return this.members[0];
     while (this.stack.length > 0) {
       const top = this.stack[this.stack.length - 1]!;
-      if (this.members.has(top)) return top;
+      if (this.members.includes(top)) return top;
       this.stack.pop();
     }
     return undefined;
@@ -57,7 +65,7 @@ export class FreeInstances {
     const kept: EngineInstance[] = [];
     for (let i = this.stack.length - 1; i >= 0; i--) {
       const inst = this.stack[i]!;
-      if (this.members.has(inst) && !seen.has(inst)) {
+      if (this.members.includes(inst) && !seen.has(inst)) {
         seen.add(inst);
         kept.push(inst);
       }

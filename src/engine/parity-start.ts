@@ -8,6 +8,7 @@
 // straggling member is still reconstructed within milliseconds of being noticed.
 import type { Clock, TimerHandle } from './clock.js';
 import type { ClosedWindow } from './coding-window.js';
+import { IdTable } from './id-table.js';
 import type { Counters } from './metrics.js';
 import type { Unit } from './query.js';
 
@@ -19,6 +20,8 @@ export const PARITY_DEFER_CAP_MULTIPLE = 10;
 
 /** A window whose parity has not started yet. */
 export interface PendingParity {
+  /** Increasing, in the order windows closed (the waiting table's key). */
+  readonly id: number;
   readonly window: ClosedWindow;
   /** Clock time the window closed. */
   readonly closedAt: number;
@@ -40,8 +43,9 @@ export class ParityStart {
   private count = 0;
   /** Median of `ring`, recomputed every 16 runs (it is read at every window). */
   private median = 0;
-  /** Windows waiting for their deferral to end. */
-  private readonly waiting = new Set<PendingParity>();
+  /** Windows waiting for their deferral to end (not a Set: src/engine/id-table.ts says why). */
+  private readonly waiting = new IdTable<PendingParity>();
+  private nextId = 1;
 
   constructor(
     /** A fixed wait (0: eager), or undefined: adaptive. */
@@ -76,7 +80,7 @@ export class ParityStart {
       this.start(w);
       return;
     }
-    const p: PendingParity = { window: w, closedAt: this.clock.now(), timer: null };
+    const p: PendingParity = { id: this.nextId++, window: w, closedAt: this.clock.now(), timer: null };
     p.timer = this.clock.setTimeout(() => this.check(p), wait);
     for (const g of w.groups) g.pendingParity = p;
     this.waiting.add(p);
@@ -89,8 +93,10 @@ export class ParityStart {
   }
 
   dispose(): void {
-    for (const p of this.waiting) this.clock.clearTimeout(p.timer);
-    this.waiting.clear();
+    for (const p of [...this.waiting.values()]) {
+      this.clock.clearTimeout(p.timer);
+      this.waiting.delete(p.id);
+    }
   }
 
   /**
@@ -99,7 +105,7 @@ export class ParityStart {
    */
   private check(p: PendingParity): void {
     p.timer = null;
-    if (!this.waiting.has(p)) return;
+    if (this.waiting.get(p.id) !== p) return;
     const now = this.clock.now();
     const wait = this.delayMs;
     const capAt = p.closedAt + PARITY_DEFER_CAP_MULTIPLE * wait;
@@ -121,7 +127,7 @@ export class ParityStart {
 
   /** Ends the wait of `p`: its parity starts (`run`) or is skipped, counted. */
   private release(p: PendingParity, run: boolean): void {
-    if (!this.waiting.delete(p)) return;
+    if (!this.waiting.delete(p.id)) return;
     this.clock.clearTimeout(p.timer);
     p.timer = null;
     for (const g of p.window.groups) g.pendingParity = null;

@@ -3,6 +3,7 @@
 import { ParmError } from '../errors.js';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Group } from './coding-window.js';
+import { IdTable } from './id-table.js';
 import type { Counters, Latencies } from './metrics.js';
 import type { ModelShape } from './model-signature.js';
 import { sharedFloats } from './shared-floats.js';
@@ -66,8 +67,8 @@ export interface SettlementHooks {
 /** Accepted queries until they settle, and the rules of settling them exactly once. */
 export class QueryBook {
   private nextId = 1;
-  /** Accepted and not settled. */
-  private readonly open = new Set<Query>();
+  /** Accepted and not settled (not a Set: src/engine/id-table.ts says why). */
+  private readonly open = new IdTable<Query>();
   /** Callers of drained(), resolved when `open` empties. */
   private drainWaiters: (() => void)[] = [];
   /** Every query's timeout, on one timer. */
@@ -164,7 +165,7 @@ export class QueryBook {
   }
 
   failAll(e: ParmError): void {
-    for (const q of [...this.open]) this.fail(q, e);
+    for (const q of [...this.open.values()]) this.fail(q, e);
   }
 
   /** At close, once every query has settled: no timeout timer is left. */
@@ -198,7 +199,7 @@ export class QueryBook {
     q.answered = true;
     if (q.timeout) this.timeouts.cancel(q.timeout);
     if (q.timers) for (const t of q.timers) this.clock.clearTimeout(t);
-    this.open.delete(q);
+    this.open.delete(q.id);
     this.hooks.querySettled(q);
     if (this.open.size === 0) for (const w of this.drainWaiters.splice(0)) w();
   }

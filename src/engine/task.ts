@@ -2,6 +2,7 @@
 // on a batch of units; a parity task runs one parity row on the parity queries of coding groups.
 import type { Clock, TimerHandle } from './clock.js';
 import type { Group } from './coding-window.js';
+import { IdTable } from './id-table.js';
 import type { EngineInstance } from './instance.js';
 import type { Unit } from './query.js';
 import type { TaskQueue } from './queue.js';
@@ -40,7 +41,8 @@ export interface Task {
 /** Tasks by id, from creation until they finish or are cancelled. */
 export class TaskTable {
   private nextId = 1;
-  private readonly live = new Map<number, Task>();
+  /** Not a Map: src/engine/id-table.ts says why. */
+  private readonly live = new IdTable<Task>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -108,7 +110,7 @@ export class TaskTable {
 
   private make(role: Task['role'], row: number, units: Unit[], groups: Group[], input: Float32Array, batch: number, attempt: number, hedgeOf: Task | null): Task {
     const t: Task = { id: this.nextId++, role, row, units, groups, input, batch, state: 'queued', queue: null, instance: null, attempt, hedgeOf, hedgeTimer: null, startedAt: 0, idleMs: 0 };
-    this.live.set(t.id, t);
+    this.live.add(t);
     return t;
   }
 }
