@@ -9,6 +9,7 @@ import { encodeHttpBody, fp32Bytes, fp32Input, readHttpBody, readOutputTensor, t
 import type { Clock, TimerHandle } from './clock.js';
 import { faultDelayMs } from './faults.js';
 import { HangDetector } from './hang-detector.js';
+import { IdTable } from './id-table.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState, ModelSignature } from './instance.js';
 import type { Disturbance, InstanceFault, TensorMeta } from './instance-messages.js';
 import type { InstanceHealth } from './types.js';
@@ -44,6 +45,8 @@ const UNANSWERED_DOWN = 3;
 const OIP_DTYPES: Record<string, string> = { FP32: 'float32', FP16: 'float16', FP64: 'float64', INT64: 'int64', INT32: 'int32', INT8: 'int8', UINT8: 'uint8', BOOL: 'bool' };
 
 interface Running {
+  /** The task's id. */
+  readonly id: number;
   abort: AbortController;
   timer: TimerHandle | null;
   startedAt: number;
@@ -83,7 +86,8 @@ export class RemoteInstance implements EngineInstance {
   private readonly path: string;
   private readonly cfg: RemoteBackend;
   /** Requests in flight, by engine task id. */
-  private readonly running = new Map<number, Running>();
+  /** Requests in flight by task id (not a Map: src/engine/id-table.ts says why). */
+  private readonly running = new IdTable<Running>();
   private inputName = '';
   private outputName = '';
   /** Per sample: the output's shape without the batch dimension, and its floats. */
@@ -160,8 +164,10 @@ export class RemoteInstance implements EngineInstance {
 
   run(taskId: number, input: Float32Array, shape: number[]): void {
     const gen = this.generation;
-    const r: Running = { abort: new AbortController(), timer: null, startedAt: this.clock.now(), injectedMs: 0 };
-    this.running.set(taskId, r);
+    const r: Running = { id: taskId, abort: new AbortController(), timer: null, startedAt: this.clock.now(), injectedMs: 0 };
+    const before = this.running.get(taskId);
+    if (before) this.finish(taskId, before); // task ids are not reused; were one, its earlier run is let go
+    this.running.add(r);
     this.state = 'busy';
     const crash = this.faults.find((f): f is Extract<InstanceFault, { kind: 'crash' }> => f.kind === 'crash');
     if (crash && this.runsSinceStart >= crash.afterQueries) {
@@ -172,7 +178,7 @@ export class RemoteInstance implements EngineInstance {
     this.runsSinceStart++;
     const limit = this.runs.hangLimitMs;
     r.timer = this.clock.setTimeout(() => {
-      if (gen === this.generation && this.running.has(taskId)) this.down(`no answer within ${Math.round(limit)} ms`);
+      if (gen === this.generation && this.running.get(taskId) === r) this.down(`no answer within ${Math.round(limit)} ms`);
     }, limit);
     if (this.faults.some((f) => f.kind === 'hang')) return; // never sent: the timer above fires
     // The body copies the input (the engine's buffer may be shared memory, which undici cannot send).
@@ -240,8 +246,8 @@ export class RemoteInstance implements EngineInstance {
     this.closed = true;
     this.generation++;
     this.clock.clearTimeout(this.probeTimer);
-    for (const [id, r] of this.running) {
-      this.finish(id, r);
+    for (const r of [...this.running.values()]) {
+      this.finish(r.id, r);
       r.abort.abort();
     }
     this.state = 'down';
@@ -342,7 +348,7 @@ export class RemoteInstance implements EngineInstance {
 
   private finish(taskId: number, r: Running): void {
     this.clock.clearTimeout(r.timer);
-    this.running.delete(taskId);
+    if (this.running.get(taskId) === r) this.running.delete(taskId);
     if (this.state === 'busy' && this.running.size === 0) this.state = 'ready';
     if (this.running.size === 0) this.suspected = false;
   }
@@ -351,9 +357,10 @@ export class RemoteInstance implements EngineInstance {
   private down(reason: string): void {
     if (this.closed) return;
     this.generation++;
-    const tasks = [...this.running.keys()];
-    for (const [id, r] of this.running) {
-      this.finish(id, r);
+    const held = [...this.running.values()].sort((a, b) => a.id - b.id);
+    const tasks = held.map((r) => r.id);
+    for (const r of held) {
+      this.finish(r.id, r);
       r.abort.abort();
     }
     this.circuit = 'open';
