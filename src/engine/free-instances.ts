@@ -7,7 +7,7 @@
 // recent first (`warmFirst` false; the default for remote backends): the instance idle longest,
 // which spreads work evenly. The members are an array, not a Set: a Set that loses and regains a
 // member per task rehashes every few tasks (src/engine/id-table.ts says what that costs), and a
-// pool has a few instances, so a scan is as fast.
+// pool has a few instances, which a scan walks without allocating.
 import type { EngineInstance } from './instance.js';
 
 export class FreeInstances {
