@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { withServerNodeFlags } from '../src/server/node-flags.js';
 import { encodeFrame, encodeHttpBody, fp32Bytes, fp32Input, isReconstructed, readHttpBody, readMessage, type InferRequest, type InferResponse } from '../src/wire/index.js';
 
 export type Transport = 'ws' | 'http';
@@ -36,8 +37,8 @@ export interface ScenarioOptions {
   echo: boolean;
 }
 
-/** Node and V8 flags for every server process, from PARM_BENCH_NODE_FLAGS (space-separated; e.g. '--no-memory-reducer'). */
-const NODE_FLAGS = (process.env.PARM_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Node and V8 flags for every server process: a parm server's own (src/server/node-flags.ts), and PARM_BENCH_NODE_FLAGS (space-separated). */
+const NODE_FLAGS = withServerNodeFlags((process.env.PARM_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
 const CHILD = fileURLToPath(new URL('./server-bench-child.js', import.meta.url));
 const HANDWRITTEN = fileURLToPath(new URL('./handwritten-server.js', import.meta.url));
 
@@ -76,7 +77,8 @@ function pct(sorted: Float64Array, p: number): number {
  * Starts one server process: `args` for bench/server-bench-child.js (`--system=parm|none|echo`,
  * `--mode=`, `--k=`), or the hand-written baseline with `handwritten` true; `script` runs another
  * build's child instead (bench:main-thread --against). Resolves with its port and model once it
- * printed them. PARM_BENCH_NODE_FLAGS in the environment adds Node and V8 flags to its command line.
+ * printed them. It runs under a parm server's Node flags (both servers alike); PARM_BENCH_NODE_FLAGS
+ * in the environment adds more.
  */
 export async function startChild(args: string[], handwritten = false, script = handwritten ? HANDWRITTEN : CHILD): Promise<{ child: ChildProcess; port: number; model: string }> {
   const child = spawn(process.execPath, [...NODE_FLAGS, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -46,6 +46,7 @@ interface TailFlags {
   hedgeDelay?: number;
   leastRecent?: boolean;
   parityNice?: number;
+  parityDefer?: number;
   groupWait?: number;
   decodeDeadline?: number;
   background: string | false;
@@ -86,6 +87,7 @@ export function optionsFromFlags(f: TailFlags): TailBenchOptions {
   if (f.groupWait !== undefined) o.engine = { ...o.engine, groupWaitMs: f.groupWait };
   if (f.leastRecent) o.engine = { ...o.engine, warmFirst: false };
   if (f.parityNice !== undefined) o.engine = { ...o.engine, parityNice: f.parityNice };
+  if (f.parityDefer !== undefined) o.engine = { ...o.engine, parityDeferMs: f.parityDefer };
   if (f.decodeDeadline !== undefined) o.engine = { ...o.engine, decode: { kind: 'deadline', waitMs: f.decodeDeadline } };
   if (f.topology !== undefined) o.topology = f.topology;
   const hostsOnly = (flag: string, given: unknown) => {
@@ -227,6 +229,7 @@ export function register(program: Command): void {
     .option('--hedge-delay <ms>', 'hedged mode: re-issue after this many ms (default: the engine\'s)', positive('--hedge-delay', true))
     .option('--least-recent', "the engine's warmFirst false: the free instance idle longest takes the next task (the default takes the one that finished last)")
     .option('--parity-nice <n>', "parm mode: parity instance threads' nice value above the server's, 0-19 (default: the engine's parityNice, 10)", int('--parity-nice', 0, 19))
+    .option('--parity-defer <ms>', "parm mode: run a group's parity only once a member is unanswered this long (0: at once, the paper's eager parity; default: the engine's adaptive wait, 3 x the median deployed run time)", positive('--parity-defer', true))
     .option('--group-wait <ms>', 'parm mode: how long a coding group may wait to fill (default: the engine\'s)', positive('--group-wait', true))
     .option('--decode-deadline <ms>', 'parm mode: wait this long for the original before answering with a reconstruction (default: first of the two)', positive('--decode-deadline', true))
     .option('--background <kind>', 'background load: delay (added ms per query on the disturbed instances), contention (CPU busy fraction), or off (default delay)')

@@ -11,6 +11,7 @@ import { RemoteInstance } from './remote-instance.js';
 import type { EngineInstance, InstanceEvents, InstanceRole, InstanceSpec, InstanceState } from './instance.js';
 import type { Disturbance, FromInstance, InstanceFault, ToInstance } from './instance-messages.js';
 import type { InstanceHealth } from './types.js';
+import { quietThreadHeaps } from './thread-heap.js';
 
 /**
  * The worker entry next to this file, with this file's own extension: `.ts` when tests run the
@@ -43,8 +44,10 @@ export function instanceExecArgv(argv: readonly string[] = process.execArgv): st
  * A worker thread with the parent's flags. Worker threads refuse V8 and process-wide flags
  * (`--trace-gc`, `--max-old-space-size`, ...: ERR_WORKER_INVALID_EXEC_ARGV); those already apply to
  * every thread of the process, so on that refusal the thread starts with the loader flags alone.
+ * Its heap has no memory reducer (thread-heap.ts says why).
  */
 export function newThread(url: URL, options: Omit<WorkerOptions, 'execArgv'> = {}): Worker {
+  quietThreadHeaps();
   const argv = instanceExecArgv();
   try {
     return new Worker(url, { ...options, execArgv: argv });

@@ -42,3 +42,9 @@ t.test('--topology hosts flags', async (t) => {
   t.throws(() => flags({ linkRate: 10 }), /--link-rate applies to --topology hosts only/);
   t.throws(() => flags({ topology: 'hosts', transferPeriod: 10, transferDuration: 20 }), /must not exceed --transfer-period/);
 });
+
+t.test('engine flags reach the servers of every topology', async (t) => {
+  t.same(flags({ parityDefer: 0, parityNice: 5 }).engine, { parityNice: 5, parityDeferMs: 0 }, '--parity-defer 0: eager parity');
+  t.same(flags({ topology: 'hosts', parityDefer: 12.5 }).engine, { parityDeferMs: 12.5 });
+  t.same(flags({}).engine, {}, 'unset: the engine decides');
+});

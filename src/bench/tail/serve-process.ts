@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ParmError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import type { ServeConfigFile } from '../../server/config.js';
+import { withServerNodeFlags } from '../../server/node-flags.js';
 
 /**
  * The `parm` command line as a program, by path (.ts from source under tap's loader, .js in
@@ -39,7 +40,7 @@ export interface SpawnParmOptions {
   name: string;
   /** Runs the process elsewhere, e.g. inside a namespace host. */
   wrap?: Wrap;
-  /** Node flags before the entry (default: this process's, so a TypeScript loader carries on). */
+  /** Node flags before the entry (default: this process's, so a TypeScript loader carries on), with a parm server's own added (src/server/node-flags.ts). */
   execArgv?: string[];
   /** The CLI entry module to run (default: the one beside this module, .ts from source, .js from dist/). */
   entry?: string;
@@ -71,7 +72,7 @@ export interface ParmProcess {
 export async function spawnParm(opts: SpawnParmOptions): Promise<ParmProcess> {
   mkdirSync(opts.workDir, { recursive: true });
   const log = createWriteStream(join(opts.workDir, `${opts.name}.log`), { flags: 'a' });
-  const argv: [string, string[]] = [process.execPath, [...(opts.execArgv ?? process.execArgv), opts.entry ?? CLI_ENTRY, ...opts.args]];
+  const argv: [string, string[]] = [process.execPath, [...withServerNodeFlags(opts.execArgv ?? process.execArgv), opts.entry ?? CLI_ENTRY, ...opts.args]];
   const [cmd, args] = opts.wrap ? opts.wrap(...argv) : argv;
   const child = spawn(cmd, args, {
     cwd: packageRoot(),
