@@ -16,6 +16,7 @@ import { ENGINE_CLASSES_MS, ENGINE_RANK_CLASSES, MIN_CLASS_COUNT, quantileTable,
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import { rankCorrelation } from './rank-correlation.js';
 import {
+  DEFAULT_FRONTEND,
   GOALS,
   formatValidateTable,
   modeOfLabel,
@@ -174,7 +175,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     fitRounds: flags.fitRounds ?? 0,
     idleClasses: flags.idleClasses ?? true,
     replications: flags.replications ?? 1,
-    frontend: flags.frontend ?? 'measured',
+    frontend: flags.frontend ?? DEFAULT_FRONTEND,
   };
 }
 

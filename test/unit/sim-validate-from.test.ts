@@ -58,7 +58,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
-  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1, frontend: 'measured' });
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1, frontend: 'whole' });
   t.equal(written.calibration.length, 2);
   for (const c of written.calibration) {
     t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
@@ -139,7 +139,7 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
   }
   const classedDir = tmp();
   writeFileSync(join(classedDir, 'validate.json'), JSON.stringify(classed));
-  const byClass = await revalidate({ from: classedDir, out: tmp(), json: false, model: { cores: null }, silent: true });
+  const byClass = await revalidate({ from: classedDir, out: tmp(), json: false, model: { cores: null, frontend: 'measured' }, silent: true });
   const whole = await revalidate({ from: classedDir, out: tmp(), json: false, model: { cores: null, frontend: 'whole' }, silent: true });
   const out = tmp();
   const measured = await revalidate({ from: dir, out, json: false, model: { cores: null }, silent: true });
@@ -152,7 +152,7 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
     t.ok(Math.abs(whole[i]!.simulated.p50 - byClass[i]!.simulated.p50 - 9) < 0.05, `${c.mode} @ ${c.rate}: by class 1 ms, 'whole' 10 ms (${byClass[i]!.simulated.p50} and ${whole[i]!.simulated.p50})`);
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
-  t.equal(written.model.frontend, 'measured');
+  t.equal(written.model.frontend, 'whole', 'the default');
   const serviceFile = readdirSync(out).find((f) => f.startsWith('service-times-'))!;
   t.match(formatValidateTable(measured), /\| mode \| q\/s \| outside the engine p50 \| p99 \| p99\.9 \| rank correlation with the engine latency \|\n.*\n\| equal-resources \| 200 \| 10\.00 \| 10\.00 \| 10\.00 \| 0\.50 \|/, 'the printed table shows the outside time and its correlation');
   t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
