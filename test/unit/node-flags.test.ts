@@ -35,13 +35,13 @@ function idleWorkerMajors(quiet: boolean): Promise<number | null> {
   const worker = `
     const { parentPort } = require('node:worker_threads');
     const { PerformanceObserver, constants } = require('node:perf_hooks');
-    const keep = [];
-    for (let i = 0; i < 60000; i++) keep.push({ a: i, b: [i] });
+    globalThis.keep = [];
+    for (let i = 0; i < 60000; i++) globalThis.keep.push({ a: i, b: [i] });
     let majors = 0;
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
     }).observe({ entryTypes: ['gc'] });
-    setTimeout(() => parentPort.postMessage(majors + keep.length * 0), 10500);`;
+    setTimeout(() => parentPort.postMessage(majors), 10500);`;
   const program = `
     const { Worker } = await import('node:worker_threads');
     if (${quiet}) (await import(${JSON.stringify(threadHeap)})).quietThreadHeaps();
@@ -61,10 +61,8 @@ function idleWorkerMajors(quiet: boolean): Promise<number | null> {
 t.test('instance threads have no memory reducer', async (t) => {
   const [plain, quiet] = await Promise.all([idleWorkerMajors(false), idleWorkerMajors(true)]);
   t.not(quiet, null, 'the quiet worker reported');
-  if (!plain) {
-    t.comment(`nothing to compare: this V8 did not collect an idle worker's heap within 10 s even with the reducer on (${plain})`);
-    return;
-  }
-  t.ok(plain > 0, `a plain worker thread: ${plain} full collection(s) while idle, the reducer's`);
+  // The control: should a later V8 stop reducing this worker, the check below would test nothing,
+  // so this fails and the worker's growth needs another trigger.
+  t.ok(plain !== null && plain > 0, `a plain worker thread: ${plain} full collection(s) while idle, the reducer's`);
   t.equal(quiet, 0, 'after quietThreadHeaps(): none');
 });
