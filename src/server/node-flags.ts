@@ -6,10 +6,10 @@
 // some 8 s after the last one, and again from a watchdog about every 100 s. A serving process
 // at light load is what it judges idle: at 200 q/s a traced server (`node --trace-gc`) did a
 // "Mark-Compact (reduce)" pausing its main thread 8.6-13.1 ms, and its six instance threads
-// theirs at the same moment, 5-16 ms each on two cores (docs/benchmark-tail.md, "The memory reducer"). Collections
-// driven by allocation still run. The flag must be on the command line for the main thread (V8
-// sets a heap up once); the engine turns it off for its instance threads by itself
-// (src/engine/thread-heap.ts), so a program that embeds the engine only needs it for its own.
+// theirs at the same moment, 5-16 ms each on two cores (docs/benchmark-tail.md, "The memory
+// reducer"). Collections driven by allocation still run. The flag must be on the command line for
+// the main thread (V8 sets a heap up once); the engine turns it off for its instance threads by
+// itself (src/engine/thread-heap.ts), so a program that embeds the engine only needs it for its own.
 export const SERVER_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
 
 /** `argv` (Node flags) with the server flags added where missing. */
