@@ -78,10 +78,10 @@ function pct(sorted: Float64Array, p: number): number {
  * `--mode=`, `--k=`), or the hand-written baseline with `handwritten` true; `script` runs another
  * build's child instead (bench:main-thread --against). Resolves with its port and model once it
  * printed them. It runs under a parm server's Node flags (both servers alike); PARM_BENCH_NODE_FLAGS
- * in the environment adds more.
+ * in the environment adds more, for every server; `extraNodeFlags` for this one.
  */
-export async function startChild(args: string[], handwritten = false, script = handwritten ? HANDWRITTEN : CHILD): Promise<{ child: ChildProcess; port: number; model: string }> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startChild(args: string[], handwritten = false, script = handwritten ? HANDWRITTEN : CHILD, extraNodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; port: number; model: string }> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...extraNodeFlags, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {

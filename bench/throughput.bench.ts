@@ -15,6 +15,11 @@
 // Options: --bound=MS (p99 bound, default 10) --seconds=S (per probe, default 3) --warmup=S (3: a parm server idle for a while needs 2-3 s of load to be back at speed)
 //          --connections=C (8) --start=R (first rate, q/s, default 1000) --step=F (rate factor, 1.1)
 //          --settle=S (pause after each probe, default 0) --json --only=LABEL,LABEL (those configurations, e.g. --only='hand-written,parm none'; ratios need hand-written)
+//          --ab-flags='FLAG FLAG' (each configuration runs twice in the one ladder, once more with these
+//          Node/V8 flags and labelled '+flags', so that a flag is judged side by side, e.g. --ab-flags='--min-semi-space-size=16')
+//          --max-steal=PCT (default 5: a probe over which the hypervisor took more of the machine's CPU
+//          than this is void and taken again, at most 3 times per rate, since it measured the host's
+//          neighbours rather than the server; a failed probe at 18 % steal ended a ladder at a third of its rate)
 import { cpus, loadavg } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import { cpuTicks, stealPct } from '../src/bench/tail/steal.js';
@@ -30,6 +35,8 @@ const CONNECTIONS = Number(args.get('connections') ?? 8);
 const START = Number(args.get('start') ?? 1000);
 const STEP = Number(args.get('step') ?? 1.1);
 const SETTLE = Number(args.get('settle') ?? 0);
+const MAX_STEAL = Number(args.get('max-steal') ?? 5);
+const MAX_VOID_PER_RATE = 3;
 const JSON_OUT = args.has('json');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
@@ -37,6 +44,8 @@ interface Config {
   label: string;
   args: string[];
   handwritten?: boolean;
+  /** Node/V8 flags for this server beyond the servers' own (--ab-flags). */
+  nodeFlags?: string[];
 }
 
 const ONLY = args.get('only')?.split(',');
@@ -47,7 +56,9 @@ const CONFIGS_ALL: Config[] = [
   { label: 'parm k=2', args: ['--system=parm', '--k=2'] },
   { label: 'parm k=4', args: ['--system=parm', '--k=4'] },
 ];
-const CONFIGS = ONLY ? CONFIGS_ALL.filter((c) => ONLY.includes(c.label)) : CONFIGS_ALL;
+const AB_FLAGS = args.get('ab-flags')?.split(' ').filter(Boolean) ?? [];
+const CONFIGS_ONLY = ONLY ? CONFIGS_ALL.filter((c) => ONLY.includes(c.label)) : CONFIGS_ALL;
+const CONFIGS = AB_FLAGS.length === 0 ? CONFIGS_ONLY : CONFIGS_ONLY.flatMap((c) => [c, { ...c, label: `${c.label} +flags`, nodeFlags: AB_FLAGS }]);
 
 interface Probe {
   rate: number;
@@ -62,6 +73,8 @@ interface Probe {
   steal_pct: number | null;
   /** The probed server's main-thread garbage collections over the probe (warm-up included). */
   gc: GcWindow | null;
+  /** Set when steal exceeded --max-steal: the probe does not count towards the rate's verdict. */
+  void?: true;
 }
 
 const cpuSum = (pid: number): number => {
@@ -99,8 +112,12 @@ async function probe(c: Climb, all: Climb[], rate: number): Promise<Probe> {
     gc,
   };
   const steal = result.steal_pct === null ? '' : `, steal ${result.steal_pct.toFixed(1)} %`;
+  if (result.steal_pct !== null && result.steal_pct > MAX_STEAL && c.voids < MAX_VOID_PER_RATE) {
+    result.void = true;
+    c.voids++;
+  }
   const gcNote = gc ? `; GC ${gc.major} major ${gc.major_ms.toFixed(1)} ms + marking ${gc.marking_ms.toFixed(1)} ms, ${gc.minor} minor ${gc.minor_ms.toFixed(1)} ms, longest ${gc.longest_ms.toFixed(1)} ms` : '';
-  log(`  ${c.config.label.padEnd(16)} ${String(Math.round(rate)).padStart(6)} q/s: p99 ${r.p99.toFixed(2)} ms, answered ${r.answered}/${r.sent}, errors ${r.errors} -> ${result.ok ? 'holds' : 'no'}` +
+  log(`  ${c.config.label.padEnd(22)} ${String(Math.round(rate)).padStart(6)} q/s: p99 ${r.p99.toFixed(2)} ms, answered ${r.answered}/${r.sent}, errors ${r.errors} -> ${result.void ? `void (steal over ${MAX_STEAL} %)` : result.ok ? 'holds' : 'no'}` +
     ` (server ${Math.round(result.server_us_per_query)} µs/query; idle servers ${result.others_ms_per_s.toFixed(0)} ms/s, load ${result.generator_ms_per_s.toFixed(0)} ms/s${steal}${gcNote})`);
   return result;
 }
@@ -128,6 +145,8 @@ interface Climb {
   model: string;
   sustained: number;
   climbing: boolean;
+  /** Probes voided for steal at the current rate. */
+  voids: number;
   probes: Probe[];
 }
 
@@ -136,6 +155,7 @@ async function ladder(climbs: Climb[]): Promise<void> {
   let rotate = 0;
   for (let rate = START; climbs.some((c) => c.climbing); rate = Math.round(rate * STEP)) {
     const atRate = new Map<Climb, Probe[]>(climbs.filter((c) => c.climbing).map((c) => [c, []]));
+    for (const c of atRate.keys()) c.voids = 0;
     while (atRate.size > 0) {
       const round = [...atRate.keys()];
       const order = round.map((_, i) => round[(i + rotate) % round.length]!);
@@ -144,6 +164,7 @@ async function ladder(climbs: Climb[]): Promise<void> {
         const p = await probe(c, climbs, rate);
         if (SETTLE > 0) await new Promise((r) => setTimeout(r, SETTLE * 1000));
         c.probes.push(p);
+        if (p.void) continue;
         const probes = atRate.get(c)!;
         probes.push(p);
         const v = verdict(probes);
@@ -170,20 +191,21 @@ async function main(): Promise<void> {
   const climbs: Climb[] = [];
   try {
     for (const c of CONFIGS) {
-      const { child, port, model } = await startChild(c.handwritten ? [...c.args, `--model=${await defaultModel()}`] : c.args, c.handwritten);
+      const { child, port, model } = await startChild(c.handwritten ? [...c.args, `--model=${await defaultModel()}`] : c.args, c.handwritten, undefined, c.nodeFlags);
       children.push(child);
-      climbs.push({ config: c, child, reply: replies(child), pid: child.pid!, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, probes: [] });
+      climbs.push({ config: c, child, reply: replies(child), pid: child.pid!, port, model: c.handwritten ? 'm' : model, sustained: 0, climbing: true, voids: 0, probes: [] });
     }
     await ladder(climbs);
   } finally {
     await Promise.all(children.map((ch) => stopChild(ch)));
   }
   const results = climbs.map((c) => ({ label: c.config.label, sustained_qps: c.sustained, ratio_to_handwritten: NaN, probes: c.probes }));
-  const base = results.find((r) => r.label === 'hand-written')?.sustained_qps ?? NaN;
-  for (const r of results) r.ratio_to_handwritten = r.sustained_qps / base;
-  log('\nconfiguration     sustained q/s   / hand-written');
-  for (const r of results) log(`${r.label.padEnd(18)}${String(Math.round(r.sustained_qps)).padStart(13)}   ${r.ratio_to_handwritten.toFixed(2)}x`);
-  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ machine: { ...machine, loadavg_after: loadavg() }, bound_ms: BOUND, seconds: SECONDS, start_qps: START, step: STEP, settle_s: SETTLE, results }, null, 1)}\n`);
+  const baseOf = (label: string) => results.find((r) => r.label === label)?.sustained_qps ?? NaN;
+  // A '+flags' configuration is compared with the hand-written server under the same flags.
+  for (const r of results) r.ratio_to_handwritten = r.sustained_qps / baseOf(r.label.endsWith(' +flags') ? 'hand-written +flags' : 'hand-written');
+  log('\nconfiguration           sustained q/s   / hand-written');
+  for (const r of results) log(`${r.label.padEnd(24)}${String(Math.round(r.sustained_qps)).padStart(13)}   ${r.ratio_to_handwritten.toFixed(2)}x`);
+  if (JSON_OUT) process.stdout.write(`${JSON.stringify({ machine: { ...machine, loadavg_after: loadavg() }, bound_ms: BOUND, seconds: SECONDS, start_qps: START, step: STEP, settle_s: SETTLE, max_steal_pct: MAX_STEAL, ab_flags: AB_FLAGS, results }, null, 1)}\n`);
 }
 
 main().catch((err: unknown) => {
