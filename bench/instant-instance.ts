@@ -19,6 +19,7 @@ async function signatureOf(modelPath: string): Promise<ModelSignature> {
 class InstantInstance implements EngineInstance {
   state: InstanceState = 'starting';
   readonly restarts = 0;
+  completedRuns = 0;
   readonly gaveUp = false;
   readonly backend = undefined;
   readonly suspectedHung = false;
@@ -60,6 +61,7 @@ class InstantInstance implements EngineInstance {
     setImmediate(() => {
       this.current = null;
       this.state = 'ready';
+      this.completedRuns++;
       this.events.onResult(this, taskId, out, [shape[0]!, this.outElements]);
     });
   }
@@ -72,7 +74,7 @@ class InstantInstance implements EngineInstance {
   checkAlive(): void {}
 
   health(): InstanceHealth {
-    return { id: this.id, role: this.role, state: this.state, restarts: 0, inFlight: this.current === null ? 0 : 1, suspectedHung: false, recentRunMs: 0 };
+    return { id: this.id, role: this.role, state: this.state, restarts: 0, completedRuns: this.completedRuns, inFlight: this.current === null ? 0 : 1, suspectedHung: false, recentRunMs: 0 };
   }
 
   async close(): Promise<void> {

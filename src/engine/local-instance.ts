@@ -85,6 +85,8 @@ export class LocalInstance implements EngineInstance {
   state: InstanceState = 'starting';
   /** Restarts so far (counted when a restart begins). */
   restarts = 0;
+  /** Runs finished with a result, across restarts (`parm_instance_runs_total`). */
+  completedRuns = 0;
   /** True once the instance stopped restarting (its model kept failing to start). */
   gaveUp = false;
   /** Task id being run, or null when idle. */
@@ -153,6 +155,7 @@ export class LocalInstance implements EngineInstance {
       role: this.spec.role,
       state: this.state,
       restarts: this.restarts,
+      completedRuns: this.completedRuns,
       inFlight: this.current === null ? 0 : 1,
       suspectedHung: this.suspected,
       recentRunMs: this.runs.medianMs,
@@ -297,6 +300,7 @@ export class LocalInstance implements EngineInstance {
           this.state = 'ready';
           this.suspected = false;
           this.runs.add(this.clock.now() - this.runStartedAt);
+          this.completedRuns++;
           this.failuresSinceSuccess = 0;
           this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
         }

@@ -77,6 +77,8 @@ export class RemoteInstance implements EngineInstance {
   state: InstanceState = 'starting';
   /** Times it came back after being down. */
   restarts = 0;
+  /** Runs finished with a result, across restarts (`parm_instance_runs_total`). */
+  completedRuns = 0;
   /** A remote instance never gives up: a backend that comes back rejoins. */
   readonly gaveUp = false;
   /** Requests aborted because nobody needed their answer any more (abandon). */
@@ -234,6 +236,7 @@ export class RemoteInstance implements EngineInstance {
       role: this.role,
       state: this.state,
       restarts: this.restarts,
+      completedRuns: this.completedRuns,
       inFlight: this.running.size,
       suspectedHung: this.suspected,
       recentRunMs: this.runs.medianMs,
@@ -323,6 +326,7 @@ export class RemoteInstance implements EngineInstance {
       return;
     }
     this.runs.add(this.clock.now() - r.startedAt);
+    this.completedRuns++;
     this.failuresSinceSuccess = 0;
     this.events.onResult(this, taskId, answer.output, [batch, ...this.outputSample], r.injectedMs);
   }

@@ -184,6 +184,8 @@ export interface InstanceHealth {
   role: 'deployed' | 'parity';
   state: 'starting' | 'ready' | 'busy' | 'down' | 'restarting';
   restarts: number;
+  /** Runs this instance finished with a result, since the engine started (restarts included). */
+  completedRuns: number;
   inFlight: number;
   /** A run has taken far longer than this instance's recent runs: it may be hung (not yet declared). */
   suspectedHung: boolean;

@@ -143,6 +143,18 @@ export class ServerMetrics {
         for (const inst of m.instances) backendInfo.set({ model, instance: inst.id, role: inst.role, backend: inst.backend ?? '' }, 1);
       }),
     });
+    const instRuns: Counter<'model' | 'instance' | 'role'> = new Counter({
+      name: 'parm_instance_runs_total',
+      help: 'Runs an instance finished with a result (restarts included): how the scheduler spreads work',
+      labelNames: ['model', 'instance', 'role'],
+      registers,
+      collect: () => {
+        instRuns.reset();
+        for (const [model, e] of engines) {
+          for (const inst of this.snapshot(model, e).instances) instRuns.inc({ model, instance: inst.id, role: inst.role }, inst.completedRuns);
+        }
+      },
+    });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({
       name: 'parm_instance_in_flight',
       help: 'Queries running on an instance',

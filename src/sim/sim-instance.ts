@@ -38,6 +38,7 @@ export const SIM_SIGNATURE = {
 export class SimInstance implements EngineInstance {
   state: InstanceState = 'starting';
   restarts = 0;
+  completedRuns = 0;
   readonly gaveUp = false;
   readonly backend = undefined;
   readonly suspectedHung = false;
@@ -113,6 +114,7 @@ export class SimInstance implements EngineInstance {
       this.busyMs += this.clock.now() - now;
       this.lastEventAt = this.clock.now();
       // As a real instance does, the injected delay is reported apart from the model's time.
+      this.completedRuns++;
       this.events.onResult(this, taskId, output, [batch, 1], delay);
     };
     const cpu = this.b.cpu;
@@ -145,7 +147,7 @@ export class SimInstance implements EngineInstance {
   checkAlive(): void {}
 
   health(): InstanceHealth {
-    return { id: this.id, role: this.role, state: this.state, restarts: this.restarts, inFlight: this.current === null ? 0 : 1, suspectedHung: false, recentRunMs: 0 };
+    return { id: this.id, role: this.role, state: this.state, restarts: this.restarts, completedRuns: this.completedRuns, inFlight: this.current === null ? 0 : 1, suspectedHung: false, recentRunMs: 0 };
   }
 
   async close(): Promise<void> {

@@ -140,7 +140,7 @@ export class FakeEngine implements Engine {
       parityCancelled: 0,
       abandoned: 0,
       paritySkipped: 0,
-      instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
+      instances: [{ id: 'deployed-0', role: 'deployed', state: 'ready', restarts: 0, completedRuns: this.calls - this.pending, inFlight: this.pending, suspectedHung: false, recentRunMs: 0 }],
       latency: { all: { count: this.calls, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 } },
       runTime: {
         deployed: {

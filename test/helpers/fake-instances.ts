@@ -71,6 +71,7 @@ export class FakeFleet {
 export class FakeInstance implements EngineInstance {
   state: InstanceState = 'starting';
   restarts = 0;
+  completedRuns = 0;
   gaveUp = false;
   faults: InstanceFault[];
   disturbances: Disturbance[] = [];
@@ -164,6 +165,7 @@ export class FakeInstance implements EngineInstance {
       record.resultAt = this.clock.now();
       const out = new Float32Array(batch * OUT);
       for (let b = 0; b < batch; b++) out.set(fakeModel(data.subarray(b * IN, (b + 1) * IN)), b * OUT);
+      this.completedRuns++;
       this.events.onResult(this, taskId, outcome.kind === 'wrong-size' ? out.subarray(1) : out, [batch, OUT]);
     }, outcome.ms);
   }
@@ -191,6 +193,7 @@ export class FakeInstance implements EngineInstance {
       role: this.role,
       state: this.state,
       restarts: this.restarts,
+      completedRuns: this.completedRuns,
       inFlight: this.current === null ? 0 : 1,
       suspectedHung: this.suspected,
       recentRunMs: this.runs.medianMs,

@@ -120,6 +120,10 @@ t.test('batching with parity over batches, round-robin balancing, background loa
   const m = e.metrics();
   t.equal(m.answered, 32);
   t.ok(m.groups >= 8, `coding groups formed across batches (${m.groups})`);
+  const runs = m.instances.filter((i) => i.role === 'deployed').map((i) => i.completedRuns);
+  t.ok(runs.length === 2 && runs.every((n) => n > 0), `round-robin: every deployed instance ran (${runs.join(', ')})`);
+  const total = runs.reduce((a, b) => a + b, 0);
+  t.ok(total >= 8 && total <= 32, `deployed runs: batches of at most 4 of the 32 queries (${total})`);
 });
 
 t.test('the calling thread stays responsive during heavy inference', async (t) => {

@@ -88,6 +88,7 @@ t.test('reads metadata, runs with the binary extension, and fails like a crashed
   t.equal(inst.freeSlots, 0, 'one request at a time by default');
   const r = await rec.next('result');
   t.same(r.e === 'result' && Array.from(r.output), [...fakeModel(x(1)), ...fakeModel(x(2))]);
+  t.equal(inst.health().completedRuns, 1, 'a run with a result is counted');
 
   for (const [behaviour, reason] of [
     ['http500', /HTTP 500/],
@@ -113,6 +114,7 @@ t.test('reads metadata, runs with the binary extension, and fails like a crashed
   const e = await rec.next('error');
   t.ok(e.e === 'error' && /refused the request/.test(e.message), 'a 400 fails the task, not the instance');
   t.equal(inst.health().circuit, 'closed');
+  t.equal(inst.health().completedRuns, 1, 'failed runs and refusals are not counted');
 });
 
 /** A ready remote instance (300 ms request timeout) whose stand-in backend then stops answering. */

@@ -123,6 +123,11 @@ t.test('health, server and model metadata, repository index', async (t) => {
     t.match(metrics, re, `metrics: ${re.source}`);
   }
   t.notMatch(metrics, /idle_below_ms="0.2"/, 'an idle class with no runs is left out');
+  const runs = /parm_instance_runs_total\{model="fake",instance="deployed-0",role="deployed"\} (\d+)/.exec(metrics);
+  const answered = /parm_engine_answered_total\{model="fake"\} (\d+)/.exec(metrics);
+  t.ok(runs && answered, 'parm_instance_runs_total and parm_engine_answered_total are exported');
+  t.equal(runs?.[1], answered?.[1], "the one instance's runs are the engine's answers");
+  t.match(metrics, /# TYPE parm_instance_runs_total counter/);
   const r405 = await fetch(`${server.url}/v2/models/fake/infer`);
   t.equal(r405.status, 405);
   t.equal((await fetch(`${server.url}/nothing`)).status, 404);

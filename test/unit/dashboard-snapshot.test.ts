@@ -61,7 +61,7 @@ t.test('instances carry the faults that target them; the deployment lists them a
     { kind: 'crash', instance: '1', afterQueries: 0 },
     { kind: 'hang', instance: 'parity-0' },
   ];
-  const health = (id: string, role: 'deployed' | 'parity') => ({ id, role, state: 'ready' as const, restarts: 0, inFlight: 0, suspectedHung: false, recentRunMs: 0.5 });
+  const health = (id: string, role: 'deployed' | 'parity') => ({ id, role, state: 'ready' as const, restarts: 0, completedRuns: 0, inFlight: 0, suspectedHung: false, recentRunMs: 0.5 });
   const a = scripted('a', { faults, instances: [health('deployed-0', 'deployed'), health('deployed-1', 'deployed'), health('parity-0', 'parity')] });
   const d = new DashboardSampler(new Map([['a', a.engine]])).sample().deployments[0]!;
   t.same(d.faults, faults);
