@@ -150,9 +150,9 @@ export class ServerMetrics {
       registers,
       collect: () => {
         instRuns.reset();
-        for (const [model, e] of engines) {
-          for (const inst of this.snapshot(model, e).instances) instRuns.inc({ model, instance: inst.id, role: inst.role }, inst.completedRuns);
-        }
+        each((model, m) => {
+          for (const inst of m.instances) instRuns.inc({ model, instance: inst.id, role: inst.role }, inst.completedRuns);
+        })();
       },
     });
     const instFlight: Gauge<'model' | 'instance'> = new Gauge({
