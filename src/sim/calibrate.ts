@@ -165,6 +165,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
       slow_fraction: result.slow_fraction === null ? null : mean((r) => r.slow_fraction ?? 0),
       within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, percentiles) : null,
+      instance_runs: { deployed: meanRuns(reps, 'deployed'), parity: meanRuns(reps, 'parity') },
     };
     const error = { p50: relError(run.real.p50, simulated.p50), p99: relError(run.real.p99, simulated.p99), p999: relError(run.real.p999, simulated.p999) };
     const c: Calibration = { ...run, simulated, error, met: withinGoals(error) };
@@ -178,6 +179,11 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
 function withinIntervals(ci: Record<keyof Percentiles, [number, number]>, sim: Percentiles): Record<keyof Percentiles, boolean> {
   const inside = (k: keyof Percentiles): boolean => sim[k] >= ci[k][0] && sim[k] <= ci[k][1];
   return { p50: inside('p50'), p99: inside('p99'), p999: inside('p999') };
+}
+
+/** Each instance's runs of one role averaged over the replications. */
+function meanRuns(reps: SimResult[], role: 'deployed' | 'parity'): number[] {
+  return reps[0]!.instance_runs[role].map((_, i) => reps.reduce((a, r) => a + (r.instance_runs[role][i] ?? 0), 0) / reps.length);
 }
 
 /** The median of a non-empty list. */

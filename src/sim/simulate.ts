@@ -110,6 +110,8 @@ export interface SimResult extends LatencyStats {
   run_time: { deployed: QuantileTable; parity: QuantileTable | null };
   /** With `slowMs`: the fraction of measured answers slower than it; otherwise null. */
   slow_fraction: number | null;
+  /** Runs each instance finished with a result over the whole run (warm-up included), per role in instance order, as parm_instance_runs_total counts them. */
+  instance_runs: { deployed: number[]; parity: number[] };
 }
 
 export function labelOf(c: Pick<SimConfig, 'mode' | 'k' | 'r'>): string {
@@ -271,6 +273,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     engine_latency: engineLatency,
     run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
     slow_fraction: c.slowMs === undefined ? null : fractionAbove(measured, c.slowMs),
+    instance_runs: { deployed: deployed.map((i) => i.completedRuns), parity: instances.filter((i) => i.role === 'parity').map((i) => i.completedRuns) },
   };
 }
 

@@ -44,6 +44,16 @@ export interface Percentiles {
  */
 export type EngineLatency = Partial<Record<'all' | 'original' | 'reconstructed', Percentiles>>;
 
+/**
+ * Runs each instance finished with a result over the whole run (warm-up included), per role, in
+ * instance order (`deployed-0`, `deployed-1`, ...; `parity-0`, ...): how the scheduler spread the
+ * work, which decides how many answers a disturbance of one instance catches.
+ */
+export interface InstanceRuns {
+  deployed: number[];
+  parity: number[];
+}
+
 /** How the real runs were set up: the same for every run of one validation. */
 export interface RecordedBench {
   /** ISO time the real runs began; null in the first format. */
@@ -98,6 +108,8 @@ export interface RecordedRun {
     /** The fraction of answers slower than `slow_ms` (half the background's delay: the answers a disturbance caught). */
     slow_ms?: number | null;
     slow_fraction?: number | null;
+    /** From the server's parm_instance_runs_total at the run's end; absent in records made before it. */
+    instance_runs?: InstanceRuns | null;
   };
   /**
    * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
@@ -148,6 +160,8 @@ export interface Calibration extends RecordedRun {
     replications?: { n: number; p50: [number, number]; p99: [number, number]; p999: [number, number] } | null;
     /** Per percentile: whether the simulated value lies within the real run's 95 % interval (null where it has none). */
     within_real_ci: Record<keyof Percentiles, boolean> | null;
+    /** The simulated instances' runs as the real run's instance_runs counts them; with replications, their mean. */
+    instance_runs?: InstanceRuns;
   };
   error: Percentiles;
   met: boolean;
@@ -247,11 +261,21 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         ci95: c.real.ci95 ?? null,
         slow_ms: c.real.slow_ms ?? null,
         slow_fraction: c.real.slow_fraction ?? null,
+        instance_runs: instanceRunsOf(c.real.instance_runs, `${where}: real.instance_runs`),
       },
       service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
     };
   });
   return { recorded, runs, version };
+}
+
+/** A recorded InstanceRuns, checked; null where the record has none. */
+function instanceRunsOf(x: unknown, where: string): InstanceRuns | null {
+  if (x === null || x === undefined) return null;
+  const r = x as Partial<InstanceRuns>;
+  const counts = (a: unknown): a is number[] => Array.isArray(a) && a.every((n) => finite(n) && n >= 0);
+  if (typeof r !== 'object' || !counts(r.deployed) || !counts(r.parity)) bad(`${where}: expected { deployed: [counts], parity: [counts] }`);
+  return { deployed: r.deployed, parity: r.parity };
 }
 
 /** Writes validate.json and each run's service-time file (as `--service FILE` reads it) into `dir`; returns the paths. */
@@ -296,6 +320,7 @@ export function formatValidateTable(rows: Calibration[]): string {
     '',
     ...precisionTable(rows),
     ...outsideSummary(rows),
+    ...spreadTable(rows),
     `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
     `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
   ];
@@ -319,6 +344,30 @@ function outsideSummary(rows: Calibration[]): string[] {
     '| mode | q/s | outside the engine p50 | p99 | p99.9 | rank correlation with the engine latency |',
     '|---|---:|---:|---:|---:|---:|',
     ...known.map((r) => `| ${r.mode} | ${r.rate} | ${at(r, 0.5)} | ${at(r, 0.99)} | ${at(r, 0.999)} | ${rho(r)} |`),
+    '',
+  ];
+}
+
+/**
+ * How the work was spread over the instances, real against simulated, where the record has the
+ * real counts: runs per instance in instance order, and the busiest deployed instance's share.
+ */
+function spreadTable(rows: Calibration[]): string[] {
+  const known = rows.filter((r) => r.real.instance_runs && r.simulated.instance_runs);
+  if (known.length === 0) return [];
+  const list = (xs: number[]): string => (xs.length ? xs.map((x) => Math.round(x)).join(' ') : '-');
+  const share = (xs: number[]): string => {
+    const total = xs.reduce((a, b) => a + b, 0);
+    return total > 0 ? `${((Math.max(...xs) / total) * 100).toFixed(0)} %` : '-';
+  };
+  return [
+    '| mode | q/s | runs per deployed instance real | sim | busiest real | sim | runs per parity instance real | sim |',
+    '|---|---:|---|---|---:|---:|---|---|',
+    ...known.map((r) => {
+      const real = r.real.instance_runs!;
+      const sim = r.simulated.instance_runs!;
+      return `| ${r.mode} | ${r.rate} | ${list(real.deployed)} | ${list(sim.deployed)} | ${share(real.deployed)} | ${share(sim.deployed)} | ${list(real.parity)} | ${list(sim.parity)} |`;
+    }),
     '',
   ];
 }

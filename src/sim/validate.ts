@@ -24,22 +24,26 @@ import {
   writeValidateRecord,
   type Calibration,
   type EngineLatency,
+  type InstanceRuns,
   type RecordedBench,
   type RecordedRun,
   type ValidateRecord,
 } from './validate-record.js';
 
-/** What one server measured: run-time tables per role, and the engine's own latency percentiles by kind of answer. */
+/** What one server measured: run-time tables per role, the engine's own latency percentiles by kind of answer, and the runs per instance. */
 interface Scraped {
   deployed: QuantileTable | null;
   parity: QuantileTable | null;
   engineP50: number | null;
   engine: EngineLatency;
+  /** Null from a server without parm_instance_runs_total. */
+  instanceRuns: InstanceRuns | null;
 }
 
-/** Reads parm_engine_run_time_ms and the engine's p50 from a Prometheus text scrape. */
+/** Reads parm_engine_run_time_ms, the engine's p50 and parm_instance_runs_total from a Prometheus text scrape. */
 export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
+  let instanceRuns: InstanceRuns | null = null;
   let engineP50: number | null = null;
   const engine: EngineLatency = {};
   /** Per role, per idle class bound (its label): the run-time quantiles and the run count. */
@@ -51,11 +55,17 @@ export function parseScrape(text: string, model: string): Scraped {
     return c;
   };
   for (const line of text.split('\n')) {
-    const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle)\{([^}]*)\}\s+(\S+)$/.exec(line);
+    const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle|parm_instance_runs_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
     if (labels['model'] !== model) continue;
     const v = Number(m[3]);
+    if (m[1] === 'parm_instance_runs_total') {
+      // Instance ids are `deployed-N` and `parity-N` (src/engine/instance-pool.ts): N is the place.
+      const id = /^(deployed|parity)-(\d+)$/.exec(labels['instance'] ?? '');
+      if (id && Number.isFinite(v)) (instanceRuns ??= { deployed: [], parity: [] })[id[1] as 'deployed' | 'parity'][Number(id[2])] = v;
+      continue;
+    }
     if (m[1] === 'parm_engine_runs_by_idle') {
       classOf(labels['role']!, labels['idle_below_ms']!).count = v;
       continue;
@@ -101,7 +111,9 @@ export function parseScrape(text: string, model: string): Scraped {
     const e = engine[kind]!;
     if (!(Number.isFinite(e.p50) && Number.isFinite(e.p99) && Number.isFinite(e.p999))) delete engine[kind];
   }
-  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine };
+  // An id missing from the scrape (none should be) counts as no runs rather than a hole in the list.
+  if (instanceRuns) for (const role of ['deployed', 'parity'] as const) instanceRuns[role] = Array.from(instanceRuns[role], (x) => x ?? 0);
+  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine, instanceRuns };
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
@@ -252,6 +264,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         generator_cpu_pct: rec.generator_cpu_pct,
         steal_pct: rec.steal_pct ?? null,
         ...precision(outcome.latencies.get(k), slowMs),
+        instance_runs: s.instanceRuns,
       },
       service: {
         deployed: s.deployed,

@@ -10,7 +10,7 @@ import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.j
 import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
 import { formatValidateTable, readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
-import { revalidate } from '../../src/sim/validate.js';
+import { parseScrape, revalidate } from '../../src/sim/validate.js';
 
 const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'parm-validate-from-'));
@@ -102,6 +102,42 @@ t.test('bad input', async (t) => {
   t.throws(() => readValidateRecord(empty), /unknown mode "fast"/);
   writeFileSync(join(empty, 'validate.json'), '{');
   t.throws(() => readValidateRecord(empty), { code: 'PARM_ERR_CLI_USAGE' });
+});
+
+t.test('runs per instance: read from the server in instance order, recorded, and counted the same way by the simulation', async (t) => {
+  const scrape = [
+    'parm_instance_runs_total{model="m",instance="deployed-1",role="deployed"} 7',
+    'parm_instance_runs_total{model="m",instance="parity-0",role="parity"} 4',
+    'parm_instance_runs_total{model="other",instance="deployed-0",role="deployed"} 99',
+    'parm_instance_runs_total{model="m",instance="deployed-0",role="deployed"} 12',
+  ].join('\n');
+  t.same(parseScrape(scrape, 'm').instanceRuns, { deployed: [12, 7], parity: [4] });
+  t.equal(parseScrape('parm_engine_latency_ms{model="m",kind="all",quantile="0.5"} 1', 'm').instanceRuns, null, 'an older server: none');
+
+  const rows = await revalidate({ from: V1, out: tmp(), json: false, model: { cores: null }, silent: true });
+  // 200 q/s for 12 s, warm-up included: every query runs once on a deployed instance.
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  const [er, parm] = rows;
+  t.equal(er!.simulated.instance_runs!.deployed.length, 6, 'equal-resources: 4 deployed + 2 replicas');
+  t.equal(sum(er!.simulated.instance_runs!.deployed), 2400);
+  t.same(er!.simulated.instance_runs!.parity, []);
+  t.equal(sum(parm!.simulated.instance_runs!.deployed), 2400);
+  t.equal(parm!.simulated.instance_runs!.parity.length, 2);
+  // A group's parity query starts only once a member is late (src/engine/parity-start.ts).
+  const parity = sum(parm!.simulated.instance_runs!.parity);
+  t.ok(parity > 0 && parity < 1200, `parity runs for some of the 1200 groups: ${parity}`);
+  t.equal(formatValidateTable(rows).includes('runs per deployed instance'), false, 'no real counts recorded: no spread table');
+
+  const dir = tmp();
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { real: Record<string, unknown> }[] };
+  file.calibration[0]!.real['instance_runs'] = { deployed: [1500, 900, 0, 0, 0, 0], parity: [] };
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.same(readValidateRecord(dir).runs[0]!.real.instance_runs, { deployed: [1500, 900, 0, 0, 0, 0], parity: [] });
+  const table = formatValidateTable(await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null }, silent: true }));
+  t.match(table, /\| equal-resources \| 200 \| 1500 900 0 0 0 0 \| [\d ]+ \| 63 % \|/, 'the real counts and the busiest instance\'s share beside the simulated');
+  file.calibration[0]!.real['instance_runs'] = { deployed: [1, -2], parity: [] };
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /real.instance_runs: expected/);
 });
 
 t.test('replications: the median of several simulations, their range, the first one unchanged', async (t) => {
