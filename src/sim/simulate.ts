@@ -150,11 +150,12 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     ...(c.stragglers.background ? { background: c.stragglers.background } : {}),
   };
   const engine = new ParmEngine(options, {
-    clock,
+    // The engine's timers resolve as Node's do in production; the simulated instances' run times are exact.
+    clock: clock.withNodeTimers(),
     codec: nativeCodec,
-    instanceFactory: (spec, events, clk): EngineInstance => {
+    instanceFactory: (spec, events): EngineInstance => {
       const slow = c.stragglers.slow && slowRng.next() < c.stragglers.slow.fraction ? c.stragglers.slow.factor : 1;
-      const inst = new SimInstance(spec, events, clk, {
+      const inst = new SimInstance(spec, events, clock, {
         service: spec.role === 'deployed' ? c.service.deployed : c.service.parity,
         slowFactor: slow,
         mtbfMs: c.stragglers.failures?.mtbfMs,

@@ -1,7 +1,23 @@
 // The simulated clock: timers in time order (ties in the order set), cancellation, housekeeping
-// timers that do not keep a run going, and promise callbacks between timers.
+// timers that do not keep a run going, promise callbacks between timers, and the view with Node's
+// timer resolution.
 import t from 'tap';
-import { VirtualClock } from '../../src/sim/virtual-clock.js';
+import { VirtualClock, nodeTimerDelay } from '../../src/sim/virtual-clock.js';
+
+t.test("withNodeTimers: delays truncated to whole ms, at least 1, as Node's setTimeout; the clock itself stays exact", async (t) => {
+  t.same([0, 0.2, 1, 1.23, 1.99, 2.05, 7.9, -3, NaN].map(nodeTimerDelay), [1, 1, 1, 1, 1, 2, 7, 1, 1]);
+  const c = new VirtualClock();
+  const node = c.withNodeTimers();
+  const got: string[] = [];
+  c.advance(0.4);
+  node.setTimeout(() => got.push(`node 1.23@${node.now()}`), 1.23);
+  c.setTimeout(() => got.push(`exact 1.23@${c.now()}`), 1.23);
+  const gone = node.setTimeout(() => got.push('never'), 0.5);
+  node.clearTimeout(gone);
+  node.setTimeout(() => got.push(`node 2.5@${node.now()}`), 2.5);
+  c.run();
+  t.same(got, ['node 1.23@1.4', 'exact 1.23@1.63', 'node 2.5@2.4']);
+});
 
 t.test('timers fire in time order, ties in the order they were set', async (t) => {
   const c = new VirtualClock();
