@@ -117,9 +117,20 @@ export interface RecordedRun {
    * median (real p50 - the engine's own p50), ms; `frontend`: that time per answer (its latency
    * minus the engine's `parm_latency_ms`) as a quantile table, and `outside_engine_correlation`
    * its rank correlation with the engine's latency over the same answers, absent in records made
-   * before them.
+   * before them. The run-time tables and engine_latency cover the whole run, warm-up included (a
+   * server's histograms start with it); engine_latency_measured the measured answers alone.
    */
-  service: { deployed: QuantileTable; parity: QuantileTable | null; frontend_ms: number; frontend?: QuantileTable | null; outside_engine_correlation?: number | null; engine_p50: number | null; engine_latency: EngineLatency | null };
+  service: {
+    deployed: QuantileTable;
+    parity: QuantileTable | null;
+    frontend_ms: number;
+    frontend?: QuantileTable | null;
+    outside_engine_correlation?: number | null;
+    engine_p50: number | null;
+    engine_latency: EngineLatency | null;
+    /** The engine's latency of the measured answers alone (each answer's `parm_latency_ms`, the warm-up left out); absent in records made before it. */
+    engine_latency_measured?: Percentiles | null;
+  };
 }
 
 /** The model a re-simulation used (docs/simulate.md: the shared-CPU model). */
@@ -263,7 +274,7 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         slow_fraction: c.real.slow_fraction ?? null,
         instance_runs: instanceRunsOf(c.real.instance_runs, `${where}: real.instance_runs`),
       },
-      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null, engine_latency_measured: s.engine_latency_measured ?? null },
     };
   });
   return { recorded, runs, version };
@@ -340,10 +351,12 @@ function outsideSummary(rows: Calibration[]): string[] {
     return i < 0 ? '-' : t.quantiles[i]!.toFixed(2);
   };
   const rho = (r: Calibration): string => (typeof r.service.outside_engine_correlation === 'number' ? r.service.outside_engine_correlation.toFixed(2) : '-');
+  // The engine's p99 over the whole run (its histograms, warm-up included, which the service tables share) and over the measured answers alone.
+  const p99 = (e: Percentiles | null | undefined): string => (e ? e.p99.toFixed(2) : '-');
   return [
-    '| mode | q/s | outside the engine p50 | p99 | p99.9 | rank correlation with the engine latency |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${at(r, 0.5)} | ${at(r, 0.99)} | ${at(r, 0.999)} | ${rho(r)} |`),
+    '| mode | q/s | outside the engine p50 | p99 | p99.9 | rank correlation with the engine latency | engine p99, whole run | measured answers | sim |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...known.map((r) => `| ${r.mode} | ${r.rate} | ${at(r, 0.5)} | ${at(r, 0.99)} | ${at(r, 0.999)} | ${rho(r)} | ${p99(r.service.engine_latency?.all)} | ${p99(r.service.engine_latency_measured)} | ${p99(r.simulated.engine_latency.all)} |`),
     '',
   ];
 }

@@ -9,6 +9,7 @@ import { ParmError } from '../errors.js';
 import { defaultOptions, parseModes } from '../bench/tail/options.js';
 import { machineInfo } from '../bench/tail/report.js';
 import { runTailBenchmark, startParmTarget, type RunSpec } from '../bench/tail/run.js';
+import { summarize } from '../bench/tail/stats.js';
 import { DEFAULTS } from '../engine/options.js';
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
@@ -25,6 +26,7 @@ import {
   type Calibration,
   type EngineLatency,
   type InstanceRuns,
+  type Percentiles,
   type RecordedBench,
   type RecordedRun,
   type ValidateRecord,
@@ -127,6 +129,13 @@ function precision(latencies: Float64Array | undefined, slowMs: number | null): 
     slow_ms: slowMs,
     slow_fraction: slowMs === null ? null : fractionAbove(sorted, slowMs),
   };
+}
+
+/** p50, p99 and p99.9 of the given latencies, as the benchmark computes a run's (stats.ts); null where there are none. */
+function measuredPercentiles(ms: Float64Array | undefined): Percentiles | null {
+  if (!ms || ms.length === 0) return null;
+  const { p50, p99, p999 } = summarize(ms);
+  return { p50, p99, p999 };
 }
 
 /** Probabilities of the recorded per-answer time outside the engine: every percent, and the tail a p99.9 is read from. */
@@ -274,6 +283,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         outside_engine_correlation: pairs ? rankCorrelation(pairs.outsideMs, pairs.engineMs) : null,
         engine_p50: s.engineP50,
         engine_latency: s.engine,
+        engine_latency_measured: measuredPercentiles(pairs?.engineMs),
       },
     };
   });

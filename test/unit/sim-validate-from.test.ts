@@ -133,6 +133,7 @@ t.test('runs per instance: read from the server in instance order, recorded, and
   file.calibration[0]!.real['instance_runs'] = { deployed: [1500, 900, 0, 0, 0, 0], parity: [] };
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
   t.same(readValidateRecord(dir).runs[0]!.real.instance_runs, { deployed: [1500, 900, 0, 0, 0, 0], parity: [] });
+  t.equal(readValidateRecord(dir).runs[0]!.service.engine_latency_measured, null, 'a record without the measured answers\' engine latency reads it as null');
   const table = formatValidateTable(await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null }, silent: true }));
   t.match(table, /\| equal-resources \| 200 \| 1500 900 0 0 0 0 \| [\d ]+ \| 63 % \|/, 'the real counts and the busiest instance\'s share beside the simulated');
   file.calibration[0]!.real['instance_runs'] = { deployed: [1, -2], parity: [] };
@@ -190,7 +191,7 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.model.frontend, 'whole', 'the default');
   const serviceFile = readdirSync(out).find((f) => f.startsWith('service-times-'))!;
-  t.match(formatValidateTable(measured), /\| mode \| q\/s \| outside the engine p50 \| p99 \| p99\.9 \| rank correlation with the engine latency \|\n.*\n\| equal-resources \| 200 \| 10\.00 \| 10\.00 \| 10\.00 \| 0\.50 \|/, 'the printed table shows the outside time and its correlation');
+  t.match(formatValidateTable(measured), /\| mode \| q\/s \| outside the engine p50 \| p99 \| p99\.9 \| rank correlation with the engine latency \| engine p99, whole run \| measured answers \| sim \|\n.*\n\| equal-resources \| 200 \| 10\.00 \| 10\.00 \| 10\.00 \| 0\.50 \| [\d.-]+ \| - \| [\d.]+ \|/, 'the printed table shows the outside time and its correlation');
   t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
   file.calibration[0]!.service['frontend'] = 3;
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
