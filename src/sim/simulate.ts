@@ -252,7 +252,8 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   let recon = 0;
   for (let i = warm; i < n; i++) recon += reconstructed[i]!;
   const deployed = instances.filter((i) => i.role === 'deployed');
-  const parity = instances.length - deployed.length;
+  const parityList = instances.filter((i) => i.role === 'parity');
+  const parity = parityList.length;
   const busy = deployed.reduce((a, i) => a + i.busyMs, 0);
   return {
     ...s,
@@ -274,7 +275,7 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     engine_latency: engineLatency,
     run_time: { deployed: table(runTime.deployed), parity: runTime.parity.count > 0 ? table(runTime.parity) : null },
     slow_fraction: c.slowMs === undefined ? null : fractionAbove(measured, c.slowMs),
-    instance_runs: { deployed: deployed.map((i) => i.completedRuns), parity: instances.filter((i) => i.role === 'parity').map((i) => i.completedRuns) },
+    instance_runs: { deployed: deployed.map((i) => i.completedRuns), parity: parityList.map((i) => i.completedRuns) },
   };
 }
 

@@ -46,8 +46,8 @@ export class VirtualClock implements Clock {
    * assumed"), so a wait of 1.23 ms fires after 1 ms and one of 0.2 ms after 1 ms. The engine's
    * fractional waits (the adaptive parity wait, src/engine/parity-start.ts, and its re-checks) take
    * that long in production; simulated instances keep the exact clock for their run times.
-   * Measured on Node 20 with an idle loop: waits of 1, 1.23 and 1.5 ms took 1.09-1.10 ms at the
-   * median, 2.05 ms took 2.09 ms.
+   * `npm run bench:timers` on Node 20, 2 vCPUs: waits of 0.2 to 1.99 ms took 1.07-1.14 ms at the
+   * median, 2.05 ms took 2.09 ms, 3 ms 3.09 ms.
    */
   withNodeTimers(): Clock {
     return {
