@@ -97,6 +97,27 @@ export function idleClassLabel(boundMs: number): string {
   return boundMs === Infinity ? '+Inf' : String(boundMs);
 }
 
+/**
+ * Bounds (ms) of the run-time histogram (parm_engine_run_ms): eight per octave (each about 9 %
+ * above the last) from 1/32 ms to 2048 ms, the powers of two among them, at four significant digits, so a window's quantiles can be
+ * read from the difference of two scrapes (`parm simulate --validate` covers the measured window
+ * alone this way) or with Prometheus' rate(); runs above the last bound count in +Inf only.
+ */
+export const RUN_TIME_BUCKETS_MS: readonly number[] = Array.from({ length: 129 }, (_, i) => Number((2 ** (i / 8 - 5)).toPrecision(4)));
+
+/** The bucket of a run time in RUN_TIME_BUCKETS_MS: the first bound at or above it (RUN_TIME_BUCKETS_MS.length: above all). */
+export function runTimeBucket(ms: number): number {
+  const b = RUN_TIME_BUCKETS_MS;
+  let lo = 0;
+  let hi = b.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ms <= b[mid]!) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 /** The class of an idle time in RUN_IDLE_CLASSES_MS (an unbounded idle time is in the last). */
 export function idleClass(idleMs: number): number {
   const last = RUN_IDLE_CLASSES_MS.length - 1;
@@ -109,15 +130,21 @@ export function idleClass(idleMs: number): number {
 export class RunTimes {
   private readonly h = { deployed: histogram(), parity: histogram() };
   private readonly byIdle = { deployed: RUN_IDLE_CLASSES_MS.map(histogram), parity: RUN_IDLE_CLASSES_MS.map(histogram) };
+  /** Per role and idle class: runs per bucket of RUN_TIME_BUCKETS_MS (not cumulative, the last above every bound) and their sum (ms). */
+  private readonly buckets = { deployed: RUN_IDLE_CLASSES_MS.map(() => new Float64Array(RUN_TIME_BUCKETS_MS.length + 1)), parity: RUN_IDLE_CLASSES_MS.map(() => new Float64Array(RUN_TIME_BUCKETS_MS.length + 1)) };
+  private readonly sumMs = { deployed: RUN_IDLE_CLASSES_MS.map(() => 0), parity: RUN_IDLE_CLASSES_MS.map(() => 0) };
 
   /** `idleMs`: how long the instance had been without work when it was handed the task. */
   record(role: 'deployed' | 'parity', ms: number, idleMs: number): void {
     const us = Math.max(1, Math.min(Math.round(ms * 1000), 3_600_000_000));
+    const c = idleClass(idleMs);
     this.h[role].recordValue(us);
-    this.byIdle[role][idleClass(idleMs)]!.recordValue(us);
+    this.byIdle[role][c]!.recordValue(us);
+    this.buckets[role][c]![runTimeBucket(ms)]!++;
+    this.sumMs[role][c]! += ms;
   }
 
-  /** Per role: tasks measured and run time (ms) at each of RUN_TIME_QUANTILES, in all and per idle class. */
+  /** Per role: tasks measured and run time (ms) at each of RUN_TIME_QUANTILES, in all and per idle class (with its histogram). */
   summary(): EngineMetrics['runTime'] {
     const one = (h: hdr.Histogram) => ({
       count: h.totalCount,
@@ -125,7 +152,7 @@ export class RunTimes {
     });
     const role = (r: 'deployed' | 'parity') => ({
       ...one(this.h[r]),
-      byIdle: this.byIdle[r].map((h, i) => ({ idleBelowMs: RUN_IDLE_CLASSES_MS[i]!, ...one(h) })),
+      byIdle: this.byIdle[r].map((h, i) => ({ idleBelowMs: RUN_IDLE_CLASSES_MS[i]!, ...one(h), buckets: Array.from(this.buckets[r][i]!), sumMs: this.sumMs[r][i]! })),
     });
     return { deployed: role('deployed'), parity: role('parity') };
   }

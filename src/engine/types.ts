@@ -244,7 +244,7 @@ export interface EngineMetrics {
    * `byIdle`: the same per idle class (RUN_IDLE_CLASSES_MS: how long the instance had been without
    * work before the run, below `idleBelowMs` and at or above the previous class's bound).
    */
-  runTime: Record<'deployed' | 'parity', RunTimeSummary & { byIdle: (RunTimeSummary & { idleBelowMs: number })[] }>;
+  runTime: Record<'deployed' | 'parity', RunTimeSummary & { byIdle: IdleClassRunTimes[] }>;
   /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
   faults: FaultSpec[];
 }
@@ -253,6 +253,16 @@ export interface EngineMetrics {
 export interface RunTimeSummary {
   count: number;
   quantiles: number[];
+}
+
+/** The run times of one idle class (RUN_IDLE_CLASSES_MS): quantiles, and the histogram a window's quantiles are read from. */
+export interface IdleClassRunTimes extends RunTimeSummary {
+  /** The class's upper bound (ms of idleness before the run; Infinity for the last). */
+  idleBelowMs: number;
+  /** Runs per bucket of RUN_TIME_BUCKETS_MS, not cumulative; one more entry than bounds, for runs above every bound. */
+  buckets: number[];
+  /** Sum of the class's run times, ms. */
+  sumMs: number;
 }
 
 export interface Engine {

@@ -4,6 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
+import { RunTimeHistogram } from './run-time-histogram.js';
 
 export type Transport = 'http' | 'ws' | 'grpc';
 
@@ -208,6 +209,7 @@ export class ServerMetrics {
       registers,
       collect: eachIdleClass((labels, c) => runsByIdle.set(labels, c.count)),
     });
+    new RunTimeHistogram(() => Array.from(engines, ([model, e]) => [model, this.snapshot(model, e)] as [string, EngineMetrics]), this.registry);
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
       name: 'parm_engine_latency_ms',
       help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',

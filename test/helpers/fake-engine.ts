@@ -1,7 +1,7 @@
 // A fake Engine for the network front's unit tests: implements the Engine interface with a
 // deterministic function of the input, so tests can predict every answer without a model.
 import { ParmError } from '../../src/errors.js';
-import { RUN_TIME_QUANTILES } from '../../src/engine/metrics.js';
+import { RUN_TIME_BUCKETS_MS, RUN_TIME_QUANTILES, runTimeBucket } from '../../src/engine/metrics.js';
 import type { Engine, EngineMetrics, EngineOptions, FaultSpec, InferOptions, InferResult, ModelInfo, TensorInput } from '../../src/engine/types.js';
 
 export const FAKE_INFO: ModelInfo = {
@@ -148,8 +148,9 @@ export class FakeEngine implements Engine {
           quantiles: RUN_TIME_QUANTILES.map(() => 1),
           // A class with runs and one without (left out of /metrics).
           byIdle: [
-            { idleBelowMs: 0.2, count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0) },
-            { idleBelowMs: Infinity, count: 3, quantiles: RUN_TIME_QUANTILES.map(() => 1) },
+            { idleBelowMs: 0.2, count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), buckets: RUN_TIME_BUCKETS_MS.map(() => 0).concat(0), sumMs: 0 },
+            // Three runs of 1 ms: in the first bucket at or above 1 ms.
+            { idleBelowMs: Infinity, count: 3, quantiles: RUN_TIME_QUANTILES.map(() => 1), buckets: RUN_TIME_BUCKETS_MS.map((_, i) => (i === runTimeBucket(1) ? 3 : 0)).concat(0), sumMs: 3 },
           ],
         },
         parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), byIdle: [] },

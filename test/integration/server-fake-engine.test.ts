@@ -119,6 +119,13 @@ t.test('health, server and model metadata, repository index', async (t) => {
     /# TYPE parm_request_duration_seconds histogram/,
     /parm_engine_run_time_by_idle_ms\{model="fake",role="deployed",idle_below_ms="\+Inf",quantile="0.5"\} 1/,
     /parm_engine_runs_by_idle\{model="fake",role="deployed",idle_below_ms="\+Inf"\} 3/,
+    /# TYPE parm_engine_run_ms histogram/,
+    // Three runs of 1 ms: none at or under the bound below (0.917 ms), all three at 1 ms.
+    /parm_engine_run_ms_bucket\{le="0.917",model="fake",role="deployed",idle_below_ms="\+Inf"\} 0\n/,
+    /parm_engine_run_ms_bucket\{le="1",model="fake",role="deployed",idle_below_ms="\+Inf"\} 3\n/,
+    /parm_engine_run_ms_bucket\{le="\+Inf",model="fake",role="deployed",idle_below_ms="\+Inf"\} 3\n/,
+    /parm_engine_run_ms_sum\{model="fake",role="deployed",idle_below_ms="\+Inf"\} 3\n/,
+    /parm_engine_run_ms_count\{model="fake",role="deployed",idle_below_ms="\+Inf"\} 3\n/,
   ]) {
     t.match(metrics, re, `metrics: ${re.source}`);
   }

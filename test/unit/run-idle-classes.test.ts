@@ -2,7 +2,7 @@
 // keeps its run times per class (RUN_IDLE_CLASSES_MS); a measured table's classes drive the
 // simulated runs (empirical by_idle), and --validate reads them from a server's /metrics.
 import t from 'tap';
-import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, RunTimes, idleClass } from '../../src/engine/metrics.js';
+import { RUN_IDLE_CLASSES_MS, RUN_TIME_BUCKETS_MS, RUN_TIME_QUANTILES, RunTimes, idleClass, runTimeBucket } from '../../src/engine/metrics.js';
 import { MIN_CLASS_COUNT, empirical, fixed } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
 import { parseScrape } from '../../src/sim/validate.js';
@@ -72,4 +72,22 @@ t.test('the scrape reader takes the idle classes, recording absent ones with no 
   const d = parseScrape(lines.join('\n'), 'm').deployed!;
   t.same(d.by_idle!.map((c) => [c.idle_below_ms, c.count, c.quantiles[0]]), [[0.2, 120, 0.5], [1, 0, 1], [5, 0, 1], [null, 80, 2]]);
   t.equal(parseScrape(lines.filter((l) => !l.includes('idle')).join('\n'), 'm').deployed!.by_idle, undefined, 'an older server: no classes');
+});
+
+t.test('the run-time histogram: each run in the first bound at or above it, per idle class, with the sum', async (t) => {
+  t.equal(RUN_TIME_BUCKETS_MS.length, 129);
+  t.same([RUN_TIME_BUCKETS_MS[0], RUN_TIME_BUCKETS_MS[40], RUN_TIME_BUCKETS_MS[48], RUN_TIME_BUCKETS_MS[128]], [0.03125, 1, 2, 2048], 'the powers of two are bounds');
+  t.ok(RUN_TIME_BUCKETS_MS.every((b, i) => i === 0 || (b / RUN_TIME_BUCKETS_MS[i - 1]! > 1.08 && b / RUN_TIME_BUCKETS_MS[i - 1]! < 1.1)), 'each about 9 % above the last');
+  t.same([0, 0.03125, 0.0313, 1, 1.0001, 2048, 2049].map(runTimeBucket), [0, 0, 1, 40, 41, 128, 129]);
+  const r = new RunTimes();
+  r.record('deployed', 1, 0.1);
+  r.record('deployed', 1.05, 0.1);
+  r.record('deployed', 5000, Infinity);
+  const [first, , , last] = r.summary().deployed.byIdle;
+  t.equal(first!.buckets.length, 130);
+  t.equal(first!.buckets[40], 1, '1 ms in the bucket of bound 1');
+  t.equal(first!.buckets[41], 1, '1.05 ms in the next');
+  t.equal(first!.buckets.reduce((a, b) => a + b, 0), first!.count);
+  t.equal(first!.sumMs, 2.05);
+  t.equal(last!.buckets[129], 1, 'above every bound: the +Inf bucket');
 });
