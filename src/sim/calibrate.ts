@@ -31,6 +31,15 @@ export interface SimModel {
   replications?: number;
   /** The time outside the engine added to each answer (absent: measured). */
   frontend?: FrontendModel;
+  /** Which run-time tables of a record to draw from (RecordedRun.service.run_time_window; absent: measured, where the record has them). */
+  runTimes?: 'measured' | 'process';
+}
+
+/** The run-time tables a run is simulated with under `model`, and the window they cover. */
+export function runTables(run: RecordedRun, model: SimModel): { deployed: QuantileTable; parity: QuantileTable | null; window: 'measured' | 'process' } {
+  const window = run.service.run_time_window ?? 'process';
+  if (model.runTimes === 'process' && window === 'measured' && run.service.process_run_time) return { ...run.service.process_run_time, window: 'process' };
+  return { deployed: run.service.deployed, parity: run.service.parity, window };
 }
 
 /**
@@ -42,7 +51,7 @@ export interface SimModel {
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? DEFAULT_FRONTEND };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? DEFAULT_FRONTEND, run_times: m.runTimes ?? 'measured' };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -126,13 +135,14 @@ export interface Resimulated {
 
 /** Simulates one recorded run under `model`, fitting the work per run first when asked. */
 export async function resimulateRun(bench: RecordedBench, run: RecordedRun, model: SimModel): Promise<Resimulated> {
-  let work = { deployed: run.service.deployed, parity: run.service.parity };
+  const measured = runTables(run, model);
+  let work = { deployed: measured.deployed, parity: measured.parity };
   const rounds = model.cores === null ? 0 : model.fitRounds;
   for (let i = 0; i < rounds; i++) {
     const res = await simulate(configFor(bench, run, model, work));
     work = {
-      deployed: refit(work.deployed, run.service.deployed, res.run_time.deployed),
-      parity: work.parity && res.run_time.parity ? refit(work.parity, run.service.parity!, res.run_time.parity) : work.parity,
+      deployed: refit(work.deployed, measured.deployed, res.run_time.deployed),
+      parity: work.parity && res.run_time.parity ? refit(work.parity, measured.parity!, res.run_time.parity) : work.parity,
     };
   }
   return { result: await simulate(configFor(bench, run, model, work)), work };
@@ -149,6 +159,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
   const n = Math.max(1, Math.round(model.replications ?? 1));
   for (const run of runs) {
     const { result, work } = await resimulateRun(bench, run, model);
+    const tables = runTables(run, model);
     const reps: SimResult[] = [result];
     for (let j = 1; j < n; j++) reps.push(await replicate(bench, run, model, work, j));
     const pick = (k: keyof Percentiles): number => median(reps.map((r) => r[k]));
@@ -162,7 +173,8 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
       cores_busy: result.cores_busy,
       engine_latency: result.engine_latency,
       cpu_per_query_ms: model.cores === null ? 0 : model.cpuPerQuery === 'frontend' ? run.service.frontend_ms : model.cpuPerQuery,
-      run_time_mismatch: { deployed: runTimeMismatch(run.service.deployed, result.run_time.deployed), parity: runTimeMismatch(run.service.parity, result.run_time.parity) },
+      run_time_mismatch: { deployed: runTimeMismatch(tables.deployed, result.run_time.deployed), parity: runTimeMismatch(tables.parity, result.run_time.parity) },
+      run_time_window: tables.window,
       slow_fraction: result.slow_fraction === null ? null : mean((r) => r.slow_fraction ?? 0),
       within_real_ci: run.real.ci95 ? withinIntervals(run.real.ci95, percentiles) : null,
       instance_runs: { deployed: meanRuns(reps, 'deployed'), parity: meanRuns(reps, 'parity') },

@@ -117,8 +117,9 @@ export interface RecordedRun {
    * median (real p50 - the engine's own p50), ms; `frontend`: that time per answer (its latency
    * minus the engine's `parm_latency_ms`) as a quantile table, and `outside_engine_correlation`
    * its rank correlation with the engine's latency over the same answers, absent in records made
-   * before them. The run-time tables and engine_latency cover the whole run, warm-up included (a
-   * server's histograms start with it); engine_latency_measured the measured answers alone.
+   * before them. engine_latency covers the whole run, warm-up included (a server's histograms
+   * start with it); engine_latency_measured the measured answers alone. The run-time tables cover
+   * the window `run_time_window` names.
    */
   service: {
     deployed: QuantileTable;
@@ -130,6 +131,15 @@ export interface RecordedRun {
     engine_latency: EngineLatency | null;
     /** The engine's latency of the measured answers alone (each answer's `parm_latency_ms`, the warm-up left out); absent in records made before it. */
     engine_latency_measured?: Percentiles | null;
+    /**
+     * What `deployed` and `parity` cover: `measured`, the measured window (from half a second
+     * before it to the stop, read from the run-time histogram parm_engine_run_ms scraped at both
+     * ends), or `process`, the server's whole life, warm-up included (its quantile gauges; records
+     * made before the histogram, absent there).
+     */
+    run_time_window?: 'measured' | 'process';
+    /** With a `measured` window: the whole-life tables of the same run, for `--run-times process`. */
+    process_run_time?: { deployed: QuantileTable; parity: QuantileTable | null } | null;
   };
 }
 
@@ -150,6 +160,8 @@ export interface SimModelRecord {
   replications?: number;
   /** The time outside the engine added to each answer (SimModel.frontend; absent in earlier records). */
   frontend?: FrontendModel;
+  /** The run-time tables asked for (SimModel.runTimes; each run's simulated.run_time_window says which it had; absent in earlier records). */
+  run_times?: 'measured' | 'process';
 }
 
 export interface Calibration extends RecordedRun {
@@ -165,6 +177,8 @@ export interface Calibration extends RecordedRun {
      * runs more than the real machine did shows it here.
      */
     run_time_mismatch: { deployed: number | null; parity: number | null };
+    /** The window of the run-time tables this simulation drew from (RecordedRun.service.run_time_window, or `process` under --run-times process). */
+    run_time_window?: 'measured' | 'process';
     /** The fraction of simulated answers slower than the real run's slow_ms (null where it has none); with replications, their mean. */
     slow_fraction: number | null;
     /** With replications: how many, and the lowest and highest of each percentile across them (the percentiles above are their medians). */
@@ -251,6 +265,9 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
     if (!s || !isTable(s.deployed) || !optionalTable(s.parity) || !finite(s.frontend_ms) || !optionalTable(s.frontend)) {
       bad(`${where}: needs service { deployed: { quantiles }, parity, frontend_ms, frontend? }`);
     }
+    if (s.run_time_window !== undefined && s.run_time_window !== 'measured' && s.run_time_window !== 'process') bad(`${where}: service.run_time_window: expected "measured" or "process"`);
+    const whole = s.process_run_time;
+    if (whole !== undefined && whole !== null && (!isTable(whole.deployed) || !optionalTable(whole.parity))) bad(`${where}: service.process_run_time: expected { deployed: { quantiles }, parity }`);
     const mode = modeOfLabel(c.mode);
     const trial = finite(c.trial) ? c.trial : 0;
     return {
@@ -274,7 +291,10 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         slow_fraction: c.real.slow_fraction ?? null,
         instance_runs: instanceRunsOf(c.real.instance_runs, `${where}: real.instance_runs`),
       },
-      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null, engine_latency_measured: s.engine_latency_measured ?? null },
+      service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null, engine_latency_measured: s.engine_latency_measured ?? null,
+        run_time_window: s.run_time_window ?? 'process',
+        process_run_time: whole ? { deployed: whole.deployed, parity: whole.parity ?? null } : null,
+      },
     };
   });
   return { recorded, runs, version };
@@ -332,10 +352,18 @@ export function formatValidateTable(rows: Calibration[]): string {
     ...precisionTable(rows),
     ...outsideSummary(rows),
     ...spreadTable(rows),
+    windowLine(rows),
     `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
     `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
   ];
   return lines.join('\n');
+}
+
+/** Which run-time tables the simulations drew from: the measured window or the server's whole life. */
+function windowLine(rows: Calibration[]): string {
+  const measured = rows.filter((r) => (r.simulated.run_time_window ?? 'process') === 'measured').length;
+  const what = measured === rows.length ? 'the measured window' : measured === 0 ? "the servers' whole life, warm-up included" : `the measured window in ${measured} of ${rows.length} runs, the servers' whole life in the others`;
+  return `run-time tables simulated with: ${what}`;
 }
 
 /**

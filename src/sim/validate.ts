@@ -16,6 +16,7 @@ import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } fro
 import { ENGINE_CLASSES_MS, ENGINE_RANK_CLASSES, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type EngineRankClassTable, type QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import { rankCorrelation } from './rank-correlation.js';
+import { addBucket, complete, emptyBuckets, windowTable, type RunTimeBuckets } from './run-time-window.js';
 import {
   DEFAULT_FRONTEND,
   GOALS,
@@ -40,12 +41,15 @@ interface Scraped {
   engine: EngineLatency;
   /** Null from a server without parm_instance_runs_total. */
   instanceRuns: InstanceRuns | null;
+  /** The run-time histogram (parm_engine_run_ms); null from a server without it, or with buckets this version does not know. */
+  buckets: RunTimeBuckets | null;
 }
 
-/** Reads parm_engine_run_time_ms, the engine's p50 and parm_instance_runs_total from a Prometheus text scrape. */
+/** Reads parm_engine_run_time_ms, the run-time histogram, the engine's p50 and parm_instance_runs_total from a Prometheus text scrape. */
 export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
   let instanceRuns: InstanceRuns | null = null;
+  let buckets: RunTimeBuckets | null = emptyBuckets();
   let engineP50: number | null = null;
   const engine: EngineLatency = {};
   /** Per role, per idle class bound (its label): the run-time quantiles and the run count. */
@@ -57,11 +61,15 @@ export function parseScrape(text: string, model: string): Scraped {
     return c;
   };
   for (const line of text.split('\n')) {
-    const m = /^(parm_engine_run_time_ms|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle|parm_instance_runs_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
+    const m = /^(parm_engine_run_time_ms|parm_engine_run_ms_bucket|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle|parm_instance_runs_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
     if (labels['model'] !== model) continue;
     const v = Number(m[3]);
+    if (m[1] === 'parm_engine_run_ms_bucket') {
+      if (buckets && !addBucket(buckets, labels, v)) buckets = null;
+      continue;
+    }
     if (m[1] === 'parm_instance_runs_total') {
       // Instance ids are `deployed-N` and `parity-N` (src/engine/instance-pool.ts): N is the place.
       const id = /^(deployed|parity)-(\d+)$/.exec(labels['instance'] ?? '');
@@ -115,10 +123,28 @@ export function parseScrape(text: string, model: string): Scraped {
   }
   // An id missing from the scrape (none should be) counts as no runs rather than a hole in the list.
   if (instanceRuns) for (const role of ['deployed', 'parity'] as const) instanceRuns[role] = Array.from(instanceRuns[role], (x) => x ?? 0);
-  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine, instanceRuns };
+  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine, instanceRuns, buckets: buckets && complete(buckets) ? buckets : null };
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
+
+/**
+ * How long before the measured window the first scrape is taken, ms: a scrape costs the server a
+ * few ms of CPU, which would delay the first measured answers; the load is steady by then.
+ */
+export const WINDOW_SCRAPE_LEAD_MS = 500;
+
+/**
+ * A run's run-time tables over the window between two scrapes, where both carry the run-time
+ * histogram; else (an older server, or the first scrape failed) the whole-life tables.
+ */
+export function runTimesOver(before: Scraped | null, after: Scraped): Pick<RecordedRun['service'], 'deployed' | 'parity' | 'run_time_window' | 'process_run_time'> {
+  const whole = { deployed: after.deployed!, parity: after.parity };
+  const deployed = before?.buckets && after.buckets ? windowTable(before.buckets, after.buckets, 'deployed', whole.deployed) : null;
+  if (!deployed) return { ...whole, run_time_window: 'process', process_run_time: null };
+  const parity = whole.parity ? windowTable(before!.buckets!, after.buckets!, 'parity', whole.parity) : null;
+  return { deployed, parity, run_time_window: 'measured', process_run_time: whole };
+}
 
 /** A run's 95 % percentile intervals and the fraction of its answers slower than slowMs, from its latencies. */
 function precision(latencies: Float64Array | undefined, slowMs: number | null): Pick<RecordedRun['real'], 'ci95' | 'slow_ms' | 'slow_fraction'> {
@@ -197,6 +223,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     idleClasses: flags.idleClasses ?? true,
     replications: flags.replications ?? 1,
     frontend: flags.frontend ?? DEFAULT_FRONTEND,
+    runTimes: flags.runTimes ?? 'measured',
   };
 }
 
@@ -214,6 +241,9 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     outDir: join(o.out, 'validate-bench'),
   };
   const scraped = new Map<string, Scraped>();
+  /** The scrape just before each run's measured window (null where it failed). */
+  const before = new Map<string, Promise<Scraped | null>>();
+  const bases = new Map<string, string>();
   const runs = new Map<string, RunSpec>();
   const machine = machineInfo();
   const recorded: RecordedBench = {
@@ -235,6 +265,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
       const target = await startParmTarget(run, options, dir);
       const base = target.wsUrl.replace(/^ws/, 'http').replace(/\/v2\/.*$/, '');
       runs.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), run);
+      bases.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), base);
       return {
         ...target,
         stop: async () => {
@@ -247,11 +278,24 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         },
       };
     },
+    onProgress: (run, p) => {
+      const k = key({ label: run.spec.label, rate: run.rate, trial: run.trial });
+      const base = bases.get(k);
+      if (base === undefined || before.has(k) || p.elapsedMs < opts.warmupMs - WINDOW_SCRAPE_LEAD_MS) return;
+      before.set(
+        k,
+        fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })
+          .then(async (res) => parseScrape(await res.text(), opts.deployment))
+          .catch(() => null),
+      );
+    },
     onRunEnd: (run, r) => process.stderr.write(`  real ${run.spec.label} @ ${run.rate} q/s: p50 ${r.p50_ms.toFixed(3)} p99 ${r.p99_ms.toFixed(2)} p99.9 ${r.p999_ms.toFixed(2)} ms\n`),
   });
   recorded.load_average!.end = loadavg();
   // Half the delay a disturbance adds: answers above it are the ones a disturbance caught.
   const slowMs = opts.background?.kind === 'delay' ? opts.background.intensity / 2 : null;
+  const first = new Map<string, Scraped | null>();
+  for (const [k, p] of before) first.set(k, await p);
   const real: RecordedRun[] = outcome.records.map((rec) => {
     const k = key(rec);
     const s = scraped.get(k);
@@ -276,8 +320,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         instance_runs: s.instanceRuns,
       },
       service: {
-        deployed: s.deployed,
-        parity: s.parity,
+        ...runTimesOver(first.get(k) ?? null, s),
         frontend_ms: Math.max(0, rec.p50_ms - (s.engineP50 ?? rec.p50_ms)),
         frontend: outsideTable(pairs),
         outside_engine_correlation: pairs ? rankCorrelation(pairs.outsideMs, pairs.engineMs) : null,

@@ -1,4 +1,4 @@
-// `parm simulate`'s validation flags as a process: --validate-frontend is taken with
+// `parm simulate`'s validation flags as a process: --validate-frontend and --run-times are taken with
 // --validate-from (and recorded in the model), and refused with a clear error without it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -29,4 +29,19 @@ t.test('--validate-frontend', async (t) => {
   t.not(wrong.code, 0);
   t.match(wrong.stderr, /--validate-frontend.*mean.*(measured|choices)/s);
   t.equal((await parm(['--validate-from', V1, '--validate-frontend', 'whole', '--out', out])).code, 0, 'whole is a choice');
+});
+
+t.test('--run-times', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'parm-simulate-cli-'));
+  const ok = await parm(['--validate-from', V1, '--run-times', 'process', '--json', '--out', out]);
+  t.equal(ok.code, 0, ok.stderr);
+  const record = JSON.parse(ok.stdout) as { model: { run_times: string }; calibration: { simulated: { run_time_window: string } }[] };
+  t.equal(record.model.run_times, 'process', 'recorded in the model');
+  t.ok(record.calibration.every((c) => c.simulated.run_time_window === 'process'), 'a record without the histogram: the whole life');
+  const alone = await parm(['--run-times', 'measured', '--queries', '100', '--out', out]);
+  t.not(alone.code, 0);
+  t.match(alone.stderr, /--run-times: only with --validate or --validate-from/);
+  const wrong = await parm(['--validate-from', V1, '--run-times', 'warm', '--out', out]);
+  t.not(wrong.code, 0);
+  t.match(wrong.stderr, /--run-times.*warm.*(measured|choices)/s);
 });

@@ -58,7 +58,7 @@ t.test('re-simulation with a core per instance is the simulation of what the rec
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
   t.equal(written.version, 2);
-  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1, frontend: 'whole' });
+  t.same(written.model, { cores: null, parity_nice: 10, run_cpu_fraction: 0.6, cpu_per_query: '0', fit_rounds: 0, idle_classes: true, replications: 1, frontend: 'whole', run_times: 'measured' });
   t.equal(written.calibration.length, 2);
   for (const c of written.calibration) {
     t.ok(Math.abs(c.error.p99 - (c.simulated.p99 - c.real.p99) / c.real.p99) < 1e-12, `${c.mode}: the error is (sim - real) / real`);
@@ -196,4 +196,32 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
   file.calibration[0]!.service['frontend'] = 3;
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
   t.throws(() => readValidateRecord(dir), /calibration\[0\]: needs service \{ deployed: \{ quantiles \}, parity, frontend_ms, frontend\? \}/);
+});
+
+t.test('a record with both run-time windows: the measured one by default, the whole life with --run-times process', async (t) => {
+  const dir = tmp();
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { service: Record<string, unknown> }[] };
+  t.equal(readValidateRecord(V1).runs[0]!.service.run_time_window, 'process', 'a record made before the histogram: the whole life');
+  const slow = { quantiles: [5, 5, 5, 5, 5] };
+  for (const c of file.calibration) {
+    c.service['run_time_window'] = 'measured';
+    c.service['process_run_time'] = { deployed: slow, parity: c.service['parity'] ? slow : null };
+  }
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  const measured = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null }, silent: true });
+  const whole = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, runTimes: 'process' }, silent: true });
+  measured.forEach((c, i) => {
+    t.equal(c.simulated.run_time_window, 'measured');
+    t.equal(whole[i]!.simulated.run_time_window, 'process');
+    t.ok(whole[i]!.simulated.p50 > c.simulated.p50 + 2, `${c.mode} @ ${c.rate}: runs of 5 ms move the median (${c.simulated.p50.toFixed(3)} -> ${whole[i]!.simulated.p50.toFixed(3)})`);
+  });
+  t.match(formatValidateTable(measured), /run-time tables simulated with: the measured window\n/);
+  t.match(formatValidateTable(whole), /run-time tables simulated with: the servers' whole life, warm-up included\n/);
+  file.calibration[0]!.service['run_time_window'] = 'warm';
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /service.run_time_window: expected "measured" or "process"/);
+  file.calibration[0]!.service['run_time_window'] = 'measured';
+  file.calibration[0]!.service['process_run_time'] = { deployed: 1 };
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /service.process_run_time: expected/);
 });

@@ -49,10 +49,13 @@ function runChild(options: LoadOptions, start: Forker, onProgress: (p: Progress)
 /** Runs `generators` load-generator processes at once against one server and merges the results. */
 export async function runGenerators(opts: GeneratorsOptions, onProgress?: (p: Progress) => void): Promise<LoadResult> {
   const n = Math.max(1, Math.floor(opts.generators));
-  const progress: Progress[] = Array.from({ length: n }, () => ({ sent: 0, answered: 0, total: 0 }));
+  const progress: Progress[] = Array.from({ length: n }, () => ({ sent: 0, answered: 0, total: 0, elapsedMs: 0 }));
+  // Counts add up; the load is as far along as its least advanced generator.
   const report = (): void => {
     if (!onProgress) return;
-    onProgress(progress.reduce((a, p) => ({ sent: a.sent + p.sent, answered: a.answered + p.answered, total: a.total + p.total }), { sent: 0, answered: 0, total: 0 }));
+    onProgress(
+      progress.reduce((a, p) => ({ sent: a.sent + p.sent, answered: a.answered + p.answered, total: a.total + p.total, elapsedMs: Math.min(a.elapsedMs, p.elapsedMs) }), { sent: 0, answered: 0, total: 0, elapsedMs: Infinity }),
+    );
   };
   const { generators: _g, fork: start = fork, ...rest } = opts;
   const results = await Promise.all(

@@ -62,6 +62,8 @@ export interface Progress {
   sent: number;
   answered: number;
   total: number;
+  /** How far into its schedule the load is, ms (0 before the first send): the measured window starts at LoadOptions.warmupMs. */
+  elapsedMs: number;
 }
 
 interface Pending {
@@ -183,7 +185,8 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
   const t0 = performance.now() + 20;
   let next = 0;
   let nextPayload = total > 0 ? build(0) : null;
-  const progressTimer = onProgress ? setInterval(() => onProgress({ sent, answered, total }), 250) : null;
+  const elapsed = (): number => Math.max(0, performance.now() - t0);
+  const progressTimer = onProgress ? setInterval(() => onProgress({ sent, answered, total, elapsedMs: elapsed() }), 250) : null;
 
   await new Promise<void>((resolve) => {
     const tick = (): void => {
@@ -222,7 +225,7 @@ export async function runLoad(opts: LoadOptions, onProgress?: (p: Progress) => v
     clearTimeout(timer);
   }
   if (progressTimer) clearInterval(progressTimer);
-  onProgress?.({ sent, answered, total });
+  onProgress?.({ sent, answered, total, elapsedMs: elapsed() });
 
   let lost = 0;
   for (const p of pending.values()) if (p.measured) lost++;

@@ -1,0 +1,96 @@
+// Run-time tables over a window: a server's /metrics scraped twice (its run-time histogram,
+// parm_engine_run_ms), the difference read as quantiles, so that `parm simulate --validate`
+// leaves a slow warm-up out of the tables it simulates with.
+import t from 'tap';
+import { Counters, Latencies, RUN_TIME_BUCKETS_MS, RunTimes, snapshot } from '../../src/engine/metrics.js';
+import type { Engine } from '../../src/engine/types.js';
+import { makeRng } from '../../src/bench/tail/rng.js';
+import { ServerMetrics } from '../../src/server/metrics.js';
+import { runTables, VALIDATE_RUN_CPU_FRACTION, type SimModel } from '../../src/sim/calibrate.js';
+import { bucketQuantile } from '../../src/sim/run-time-window.js';
+import { parseScrape, runTimesOver } from '../../src/sim/validate.js';
+import type { RecordedRun } from '../../src/sim/validate-record.js';
+
+/** A server's /metrics text over one deployment `m` whose engine measured `runs`. */
+async function scrape(runs: RunTimes): Promise<string> {
+  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), []);
+  const engine = { metrics: () => metrics } as unknown as Engine;
+  return new ServerMetrics(new Map([['m', engine]])).text();
+}
+
+/** Log-normal run times (ms) with the given median, seeded. */
+function lognormal(n: number, medianMs: number, seed: number): number[] {
+  const rng = makeRng(seed);
+  return Array.from({ length: n }, () => medianMs * Math.exp(0.4 * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next())));
+}
+
+const exact = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+};
+
+t.test('a quantile read from the histogram is within a bucket of the exact one', async (t) => {
+  const xs = lognormal(20_000, 0.6, 3);
+  const cum = new Array<number>(RUN_TIME_BUCKETS_MS.length + 1).fill(0);
+  for (const x of xs) for (let i = 0; i < cum.length; i++) if (i === RUN_TIME_BUCKETS_MS.length || x <= RUN_TIME_BUCKETS_MS[i]!) cum[i]!++;
+  const min = Math.min(...xs);
+  const max = Math.max(...xs);
+  for (const p of [0.05, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999]) {
+    const got = bucketQuantile(cum, p, min, max);
+    t.ok(Math.abs(got / exact(xs, p) - 1) < 0.09, `p ${p}: ${got.toFixed(4)} against ${exact(xs, p).toFixed(4)}`);
+  }
+  t.equal(bucketQuantile(cum, 0, min, max), Math.max(min, bucketQuantile(cum, 0, 0, Infinity)), 'p = 0 is kept at or above the least run');
+  t.equal(bucketQuantile(cum, 1, min, max), max, 'p = 1 is kept at the greatest run');
+  t.ok(Number.isNaN(bucketQuantile(cum.map(() => 0), 0.5, 0, 1)), 'no runs: no quantile');
+});
+
+t.test('the window between two scrapes leaves out the runs before the first', async (t) => {
+  const runs = new RunTimes();
+  // A slow warm-up (median 2 ms, some right after another run), then the measured window (0.5 ms).
+  const warm = lognormal(3000, 2, 1);
+  warm.forEach((ms, i) => runs.record('deployed', ms, i % 2 ? 0.1 : 3));
+  const before = parseScrape(await scrape(runs), 'm');
+  const measured = lognormal(6000, 0.5, 2);
+  measured.forEach((ms, i) => runs.record('deployed', ms, i % 3 ? 3 : 0.1));
+  runs.record('parity', 0.7, 10);
+  const after = parseScrape(await scrape(runs), 'm');
+  t.ok(before.buckets && after.buckets, 'both scrapes carry the histogram');
+
+  const w = runTimesOver(before, after);
+  t.equal(w.run_time_window, 'measured');
+  t.equal(w.deployed.count, 6000, "the window's runs alone");
+  t.equal(w.process_run_time!.deployed, after.deployed, 'the whole-life table kept beside it');
+  const at = (p: number): number => w.deployed.quantiles[w.deployed.p!.indexOf(p)]!;
+  for (const p of [0.1, 0.5, 0.9, 0.99]) t.ok(Math.abs(at(p) / exact(measured, p) - 1) < 0.09, `window p ${p}: ${at(p).toFixed(3)} against ${exact(measured, p).toFixed(3)}`);
+  const whole = after.deployed!;
+  t.ok(whole.quantiles[whole.p!.indexOf(0.5)]! > 1.3 * at(0.5), 'the whole-life median is the warm-up-heavy one');
+  const classes = w.deployed.by_idle!;
+  t.same(
+    classes.map((c) => [c.idle_below_ms, c.count]),
+    [
+      [0.2, 2000],
+      [1, 0],
+      [5, 4000],
+      [null, 0],
+    ],
+    "each idle class counts the window's runs",
+  );
+  t.same(classes[1]!.quantiles, w.deployed.quantiles, 'a class without runs in the window draws from the whole window');
+  t.equal(w.parity!.count, 1, 'a role whose runs all came after the first scrape: all of them');
+
+  t.equal(runTimesOver(null, after).run_time_window, 'process', 'no first scrape: the whole-life tables');
+  t.equal(runTimesOver(null, after).deployed, after.deployed);
+  const old = parseScrape((await scrape(runs)).split('\n').filter((l) => !l.startsWith('parm_engine_run_ms')).join('\n'), 'm');
+  t.equal(old.buckets?.deployed.size ?? 0, 0, 'a server without the histogram');
+  t.equal(runTimesOver(before, old).run_time_window, 'process');
+});
+
+t.test('--run-times process simulates with the whole-life tables of a record that has both', async (t) => {
+  const table = (m: number) => ({ p: [0, 1], quantiles: [m, m] });
+  const run = { service: { deployed: table(1), parity: null, run_time_window: 'measured', process_run_time: { deployed: table(2), parity: table(3) } } } as unknown as RecordedRun;
+  const model = (runTimes?: 'measured' | 'process'): SimModel => ({ cores: 2, parityNice: 10, runCpuFraction: VALIDATE_RUN_CPU_FRACTION, cpuPerQuery: 0, fitRounds: 0, idleClasses: true, ...(runTimes ? { runTimes } : {}) });
+  t.same(runTables(run, model()), { deployed: table(1), parity: null, window: 'measured' });
+  t.same(runTables(run, model('process')), { deployed: table(2), parity: table(3), window: 'process' });
+  const older = { service: { deployed: table(4), parity: null } } as unknown as RecordedRun;
+  t.same(runTables(older, model('measured')), { deployed: table(4), parity: null, window: 'process' }, 'a record made before the histogram has only the whole life');
+});
