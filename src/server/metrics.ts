@@ -4,7 +4,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
 import type { Engine, EngineMetrics } from '../engine/types.js';
 import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
-import { RunTimeHistogram } from './run-time-histogram.js';
+import { runTimeHistogramText } from './run-time-histogram.js';
 
 export type Transport = 'http' | 'ws' | 'grpc';
 
@@ -45,7 +45,7 @@ export class ServerMetrics {
   /** Engine metrics read in the scrape in progress, by deployment. */
   private readonly scrape = new Map<string, EngineMetrics>();
 
-  constructor(engines: ReadonlyMap<string, Engine>) {
+  constructor(private readonly engines: ReadonlyMap<string, Engine>) {
     const registers = [this.registry];
     const requests: Counter<'model' | 'transport' | 'outcome' | 'status'> = new Counter({
       name: 'parm_requests_total',
@@ -209,7 +209,6 @@ export class ServerMetrics {
       registers,
       collect: eachIdleClass((labels, c) => runsByIdle.set(labels, c.count)),
     });
-    new RunTimeHistogram(() => Array.from(engines, ([model, e]) => [model, this.snapshot(model, e)] as [string, EngineMetrics]), this.registry);
     const engLatency: Gauge<'model' | 'kind' | 'quantile'> = new Gauge({
       name: 'parm_engine_latency_ms',
       help: 'Engine-measured latency quantiles (ms) by how the answer was produced (original | reconstructed | all)',
@@ -255,11 +254,13 @@ export class ServerMetrics {
     return c;
   }
 
-  /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector. */
+  /** The Prometheus text of one scrape: every engine's metrics() read once, then every collector, then the run-time histograms. */
   async text(): Promise<string> {
     this.scrape.clear();
     try {
-      return await this.registry.metrics();
+      const collected = await this.registry.metrics();
+      // prom-client's Prometheus text (this registry's type) separates metrics with a blank line.
+      return `${collected}\n${runTimeHistogramText(Array.from(this.engines, ([model, e]) => [model, this.snapshot(model, e)]))}`;
     } finally {
       this.scrape.clear();
     }

@@ -6,6 +6,7 @@ import { Counters, Latencies, RUN_TIME_BUCKETS_MS, RunTimes, snapshot } from '..
 import type { Engine } from '../../src/engine/types.js';
 import { makeRng } from '../../src/bench/tail/rng.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
+import { runTimeHistogramText } from '../../src/server/run-time-histogram.js';
 import { runTables, VALIDATE_RUN_CPU_FRACTION, type SimModel } from '../../src/sim/calibrate.js';
 import { bucketQuantile } from '../../src/sim/run-time-window.js';
 import { parseScrape, runTimesOver } from '../../src/sim/validate.js';
@@ -93,4 +94,15 @@ t.test('--run-times process simulates with the whole-life tables of a record tha
   t.same(runTables(run, model('process')), { deployed: table(2), parity: table(3), window: 'process' });
   const older = { service: { deployed: table(4), parity: null } } as unknown as RecordedRun;
   t.same(runTables(older, model('measured')), { deployed: table(4), parity: null, window: 'process' }, 'a record made before the histogram has only the whole life');
+});
+
+t.test('the histogram text: a label value escaped, nothing where no deployment has a run', async (t) => {
+  const runs = new RunTimes();
+  runs.record('deployed', 1, 3);
+  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), []);
+  const text = runTimeHistogramText([['a"b\\c', metrics]]);
+  t.match(text, /^# HELP parm_engine_run_ms .*\n# TYPE parm_engine_run_ms histogram\n/);
+  t.match(text, /\nparm_engine_run_ms_count\{model="a\\"b\\\\c",role="deployed",idle_below_ms="5"\} 1\n$/);
+  t.equal(text.split('\n').filter((l) => l.startsWith('parm_engine_run_ms_bucket')).length, RUN_TIME_BUCKETS_MS.length + 1, 'every bound and +Inf');
+  t.equal(runTimeHistogramText([['m', snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), new RunTimes().summary(), [])]]), '');
 });
