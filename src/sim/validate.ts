@@ -1,6 +1,7 @@
 // `parm simulate --validate`: a short real `parm bench tail` here (equal-resources and parm k = 2
 // on the bundled default deployment, the default background), the service times its servers
-// measured (parm_engine_run_time_ms, injected delays left out) and the time outside the engine,
+// measured over the measured window (parm_engine_run_ms scraped before it and at the stop,
+// injected delays left out) and the time outside the engine,
 // then the simulation of the same runs with them, side by side, and the error per percentile;
 // `--validate-from` simulates such a record again.
 import { join, resolve } from 'node:path';
@@ -142,7 +143,8 @@ export function runTimesOver(before: Scraped | null, after: Scraped): Pick<Recor
   const whole = { deployed: after.deployed!, parity: after.parity };
   const deployed = before?.buckets && after.buckets ? windowTable(before.buckets, after.buckets, 'deployed', whole.deployed) : null;
   if (!deployed) return { ...whole, run_time_window: 'process', process_run_time: null };
-  const parity = whole.parity ? windowTable(before!.buckets!, after.buckets!, 'parity', whole.parity) : null;
+  // A window in which no parity ran (none did in the whole life either, or only before it) keeps the whole life's parity table.
+  const parity = whole.parity ? (windowTable(before!.buckets!, after.buckets!, 'parity', whole.parity) ?? whole.parity) : null;
   return { deployed, parity, run_time_window: 'measured', process_run_time: whole };
 }
 

@@ -79,6 +79,16 @@ t.test('the window between two scrapes leaves out the runs before the first', as
   t.same(classes[1]!.quantiles, w.deployed.quantiles, 'a class without runs in the window draws from the whole window');
   t.equal(w.parity!.count, 1, 'a role whose runs all came after the first scrape: all of them');
 
+  const early = new RunTimes();
+  early.record('deployed', 1, 3);
+  early.record('parity', 2, 3);
+  const early0 = parseScrape(await scrape(early), 'm');
+  early.record('deployed', 1, 3);
+  const late = parseScrape(await scrape(early), 'm');
+  const onlyDeployed = runTimesOver(early0, late);
+  t.equal(onlyDeployed.run_time_window, 'measured');
+  t.equal(onlyDeployed.deployed.count, 1, "the window's one deployed run");
+  t.equal(onlyDeployed.parity, late.parity, 'no parity run in the window: the whole-life parity table');
   t.equal(runTimesOver(null, after).run_time_window, 'process', 'no first scrape: the whole-life tables');
   t.equal(runTimesOver(null, after).deployed, after.deployed);
   const old = parseScrape((await scrape(runs)).split('\n').filter((l) => !l.startsWith('parm_engine_run_ms')).join('\n'), 'm');
