@@ -144,5 +144,8 @@ t.test('contention and background load slow the instance they hit', async (t) =>
   // Compared with each other, not with wall-clock bounds: another process on the machine slows all three.
   t.comment(`undisturbed mean ${base.toFixed(2)} ms`);
   t.ok(contended > base + 5, `contention mean ${contended.toFixed(2)} ms against ${base.toFixed(2)} ms undisturbed`);
-  t.ok(background >= 25, `background delay mean ${background.toFixed(2)} ms`);
+  // Each period's disturbance lasts 50 ms from when the instance receives it, and the next is sent
+  // by a main-thread timer that can fire late on a loaded machine: a run may start in the gap of a
+  // few ms between two, undisturbed. Most of the 16 must be delayed by 25 ms.
+  t.ok(background >= base + 0.8 * 25, `background delay mean ${background.toFixed(2)} ms against ${base.toFixed(2)} ms undisturbed`);
 });
