@@ -131,6 +131,8 @@ export interface Resimulated {
   result: SimResult;
   /** The service tables the final simulation drew from (the measured ones, or the fitted work). */
   work: { deployed: QuantileTable; parity: QuantileTable | null };
+  /** The measured run-time tables the work started from (runTables). */
+  measured: ReturnType<typeof runTables>;
 }
 
 /** Simulates one recorded run under `model`, fitting the work per run first when asked. */
@@ -145,7 +147,7 @@ export async function resimulateRun(bench: RecordedBench, run: RecordedRun, mode
       parity: work.parity && res.run_time.parity ? refit(work.parity, measured.parity!, res.run_time.parity) : work.parity,
     };
   }
-  return { result: await simulate(configFor(bench, run, model, work)), work };
+  return { result: await simulate(configFor(bench, run, model, work)), work, measured };
 }
 
 /** Replication j > 0 of a run with the work already fitted: other arrivals and service draws, the real run's background schedule (its own seed). */
@@ -158,8 +160,7 @@ export async function resimulate(bench: RecordedBench, runs: RecordedRun[], mode
   const out: Calibration[] = [];
   const n = Math.max(1, Math.round(model.replications ?? 1));
   for (const run of runs) {
-    const { result, work } = await resimulateRun(bench, run, model);
-    const tables = runTables(run, model);
+    const { result, work, measured: tables } = await resimulateRun(bench, run, model);
     const reps: SimResult[] = [result];
     for (let j = 1; j < n; j++) reps.push(await replicate(bench, run, model, work, j));
     const pick = (k: keyof Percentiles): number => median(reps.map((r) => r[k]));

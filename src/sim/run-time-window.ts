@@ -4,12 +4,11 @@
 // --validate` scrapes just before the measured window and at the stop, so the tables it simulates
 // with leave out the warm-up the server's own quantile gauges (its whole life) include.
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_BUCKETS_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engine/metrics.js';
+import type { InstanceRole } from '../engine/instance.js';
 import type { QuantileTable } from './service-times.js';
 
-export type Role = 'deployed' | 'parity';
-
 /** Per role, per idle class label (`0.2`, ..., `+Inf`): runs at or under each bound of RUN_TIME_BUCKETS_MS then +Inf, cumulative. */
-export type RunTimeBuckets = Record<Role, Map<string, number[]>>;
+export type RunTimeBuckets = Record<InstanceRole, Map<string, number[]>>;
 
 const INDEX_OF_BOUND = new Map(RUN_TIME_BUCKETS_MS.map((b, i) => [b, i]));
 
@@ -72,7 +71,7 @@ function difference(after: readonly number[], before: readonly number[] | undefi
  * server's life (from the `after` scrape), whose least and greatest run bound the window's. Null
  * where the window holds no run of the role.
  */
-export function windowTable(before: RunTimeBuckets, after: RunTimeBuckets, role: Role, whole: QuantileTable): QuantileTable | null {
+export function windowTable(before: RunTimeBuckets, after: RunTimeBuckets, role: InstanceRole, whole: QuantileTable): QuantileTable | null {
   const min = whole.quantiles[0]!;
   const max = whole.quantiles[whole.quantiles.length - 1]!;
   const classes = RUN_IDLE_CLASSES_MS.map((bound) => {
