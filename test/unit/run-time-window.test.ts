@@ -7,8 +7,9 @@ import type { Engine } from '../../src/engine/types.js';
 import { makeRng } from '../../src/bench/tail/rng.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { runTimeHistogramText } from '../../src/server/run-time-histogram.js';
-import { runTables, VALIDATE_RUN_CPU_FRACTION, type SimModel } from '../../src/sim/calibrate.js';
-import { bucketQuantile } from '../../src/sim/run-time-window.js';
+import { quantileAt, runTables, VALIDATE_RUN_CPU_FRACTION, type SimModel } from '../../src/sim/calibrate.js';
+import { bucketQuantile, bucketTable } from '../../src/sim/run-time-window.js';
+import { empirical } from '../../src/sim/service-times.js';
 import { parseScrape, runTimesOver } from '../../src/sim/validate.js';
 import type { RecordedRun } from '../../src/sim/validate-record.js';
 
@@ -45,6 +46,42 @@ t.test('a quantile read from the histogram is within a bucket of the exact one',
   t.ok(Number.isNaN(bucketQuantile(cum.map(() => 0), 0.5, 0, 1)), 'no runs: no quantile');
 });
 
+/** Cumulative counts of `xs` over RUN_TIME_BUCKETS_MS then +Inf. */
+function cumulative(xs: number[]): number[] {
+  const cum = new Array<number>(RUN_TIME_BUCKETS_MS.length + 1).fill(0);
+  for (const x of xs) for (let i = 0; i < cum.length; i++) if (i === RUN_TIME_BUCKETS_MS.length || x <= RUN_TIME_BUCKETS_MS[i]!) cum[i]!++;
+  return cum;
+}
+
+t.test('draws from the histogram table exceed a bound as often as the runs did, also in the tail', async (t) => {
+  // Shaped as the deployed runs of a 200 q/s window were: a body near 0.5 ms, 1 % at 1.5-1.9 ms,
+  // and 1.5 % from 2.5 to 6 ms (a result that waited for the server's main thread), so that the
+  // server's p = 0.98 falls in the cluster and p = 0.99 beyond the gap.
+  const rng = makeRng(11);
+  const run = (): number => {
+    const u = rng.next();
+    if (u < 0.01) return 1.5 + 0.4 * rng.next();
+    if (u < 0.025) return 2.5 * 2.4 ** rng.next();
+    return 0.5 * Math.exp(0.25 * (rng.next() - 0.5));
+  };
+  const xs = Array.from({ length: 20_000 }, run);
+  const table = bucketTable(cumulative(xs), Math.min(...xs), Math.max(...xs));
+  t.equal(table.p[0], 0, 'from p = 0');
+  t.equal(table.p[table.p.length - 1], 1, 'to p = 1');
+  t.ok(table.p.every((p, i) => i === 0 || p > table.p[i - 1]!), 'p rises');
+  t.ok(table.quantiles.every((q, i) => i === 0 || q >= table.quantiles[i - 1]!), 'values do not fall');
+  const sample = empirical(table).sample;
+  const draws = makeRng(12);
+  const n = 200_000;
+  const drawn = Array.from({ length: n }, () => sample(draws.next(), draws.next()));
+  for (const bound of [0.6, 1.5, 2, 3, 5]) {
+    const real = xs.filter((x) => x > bound).length / xs.length;
+    const sim = drawn.filter((x) => x > bound).length / n;
+    // A bucket is 9 % wide: a bound inside one moves the fraction by at most that bucket's share.
+    t.ok(Math.abs(sim - real) <= 0.1 * real + 0.0005, `over ${bound} ms: drawn ${(100 * sim).toFixed(3)} %, runs ${(100 * real).toFixed(3)} %`);
+  }
+});
+
 t.test('the window between two scrapes leaves out the runs before the first', async (t) => {
   const runs = new RunTimes();
   // A slow warm-up (median 2 ms, some right after another run), then the measured window (0.5 ms).
@@ -61,7 +98,7 @@ t.test('the window between two scrapes leaves out the runs before the first', as
   t.equal(w.run_time_window, 'measured');
   t.equal(w.deployed.count, 6000, "the window's runs alone");
   t.equal(w.process_run_time!.deployed, after.deployed, 'the whole-life table kept beside it');
-  const at = (p: number): number => w.deployed.quantiles[w.deployed.p!.indexOf(p)]!;
+  const at = (p: number): number => quantileAt(w.deployed, p);
   for (const p of [0.1, 0.5, 0.9, 0.99]) t.ok(Math.abs(at(p) / exact(measured, p) - 1) < 0.09, `window p ${p}: ${at(p).toFixed(3)} against ${exact(measured, p).toFixed(3)}`);
   const whole = after.deployed!;
   t.ok(whole.quantiles[whole.p!.indexOf(0.5)]! > 1.3 * at(0.5), 'the whole-life median is the warm-up-heavy one');
