@@ -35,7 +35,11 @@ export function summarize(report: v8.GCProfilerResult): GcWindow {
   return w;
 }
 
-/** Answers `gc-start` / `gc-stop` lines on this process's stdin (other lines are left to other readers). */
+/**
+ * Answers `gc-start` / `gc-stop` lines on this process's stdin (other lines are left to other
+ * readers), and exits when stdin ends: the benchmark that started this server has gone (killed,
+ * or it crashed), and a server left running would take the CPU of the next benchmark.
+ */
 export function answerGcCommands(): void {
   let profiler: v8.GCProfiler | null = null;
   let lines = '';
@@ -55,4 +59,5 @@ export function answerGcCommands(): void {
       }
     }
   });
+  process.stdin.on('end', () => process.exit(0));
 }
