@@ -219,7 +219,7 @@ export function register(program: Command): void {
     .option('--fit-rounds <n>', 'with --validate(-from) and shared cores: rounds fitting the work per run to the measured run times (default 0)', num('--fit-rounds', 0, 20, true))
     .option('--replications <n>', 'with --validate(-from): simulations of each real run (other arrivals and service draws, the same background schedule); their median percentiles are compared, and their range printed (default 1)', num('--replications', 1, 100, true))
     .addOption(
-      new Option('--validate-frontend <how>', "with --validate(-from): the time outside the engine added to each answer: 'measured' draws it from the run's per-answer table (latency minus the engine's parm_latency_ms) by the class of the answer's engine latency, 'ranks' by the class of that latency's rank among the run's answers, 'whole' from that table without its classes, 'median' adds the run's median to every answer (default whole; records without the table use the median)").choices([
+      new Option('--validate-frontend <how>', "with --validate(-from): the time outside the engine added to each answer: 'measured' draws it from the run's per-answer table (latency minus the engine's parm_latency_ms) by the class of the answer's engine latency, 'ranks' by the class of that latency's rank among the run's answers, 'whole' from that table without its classes, 'median' adds the run's median to every answer (default ranks where every run has the rank classes, else whole; records without the table use the median)").choices([
         'measured',
         'ranks',
         'whole',

@@ -4,7 +4,7 @@
 // and compares the percentiles.
 import { empirical, fixed, type QuantileTable, type ServiceTime } from './service-times.js';
 import { simulate, type SimConfig, type SimResult } from './simulate.js';
-import { DEFAULT_FRONTEND, relError, withinGoals, type Calibration, type FrontendModel, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
+import { defaultFrontend, relError, withinGoals, type Calibration, type FrontendModel, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
 
 /** The machine model of a re-simulation (docs/simulate.md: "The shared-CPU model"). */
 export interface SimModel {
@@ -29,7 +29,7 @@ export interface SimModel {
    * and the real run's background schedule; the percentiles compared are their medians (absent: 1).
    */
   replications?: number;
-  /** The time outside the engine added to each answer (absent: measured). */
+  /** The time outside the engine added to each answer (absent: defaultFrontend of each run; a validation resolves it once for its record). */
   frontend?: FrontendModel;
   /** Which run-time tables of a record to draw from (RecordedRun.service.run_time_window; absent: measured, where the record has them). */
   runTimes?: 'measured' | 'process';
@@ -51,7 +51,7 @@ export function runTables(run: RecordedRun, model: SimModel): { deployed: Quanti
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? DEFAULT_FRONTEND, run_times: m.runTimes ?? 'measured' };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? 'whole', run_times: m.runTimes ?? 'measured' };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -66,7 +66,7 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     queries: Math.round((run.rate * bench.duration_ms) / 1000),
     warmupQueries: Math.round((run.rate * bench.warmup_ms) / 1000),
     service: { deployed: empirical(service.deployed, 'deployed, measured', model), parity: empirical(service.parity ?? service.deployed, 'parity, measured', model) },
-    frontend: frontendTime(run, model.frontend ?? DEFAULT_FRONTEND),
+    frontend: frontendTime(run, model.frontend ?? defaultFrontend([run])),
     stragglers: bench.background ? { background: { ...bench.background, seed: run.seed } } : {},
     ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,

@@ -21,12 +21,16 @@ import type { QuantileTable, ServiceTimeFile } from './service-times.js';
 export type FrontendModel = 'measured' | 'ranks' | 'whole' | 'median';
 
 /**
- * The default: `whole`. Once the servers ran without V8's memory reducer (src/server/node-flags.ts),
- * the stalls that slowed an answer inside and outside the engine at once were gone, and two
- * validations met the goal in 5 and 5 of 6 runs with `whole` against 3 and 4 with `measured`
- * (docs/simulate.md, "Without the memory reducer").
+ * The default: `ranks` where every run of the record has the rank classes (by_engine_rank), else
+ * `whole`. In every record since v25 the time outside the engine had a rank correlation of 0.4-0.6
+ * with the engine's latency (a busy main thread slows an answer on both sides of the engine), which
+ * `whole` leaves out and `ranks` keeps: over the records v12, v25-v27 and v30-v33, 36 of 48 runs
+ * within the goal with `ranks` against 31 with `whole` (docs/simulate.md, "The time outside the
+ * engine, by rank").
  */
-export const DEFAULT_FRONTEND: FrontendModel = 'whole';
+export function defaultFrontend(runs: readonly RecordedRun[]): FrontendModel {
+  return runs.length > 0 && runs.every((r) => (r.service.frontend?.by_engine_rank?.length ?? 0) > 0) ? 'ranks' : 'whole';
+}
 
 /** Calibration goals: relative error of the simulation per percentile (issue 17). */
 export const GOALS = { p50: 0.15, p99: 0.15, p999: 0.25 };

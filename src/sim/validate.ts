@@ -19,7 +19,7 @@ import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import { rankCorrelation } from './rank-correlation.js';
 import { addBucket, complete, emptyBuckets, windowTable, type RunTimeBuckets } from './run-time-window.js';
 import {
-  DEFAULT_FRONTEND,
+  defaultFrontend,
   GOALS,
   formatValidateTable,
   modeOfLabel,
@@ -215,7 +215,7 @@ function classify(bounds: readonly number[], key: (i: number) => number, n: numb
 /** The model of a validation: the flags given, else this machine's cores (or the record's). */
 export type ModelFlags = Partial<SimModel>;
 
-function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): SimModel {
+function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number, runs: readonly RecordedRun[]): SimModel {
   return {
     cores: flags.cores !== undefined ? flags.cores : cores,
     parityNice: flags.parityNice ?? recorded.parity_nice,
@@ -224,7 +224,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number): Si
     fitRounds: flags.fitRounds ?? 0,
     idleClasses: flags.idleClasses ?? true,
     replications: flags.replications ?? 1,
-    frontend: flags.frontend ?? DEFAULT_FRONTEND,
+    frontend: flags.frontend ?? defaultFrontend(runs),
     runTimes: flags.runTimes ?? 'measured',
   };
 }
@@ -332,7 +332,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
       },
     };
   });
-  return finish(recorded, real, modelFor(o.model, recorded, machine.cores), o.out, o.json);
+  return finish(recorded, real, modelFor(o.model, recorded, machine.cores, real), o.out, o.json);
 }
 
 /** `--validate-from DIR`: the runs recorded in DIR/validate.json, simulated again; nothing real runs. */
@@ -345,7 +345,7 @@ export async function revalidate(o: { from: string; out: string; json: boolean; 
     `parm simulate --validate-from ${o.from}: ${runs.length} recorded runs${version === 1 ? ' (first format: seed 1, 4 instances, 2 s + 10 s per run)' : ''}` +
       `${recorded.cores === null && o.model.cores === undefined ? `; the record has no core count, this machine's (${cores}) is used` : ''}\n`,
   );
-  return finish(recorded, runs, modelFor(o.model, recorded, cores), o.out, o.json, o.silent);
+  return finish(recorded, runs, modelFor(o.model, recorded, cores, runs), o.out, o.json, o.silent);
 }
 
 async function finish(recorded: RecordedBench, runs: RecordedRun[], model: SimModel, out: string, json: boolean, silent = false): Promise<Calibration[]> {

@@ -189,7 +189,31 @@ t.test("the time outside the engine: drawn from the run's per-answer table, or i
     t.ok(Math.abs(whole[i]!.simulated.p50 - byClass[i]!.simulated.p50 - 9) < 0.05, `${c.mode} @ ${c.rate}: by class 1 ms, 'whole' 10 ms (${byClass[i]!.simulated.p50} and ${whole[i]!.simulated.p50})`);
   }
   const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
-  t.equal(written.model.frontend, 'whole', 'the default');
+  t.equal(written.model.frontend, 'whole', 'the default where a record has no rank classes');
+  // Rank classes: the faster half of the answers 1 ms outside the engine, the slower half 10 ms.
+  const ranked = JSON.parse(JSON.stringify(file)) as typeof file;
+  for (const c of ranked.calibration) {
+    c.service['frontend'] = {
+      p: [0, 1],
+      quantiles: [5, 5],
+      count: 1000,
+      by_engine_rank: [
+        { engine_rank_below: 0.5, p: [0, 1], quantiles: [1, 1], count: 500 },
+        { engine_rank_below: 1, p: [0, 1], quantiles: [10, 10], count: 500 },
+      ],
+    };
+  }
+  const rankedDir = tmp();
+  writeFileSync(join(rankedDir, 'validate.json'), JSON.stringify(ranked));
+  const rankedOut = tmp();
+  const byDefault = await revalidate({ from: rankedDir, out: rankedOut, json: false, model: { cores: null }, silent: true });
+  const byRanks = await revalidate({ from: rankedDir, out: tmp(), json: false, model: { cores: null, frontend: 'ranks' }, silent: true });
+  const byWhole = await revalidate({ from: rankedDir, out: tmp(), json: false, model: { cores: null, frontend: 'whole' }, silent: true });
+  t.equal((JSON.parse(readFileSync(join(rankedOut, 'validate.json'), 'utf8')) as ValidateRecord).model.frontend, 'ranks', 'the default where every run has rank classes');
+  for (const [i, c] of byDefault.entries()) {
+    t.same([c.simulated.p50, c.simulated.p99], [byRanks[i]!.simulated.p50, byRanks[i]!.simulated.p99], `${c.mode} @ ${c.rate}: the default draws by rank`);
+    t.ok(c.simulated.p99 - byWhole[i]!.simulated.p99 > 3, `${c.mode} @ ${c.rate}: by rank the slowest answers are 10 ms outside the engine, with the whole table 5 (p99 ${c.simulated.p99} and ${byWhole[i]!.simulated.p99})`);
+  }
   const serviceFile = readdirSync(out).find((f) => f.startsWith('service-times-'))!;
   t.match(formatValidateTable(measured), /\| mode \| q\/s \| outside the engine p50 \| p99 \| p99\.9 \| rank correlation with the engine latency \| engine p99, whole run \| measured answers \| sim \|\n.*\n\| equal-resources \| 200 \| 10\.00 \| 10\.00 \| 10\.00 \| 0\.50 \| [\d.-]+ \| - \| [\d.]+ \|/, 'the printed table shows the outside time and its correlation');
   t.same(JSON.parse(readFileSync(join(out, serviceFile), 'utf8')).frontend.quantiles, [10, 10, 10, 10, 10], "the run's service-time file carries the table (--service FILE --frontend FILE read it)");
