@@ -3,9 +3,11 @@
 // (from /proc: the main thread, each deployed and parity instance's model thread, the rest), and a
 // CPU profile of the main thread over the same window, attributed by the nearest project frame:
 // transport, validation and copies, engine bookkeeping, encoding and decoding, instance messaging,
-// metrics and logs, garbage collection, runtime. Per query, in microseconds.
+// metrics and logs, the engine's clock (its timers and now(), Node's timer code under them),
+// garbage collection, runtime. Per query, in microseconds.
 // Options: --rate=R (q/s, default 400) --seconds=S (default 10) --warmup=S (2) --json
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+//          --profiles=DIR (keep each mode's main-thread .cpuprofile there, for a profiler's view)
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadCpu } from './process-cpu.js';
@@ -16,6 +18,7 @@ const RATE = Number(args.get('rate') ?? 400);
 const SECONDS = Number(args.get('seconds') ?? 10);
 const WARMUP = Number(args.get('warmup') ?? 2);
 const JSON_OUT = args.has('json');
+const PROFILES = args.get('profiles');
 const log = (s: string) => (JSON_OUT ? process.stderr : process.stdout).write(s + '\n');
 
 const MODES: { label: string; args: string[] }[] = [
@@ -31,6 +34,7 @@ const CATEGORIES: [string, RegExp][] = [
   ['encoding and decoding', /\/src\/(codec\/|engine\/engine-codec\.)/],
   ['instance messaging', /\/src\/engine\/(local-instance|instance-messages)\.|node:internal\/worker|internal\/per_context\/messageport/],
   ['metrics and logs', /prom-client|pino|hdr-histogram/],
+  ['engine clock (timers, now)', /\/src\/engine\/clock\./],
   ['engine bookkeeping', /\/src\/engine\//],
   ['transport', /\/src\/server\/|uWebSockets|uws_/],
 ];
@@ -131,7 +135,8 @@ async function measure(mode: { label: string; args: string[] }, dir: string) {
 
 async function main(): Promise<void> {
   log(`CPU: ${cpus()[0]?.model} (${cpus().length} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}); ${RATE} q/s for ${SECONDS} s after ${WARMUP} s warm-up`);
-  const dir = mkdtempSync(join(tmpdir(), 'parm-cpu-'));
+  const dir = PROFILES ?? mkdtempSync(join(tmpdir(), 'parm-cpu-'));
+  if (PROFILES) mkdirSync(PROFILES, { recursive: true });
   try {
     const results = [];
     for (const mode of MODES) results.push(await measure(mode, dir));
@@ -140,7 +145,8 @@ async function main(): Promise<void> {
     for (const r of results) log(`  ${r.mode.padEnd(26)} ${(r.cpu_us_per_query / er.cpu_us_per_query).toFixed(2)}x`);
     if (JSON_OUT) process.stdout.write(`${JSON.stringify({ rate: RATE, seconds: SECONDS, loadavg: loadavg(), results }, null, 1)}\n`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (PROFILES) log(`profiles: ${PROFILES}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

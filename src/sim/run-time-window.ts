@@ -1,7 +1,7 @@
 // Run-time tables over a window of a real run: the server's run-time histogram
 // (parm_engine_run_ms, per role and idle class) scraped twice, the counts of the first taken from
-// the second's, and the difference read as quantiles at RUN_TIME_QUANTILES. `parm simulate
-// --validate` scrapes just before the measured window and at the stop, so the tables it simulates
+// the second's, and the difference read as a table of the histogram's own distribution (a point
+// at each bound of a bucket that holds runs: bucketTable). `parm simulate --validate` scrapes just before the measured window and at the stop, so the tables it simulates
 // with leave out the warm-up the server's own quantile gauges (its whole life) include.
 import { RUN_IDLE_CLASSES_MS, RUN_TIME_BUCKETS_MS, idleClassLabel } from '../engine/metrics.js';
 import type { InstanceRole } from '../engine/instance.js';
@@ -70,15 +70,16 @@ export function bucketQuantile(cum: readonly number[], p: number, min: number, m
  */
 export function bucketTable(cum: readonly number[], min: number, max: number): { p: number[]; quantiles: number[] } {
   const n = cum[cum.length - 1]!;
-  const clamp = (x: number): number => Math.min(max, Math.max(min, x));
   const p = [0];
-  const quantiles = [clamp(bucketQuantile(cum, 0, min, max))];
+  // bucketQuantile keeps it in [min, max].
+  const quantiles = [bucketQuantile(cum, 0, min, max)];
   let below = 0;
   for (let i = 0; i < cum.length; i++) {
     if (cum[i]! <= below) continue;
     below = cum[i]!;
     p.push(below / n);
-    quantiles.push(Math.max(quantiles[quantiles.length - 1]!, clamp(i < RUN_TIME_BUCKETS_MS.length ? RUN_TIME_BUCKETS_MS[i]! : max)));
+    const bound = i < RUN_TIME_BUCKETS_MS.length ? RUN_TIME_BUCKETS_MS[i]! : max;
+    quantiles.push(Math.max(quantiles[quantiles.length - 1]!, Math.min(max, Math.max(min, bound))));
   }
   p[p.length - 1] = 1;
   return { p, quantiles };
@@ -111,8 +112,9 @@ export function windowTable(before: RunTimeBuckets, after: RunTimeBuckets, role:
   const table = bucketTable(all, min, max);
   const by_idle = classes.map(({ bound, cum }) => {
     const count = cum ? cum[cum.length - 1]! : 0;
-    const own = count > 0 ? bucketTable(cum!, min, max) : table;
-    return { idle_below_ms: bound === Infinity ? null : bound, p: [...own.p], quantiles: [...own.quantiles], count };
+    // A class without runs gets a copy of the whole window's table (records hold no shared arrays).
+    const own = count > 0 ? bucketTable(cum!, min, max) : { p: [...table.p], quantiles: [...table.quantiles] };
+    return { idle_below_ms: bound === Infinity ? null : bound, ...own, count };
   });
   return { ...table, count: all[all.length - 1]!, by_idle };
 }

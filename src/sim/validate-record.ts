@@ -22,11 +22,10 @@ export type FrontendModel = 'measured' | 'ranks' | 'whole' | 'median';
 
 /**
  * The default: `ranks` where every run of the record has the rank classes (by_engine_rank), else
- * `whole`. In every record since v25 the time outside the engine had a rank correlation of 0.4-0.6
+ * `whole`. In the records v30-v37 the time outside the engine had a rank correlation of 0.28-0.60
  * with the engine's latency (a busy main thread slows an answer on both sides of the engine), which
- * `whole` leaves out and `ranks` keeps: over the records v12, v25-v27 and v30-v33, 36 of 48 runs
- * within the goal with `ranks` against 31 with `whole` (docs/simulate.md, "The time outside the
- * engine, by rank").
+ * `whole` leaves out and `ranks` keeps: 36 of their 48 runs within the goal with `ranks` against 21
+ * with `whole` (docs/simulate.md, "The time outside the engine, by rank").
  */
 export function defaultFrontend(runs: readonly RecordedRun[]): FrontendModel {
   return runs.length > 0 && runs.every((r) => (r.service.frontend?.by_engine_rank?.length ?? 0) > 0) ? 'ranks' : 'whole';

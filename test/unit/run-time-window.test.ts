@@ -31,10 +31,16 @@ const exact = (xs: number[], p: number): number => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 };
 
-t.test('a quantile read from the histogram is within a bucket of the exact one', async (t) => {
-  const xs = lognormal(20_000, 0.6, 3);
+/** Cumulative counts of `xs` over RUN_TIME_BUCKETS_MS then +Inf. */
+function cumulative(xs: number[]): number[] {
   const cum = new Array<number>(RUN_TIME_BUCKETS_MS.length + 1).fill(0);
   for (const x of xs) for (let i = 0; i < cum.length; i++) if (i === RUN_TIME_BUCKETS_MS.length || x <= RUN_TIME_BUCKETS_MS[i]!) cum[i]!++;
+  return cum;
+}
+
+t.test('a quantile read from the histogram is within a bucket of the exact one', async (t) => {
+  const xs = lognormal(20_000, 0.6, 3);
+  const cum = cumulative(xs);
   const min = Math.min(...xs);
   const max = Math.max(...xs);
   for (const p of [0.05, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999]) {
@@ -45,13 +51,6 @@ t.test('a quantile read from the histogram is within a bucket of the exact one',
   t.equal(bucketQuantile(cum, 1, min, max), max, 'p = 1 is kept at the greatest run');
   t.ok(Number.isNaN(bucketQuantile(cum.map(() => 0), 0.5, 0, 1)), 'no runs: no quantile');
 });
-
-/** Cumulative counts of `xs` over RUN_TIME_BUCKETS_MS then +Inf. */
-function cumulative(xs: number[]): number[] {
-  const cum = new Array<number>(RUN_TIME_BUCKETS_MS.length + 1).fill(0);
-  for (const x of xs) for (let i = 0; i < cum.length; i++) if (i === RUN_TIME_BUCKETS_MS.length || x <= RUN_TIME_BUCKETS_MS[i]!) cum[i]!++;
-  return cum;
-}
 
 t.test('draws from the histogram table exceed a bound as often as the runs did, also in the tail', async (t) => {
   // Shaped as the deployed runs of a 200 q/s window were: a body near 0.5 ms, 1 % at 1.5-1.9 ms,
