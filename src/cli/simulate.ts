@@ -55,6 +55,7 @@ interface SimulateFlags {
   replications?: number;
   validateFrontend?: FrontendModel;
   runTimes?: 'measured' | 'process';
+  mainThread?: number;
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -107,6 +108,7 @@ function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
   if (f.replications !== undefined) usage('--replications: only with --validate or --validate-from (a study is deterministic: vary --seed)');
   if (f.validateFrontend !== undefined) usage('--validate-frontend: only with --validate or --validate-from (a study takes --frontend)');
   if (f.runTimes !== undefined) usage('--run-times: only with --validate or --validate-from (a study takes --service)');
+  if (f.mainThread !== undefined) usage('--main-thread: only with --validate or --validate-from');
   if (f.cores === undefined || f.cores === Infinity) {
     if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
     return undefined;
@@ -229,6 +231,7 @@ export function register(program: Command): void {
     .addOption(
       new Option('--run-times <window>', "with --validate(-from): the run-time tables to simulate with: 'measured', over the measured window (the run-time histogram scraped before it and at the stop), or 'process', the server's whole life, warm-up included (default measured; records without the histogram have only process)").choices(['measured', 'process']),
     )
+    .option('--main-thread <ms>', "with --validate(-from): the server's main thread as one queue on the shared cores, taking this CPU per query (half at its arrival, half at each instance result); arrivals, results and the engine's timers wait for it in turn (default 0: every event handled at once)", num('--main-thread', 0))
     .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
@@ -245,6 +248,7 @@ export function register(program: Command): void {
           ...(flags.replications !== undefined ? { replications: flags.replications } : {}),
           ...(flags.validateFrontend !== undefined ? { frontend: flags.validateFrontend } : {}),
           ...(flags.runTimes !== undefined ? { runTimes: flags.runTimes } : {}),
+          ...(flags.mainThread !== undefined ? { mainThreadMs: flags.mainThread } : {}),
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });

@@ -33,6 +33,11 @@ export interface SimModel {
   frontend?: FrontendModel;
   /** Which run-time tables of a record to draw from (RecordedRun.service.run_time_window; absent: measured, where the record has them). */
   runTimes?: 'measured' | 'process';
+  /**
+   * CPU of the server's main thread per query, ms, handled as one queue (SimConfig.mainThread):
+   * half at the arrival, half at each instance result (absent or 0: no main-thread model).
+   */
+  mainThreadMs?: number;
 }
 
 /** The run-time tables a run is simulated with under `model`, and the window they cover. */
@@ -51,7 +56,7 @@ export function runTables(run: RecordedRun, model: SimModel): { deployed: Quanti
 export const VALIDATE_RUN_CPU_FRACTION = 0.6;
 
 export function modelRecord(m: SimModel): SimModelRecord {
-  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? 'whole', run_times: m.runTimes ?? 'measured' };
+  return { cores: m.cores, parity_nice: m.parityNice, run_cpu_fraction: m.runCpuFraction, cpu_per_query: typeof m.cpuPerQuery === 'number' ? `${m.cpuPerQuery}` : 'frontend_ms', fit_rounds: m.fitRounds, idle_classes: m.idleClasses, replications: m.replications ?? 1, frontend: m.frontend ?? 'whole', run_times: m.runTimes ?? 'measured', ...(m.mainThreadMs ? { main_thread_ms: m.mainThreadMs } : {}) };
 }
 
 /** The simulation of one recorded run with given service tables. */
@@ -71,6 +76,7 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,
     warmFirst: bench.engine.warm_first,
+    ...(model.mainThreadMs ? { mainThread: { arrivalMs: model.mainThreadMs / 2, resultMs: model.mainThreadMs / 2, timerMs: 0 } } : {}),
     ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
   };
 }

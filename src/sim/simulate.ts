@@ -15,6 +15,7 @@ import type { QuantileTable, ServiceTime } from './service-times.js';
 import { RUN_TIME_QUANTILES } from '../engine/metrics.js';
 import { VirtualClock } from './virtual-clock.js';
 import { fractionAbove } from './percentile-interval.js';
+import { MainThread, type MainThreadCosts } from './main-thread.js';
 
 /** Only checked to exist by the engine's option validator: simulated instances load nothing. */
 const placeholderModel = (): string => join(packageRoot(), 'package.json');
@@ -67,6 +68,12 @@ export interface SimConfig {
   warmupQueries?: number;
   /** Report the fraction of measured answers slower than this (ms): SimResult.slow_fraction. */
   slowMs?: number;
+  /**
+   * The server's main thread as one queue (src/sim/main-thread.ts): arrivals, instance events and
+   * the engine's timers are handled in turn, each after the CPU it costs (on the shared cores
+   * where `cpu` is set); absent: the engine handles every event the instant it happens.
+   */
+  mainThread?: MainThreadCosts;
 }
 
 /** The shared-CPU model (docs/simulate.md): instances as threads on a fixed number of cores. */
@@ -132,6 +139,9 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
   const parityInstances = Math.ceil(c.instances / c.k);
   const pool = c.cpu ? new CpuPool(clock, c.cpu.cores) : null;
   const weights = { deployed: niceWeight(0), parity: niceWeight(c.cpu?.parityNice ?? 0) };
+  const main = c.mainThread ? new MainThread(clock, pool, weights.deployed, c.mainThread) : null;
+  // The engine's timers resolve as Node's do in production; the simulated instances' run times are exact.
+  const engineClock = main ? main.engineClock(clock.withNodeTimers()) : clock.withNodeTimers();
   const options: EngineOptions = {
     name: 'sim',
     deployedModel: placeholderModel(),
@@ -150,12 +160,11 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
     ...(c.stragglers.background ? { background: c.stragglers.background } : {}),
   };
   const engine = new ParmEngine(options, {
-    // The engine's timers resolve as Node's do in production; the simulated instances' run times are exact.
-    clock: clock.withNodeTimers(),
+    clock: engineClock,
     codec: nativeCodec,
     instanceFactory: (spec, events): EngineInstance => {
       const slow = c.stragglers.slow && slowRng.next() < c.stragglers.slow.fraction ? c.stragglers.slow.factor : 1;
-      const inst = new SimInstance(spec, events, clock, {
+      const inst = new SimInstance(spec, main ? main.instanceEvents(events) : events, clock, {
         service: spec.role === 'deployed' ? c.service.deployed : c.service.parity,
         slowFactor: slow,
         mtbfMs: c.stragglers.failures?.mtbfMs,
@@ -210,6 +219,11 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
       draws[2 * i + 1] = u2;
     }
     if (perQuery) pool!.start(perQuery.sample(perQueryRng.next(), perQueryRng.next()), weights.deployed, noop);
+    if (main) main.submit(main.costs.arrivalMs, () => submit(i, u, u2), true);
+    else submit(i, u, u2);
+    if ((i & 4095) === 4095) await new Promise((r) => setImmediate(r));
+  }
+  function submit(i: number, u: number, u2: number): void {
     engine.infer(input).then(
       (res) => {
         latency[i] = res.latencyMs + (c.frontend && !byRank ? c.frontend.sample(u, u2, res.latencyMs) : 0);
@@ -222,7 +236,6 @@ export async function simulate(c: SimConfig): Promise<SimResult> {
         settled++;
       },
     );
-    if ((i & 4095) === 4095) await new Promise((r) => setImmediate(r));
   }
   await clock.runUntil(() => settled === n);
   const simulatedMs = clock.now() - start;

@@ -165,6 +165,8 @@ export interface SimModelRecord {
   frontend?: FrontendModel;
   /** The run-time tables asked for (SimModel.runTimes; each run's simulated.run_time_window says which it had; absent in earlier records). */
   run_times?: 'measured' | 'process';
+  /** The main thread's CPU per query, ms, where it was simulated as one queue (SimModel.mainThreadMs; absent: not simulated). */
+  main_thread_ms?: number;
 }
 
 export interface Calibration extends RecordedRun {

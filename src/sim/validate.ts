@@ -226,6 +226,7 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number, run
     replications: flags.replications ?? 1,
     frontend: flags.frontend ?? defaultFrontend(runs),
     runTimes: flags.runTimes ?? 'measured',
+    ...(flags.mainThreadMs ? { mainThreadMs: flags.mainThreadMs } : {}),
   };
 }
 
