@@ -5,6 +5,7 @@
 // together, as a real server's event loop does; the engine sees them when the thread gets to them.
 import type { Clock, TimerHandle } from '../engine/clock.js';
 import type { EngineInstance, InstanceEvents } from '../engine/instance.js';
+import { TaskQueue, type Queued } from '../engine/queue.js';
 import type { CpuPool } from './cpu-pool.js';
 
 /** CPU the main thread spends on each kind of event, ms of one core. */
@@ -14,43 +15,23 @@ export interface MainThreadCosts {
   timerMs: number;
 }
 
-interface Job {
+/** An event waiting for the thread; a timer's is cancelled in its queue when the timer is cleared meanwhile. */
+interface Job extends Queued {
   costMs: number;
   fn: () => void;
-  /** Checked when the thread gets to it: true drops it without cost (a timer cleared meanwhile). */
-  dropped?: () => boolean;
 }
 
-/** A FIFO of jobs that does not shift its array: a head index, reset when it empties. */
-class JobQueue {
-  private readonly jobs: (Job | undefined)[] = [];
-  private head = 0;
-  get size(): number {
-    return this.jobs.length - this.head;
-  }
-  push(job: Job): void {
-    this.jobs.push(job);
-  }
-  shift(): Job | undefined {
-    if (this.head === this.jobs.length) return undefined;
-    const job = this.jobs[this.head];
-    this.jobs[this.head++] = undefined;
-    if (this.head === this.jobs.length || this.head > 4096) {
-      this.jobs.splice(0, this.head);
-      this.head = 0;
-    }
-    return job;
-  }
+/** An engine timer: the clock's timer until it fires, then its job on the thread. */
+interface EngineTimer {
+  inner: TimerHandle | null;
+  job: Job | null;
 }
 
 export class MainThread {
-  /** Arrivals waiting: handled before the instances' events and timers waiting with them (see submit). */
-  private readonly arrivals = new JobQueue();
-  private readonly others = new JobQueue();
+  /** Arrivals waiting: handled before the instance events and timers waiting with them (see submit). */
+  private readonly arrivals = new TaskQueue<Job>();
+  private readonly others = new TaskQueue<Job>();
   private busy = false;
-  /** Events handled, and the total time they waited for the thread (ms). */
-  handled = 0;
-  waitedMs = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -66,23 +47,11 @@ export class MainThread {
    * instances, as a traced real run showed (its task starts found an instance busy 30.5 % of the
    * time, against 24.6 % of the time the instances were busy; docs/simulate.md).
    */
-  submit(costMs: number, fn: () => void, arrival = false, dropped?: () => boolean): void {
-    const submitted = this.clock.now();
-    (arrival ? this.arrivals : this.others).push({
-      costMs,
-      ...(dropped ? { dropped } : {}),
-      fn: () => {
-        this.handled++;
-        this.waitedMs += this.clock.now() - submitted;
-        fn();
-      },
-    });
+  submit(costMs: number, fn: () => void, arrival = false): Job {
+    const job: Job = { state: 'queued', costMs, fn };
+    (arrival ? this.arrivals : this.others).push(job);
     if (!this.busy) this.next();
-  }
-
-  /** Events queued or in hand. */
-  get backlog(): number {
-    return this.arrivals.size + this.others.size + (this.busy ? 1 : 0);
+    return job;
   }
 
   /** The engine's clock with every timer's callback handled on this thread. */
@@ -90,16 +59,16 @@ export class MainThread {
     return {
       now: () => base.now(),
       setTimeout: (fn, ms, housekeeping) => {
-        const handle: { inner: TimerHandle | null; cleared: boolean } = { inner: null, cleared: false };
-        handle.inner = base.setTimeout(() => this.submit(this.costs.timerMs, fn, false, () => handle.cleared), ms, housekeeping);
-        return handle;
+        const timer: EngineTimer = { inner: null, job: null };
+        timer.inner = base.setTimeout(() => (timer.job = this.submit(this.costs.timerMs, fn)), ms, housekeeping);
+        return timer;
       },
       clearTimeout: (h) => {
-        const handle = h as { inner: TimerHandle | null; cleared: boolean } | null | undefined;
-        if (!handle) return;
+        const timer = h as EngineTimer | null | undefined;
+        if (!timer) return;
+        base.clearTimeout(timer.inner);
         // Cleared before the thread got to it: it does not run, as a real timer cleared during a busy moment does not.
-        handle.cleared = true;
-        base.clearTimeout(handle.inner);
+        if (timer.job) this.others.cancel(timer.job);
       },
     };
   }
@@ -117,11 +86,12 @@ export class MainThread {
   }
 
   private next(): void {
-    let job = this.arrivals.shift() ?? this.others.shift();
-    while (job?.dropped?.()) job = this.arrivals.shift() ?? this.others.shift();
+    const job = this.arrivals.shift() ?? this.others.shift();
     this.busy = job !== undefined;
     if (!job) return;
+    job.state = 'running';
     const done = (): void => {
+      job.state = 'done';
       this.busy = false;
       job.fn();
       if (!this.busy) this.next();

@@ -19,8 +19,6 @@ t.test('events wait for the thread in turn, each after its CPU', async (t) => {
   clock.setTimeout(() => main.submit(1, () => (at.c = clock.now())), 0.5);
   clock.run();
   t.same(at, { a: 1, b: 3, c: 4 }, 'the second waits for the first, the third for both');
-  t.equal(main.handled, 3);
-  t.equal(main.waitedMs, 1 + 3 + 3.5, 'waits counted from submission to handling');
 });
 
 t.test('an arrival goes ahead of the results waiting with it', async (t) => {
