@@ -21,7 +21,7 @@ function fullMetrics(): EngineMetrics {
     runs.record('deployed', 0.2 + Math.random() * 5, idle[i % idle.length]!);
     runs.record('parity', 0.3 + Math.random() * 4, idle[i % idle.length]!);
   }
-  return snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), []);
+  return snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), new RunTimes().summary(), []);
 }
 
 /** The histogram as a prom-client metric object, formatted by the registry (one value per line). */

@@ -54,8 +54,8 @@ interface SimulateFlags {
   fitRounds?: number;
   replications?: number;
   validateFrontend?: FrontendModel;
-  runTimes?: 'measured' | 'process';
-  mainThread?: number;
+  runTimes?: 'measured' | 'process' | 'sent';
+  mainThread?: number | 'measured';
 }
 
 const num = (name: string, min: number, max = Infinity, integer = false) => (v: string) => {
@@ -99,6 +99,13 @@ function cpuPerQuery(v: string): number | 'frontend' {
   if (v === 'frontend') return v;
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) usage(`--cpu-per-query must be a number of ms >= 0 or 'frontend', got '${v}'`);
+  return n;
+}
+
+function mainThreadMs(v: string): number | 'measured' {
+  if (v === 'measured') return v;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) usage(`--main-thread must be a number of ms >= 0 or 'measured', got '${v}'`);
   return n;
 }
 
@@ -229,9 +236,13 @@ export function register(program: Command): void {
       ]),
     )
     .addOption(
-      new Option('--run-times <window>', "with --validate(-from): the run-time tables to simulate with: 'measured', over the measured window (the run-time histogram scraped before it and at the stop), or 'process', the server's whole life, warm-up included (default measured; records without the histogram have only process)").choices(['measured', 'process']),
+      new Option('--run-times <window>', "with --validate(-from): the run-time tables to simulate with: 'measured', over the measured window (the run-time histogram scraped before it and at the stop), or 'process', the server's whole life, warm-up included, or 'sent', over the measured window until each instance sent its result (without the result's wait for the main thread, which --main-thread models; records from before parm_engine_run_sent_ms lack it) (default measured; records without the histogram have only process)").choices(['measured', 'process', 'sent']),
     )
-    .option('--main-thread <ms>', "with --validate(-from): the server's main thread as one queue on the shared cores, taking this CPU per query (half at its arrival, half at each instance result); arrivals, results and the engine's timers wait for it in turn (default 0: every event handled at once)", num('--main-thread', 0))
+    .option(
+      '--main-thread <ms>',
+      "with --validate(-from): the server's main thread as one queue on the shared cores, taking this CPU per query (half at its arrival, half at each instance result), or 'measured': each run's own (real.main_thread_cpu_ms_per_query); arrivals, results and the engine's timers wait for it in turn (default 0: every event handled at once)",
+      mainThreadMs,
+    )
     .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)

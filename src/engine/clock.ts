@@ -13,6 +13,12 @@ export interface Clock {
    */
   setTimeout(fn: () => void, ms: number, housekeeping?: boolean): TimerHandle;
   clearTimeout(handle: TimerHandle | null | undefined): void;
+  /**
+   * This clock's time of a stamp on the process's shared time line (`performance.timeOrigin +
+   * performance.now()` on any thread: how a worker says when something happened); absent on a
+   * clock that does not follow real time.
+   */
+  fromTimeLine?(ms: number): number;
 }
 
 export const realClock: Clock = {
@@ -25,4 +31,5 @@ export const realClock: Clock = {
   clearTimeout: (h) => {
     if (h) clearTimeout(h as NodeJS.Timeout);
   },
+  fromTimeLine: (ms) => ms - performance.timeOrigin,
 };

@@ -60,6 +60,7 @@ export class ParmEngine implements Engine {
   private readonly counters = new Counters();
   private readonly latencies = new Latencies();
   private readonly runTimes = new RunTimes();
+  private readonly sentRunTimes = new RunTimes();
   private readonly tasks: TaskTable;
   private readonly pool: InstancePool;
   private readonly scheduler: Scheduler;
@@ -86,7 +87,7 @@ export class ParmEngine implements Engine {
     this.codec = runtime.codec ?? nativeCodec;
     this.faults = this.o.faults;
     this.tasks = new TaskTable(this.clock);
-    this.router = new ResultRouter(this.counters, this.runTimes, this.clock, this.log);
+    this.router = new ResultRouter(this.counters, this.runTimes, this.sentRunTimes, this.clock, this.log);
     this.pool = new InstancePool(this.o, runtime.instanceFactory ?? defaultInstanceFactory, this.clock, this.router, this.log);
     this.scheduler = new Scheduler(this.o, this.pool, this.shape, this.clock, this.counters, this.tasks);
     this.router.base = { pool: this.pool, scheduler: this.scheduler, tasks: this.tasks };
@@ -208,7 +209,7 @@ export class ParmEngine implements Engine {
   }
 
   metrics(): EngineMetrics {
-    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary(), this.faults);
+    return snapshot(this.counters, this.scheduler.depth(), this.pool.all.map((i) => i.health()), this.latencies.summary(), this.runTimes.summary(), this.sentRunTimes.summary(), this.faults);
   }
 
   close(): Promise<void> {

@@ -41,7 +41,12 @@ export type FromInstance =
   | { t: 'ready'; inputs: TensorMeta[]; outputs: TensorMeta[]; warmupMs: number; tid: number | null }
   | { t: 'fatal'; message: string }
   /** `output` owns its buffer (transferred, not copied, from a worker thread). */
-  /** `injectedMs`: the delay the instance added (a delay fault or background disturbance), not the model's time. */
-  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number; injectedMs: number }
+  /**
+   * `injectedMs`: the delay the instance added (a delay fault or background disturbance), not the
+   * model's time. `sentAt`: when the result was sent, ms on the shared time line
+   * (`performance.timeOrigin + performance.now()`, which the threads of a process read alike,
+   * within microseconds; a child process of the same host reads it off the same wall clock).
+   */
+  | { t: 'result'; taskId: number; output: Float32Array; shape: number[]; runMs: number; injectedMs: number; sentAt: number }
   | { t: 'error'; taskId: number; message: string }
   | { t: 'hb' };

@@ -180,7 +180,7 @@ export class InstancePool {
         h.onReady(inst, signature);
         this.checkStarted();
       },
-      onResult: (inst, taskId, output, shape, injectedMs) => h.onResult(inst, taskId, output, shape, injectedMs),
+      onResult: (inst, taskId, output, shape, injectedMs, sentAt) => h.onResult(inst, taskId, output, shape, injectedMs, sentAt),
       onTaskError: (inst, taskId, message) => h.onTaskError(inst, taskId, message),
       onDown: (inst, taskIds, reason) => {
         if (inst.backend !== undefined && this.startWaiter) {

@@ -97,7 +97,7 @@ async function runOne(msg: Extract<ToInstance, { t: 'run' }>): Promise<void> {
     if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer)) {
       data = data.slice();
     }
-    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs, injectedMs: delay }, [data.buffer as ArrayBuffer]);
+    port.send({ t: 'result', taskId: msg.taskId, output: data, shape: tensor.dims.slice(), runMs, injectedMs: delay, sentAt: performance.timeOrigin + performance.now() }, [data.buffer as ArrayBuffer]);
   } catch (e) {
     port.send({ t: 'error', taskId: msg.taskId, message: (e as Error).message });
   }

@@ -52,8 +52,10 @@ export interface InstanceEvents {
   /**
    * `output` is owned by the engine from here on. `injectedMs`: delay the instance added on
    * purpose (an injected fault or background disturbance), left out of its measured run time.
+   * `sentAt`: when the instance sent the result, on the engine's clock (undefined where it cannot
+   * say): the run time until then leaves out the result's wait for the engine's thread.
    */
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs?: number): void;
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs?: number, sentAt?: number): void;
   /** The model ran and failed on this task; the instance itself is fine. */
   onTaskError(inst: EngineInstance, taskId: number, message: string): void;
   /** The instance died, hung or lost its connection; `taskIds` are the tasks it was running. */

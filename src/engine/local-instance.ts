@@ -302,7 +302,7 @@ export class LocalInstance implements EngineInstance {
           this.runs.add(this.clock.now() - this.runStartedAt);
           this.completedRuns++;
           this.failuresSinceSuccess = 0;
-          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs);
+          this.events.onResult(this, m.taskId, m.output, m.shape, m.injectedMs, this.clock.fromTimeLine?.(m.sentAt));
         }
         break;
       case 'error':

@@ -49,6 +49,7 @@ export function snapshot(
   instances: InstanceHealth[],
   latency: Record<string, LatencySummary>,
   runTime: EngineMetrics['runTime'],
+  runTimeSent: EngineMetrics['runTimeSent'],
   faults: readonly FaultSpec[],
 ): EngineMetrics {
   return {
@@ -72,6 +73,7 @@ export function snapshot(
     instances,
     latency,
     runTime,
+    runTimeSent,
     faults: faults.map((f) => ({ ...f })),
   };
 }

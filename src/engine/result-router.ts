@@ -41,6 +41,8 @@ export class ResultRouter implements InstanceEvents {
   constructor(
     private readonly counters: Counters,
     private readonly runTimes: RunTimes,
+    /** Run times until the instance sent its result, where it says when (EngineInstance onResult's `sentAt`). */
+    private readonly sentRunTimes: RunTimes,
     private readonly clock: Clock,
     private readonly log: EngineLogger | undefined,
   ) {}
@@ -50,13 +52,14 @@ export class ResultRouter implements InstanceEvents {
     this.freed(inst);
   }
 
-  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs = 0): void {
+  onResult(inst: EngineInstance, taskId: number, output: Float32Array, shape: number[], injectedMs = 0, sentAt?: number): void {
     const t = this.base.tasks.get(taskId);
     const c = this.coding;
     if (t && c) {
       this.base.tasks.finish(t);
       const ranMs = this.clock.now() - t.startedAt - injectedMs;
       this.runTimes.record(t.role, ranMs, t.idleMs);
+      if (sentAt !== undefined) this.sentRunTimes.record(t.role, Math.max(0, Math.min(ranMs, sentAt - t.startedAt - injectedMs)), t.idleMs);
       if (t.role === 'deployed') c.parityStart?.observe(ranMs);
       const O = c.shape.outElements;
       try {

@@ -245,6 +245,13 @@ export interface EngineMetrics {
    * work before the run, below `idleBelowMs` and at or above the previous class's bound).
    */
   runTime: Record<'deployed' | 'parity', RunTimeSummary & { byIdle: IdleClassRunTimes[] }>;
+  /**
+   * The same run times until the instance sent its result (its output leaving the instance's
+   * thread), without the result's wait for the engine's thread that `runTime` includes; counts
+   * only the runs of instances that say when they sent (local instances and simulated ones, not
+   * remote ones). What `parm simulate --main-thread` draws from, its own queue adding the wait.
+   */
+  runTimeSent: EngineMetrics['runTime'];
   /** The injected faults in force (options.faults, then the last setFaults), as validated; a copy. */
   faults: FaultSpec[];
 }

@@ -2,6 +2,7 @@
 // mode, instances, arrivals rate, seed, durations and background schedule as the real run, its
 // measured service times and frontend time, and a model of the machine (shared cores or not),
 // and compares the percentiles.
+import { ParmError } from '../errors.js';
 import { empirical, fixed, type QuantileTable, type ServiceTime } from './service-times.js';
 import { simulate, type SimConfig, type SimResult } from './simulate.js';
 import { defaultFrontend, relError, withinGoals, type Calibration, type FrontendModel, type Percentiles, type RecordedBench, type RecordedRun, type SimModelRecord } from './validate-record.js';
@@ -31,18 +32,27 @@ export interface SimModel {
   replications?: number;
   /** The time outside the engine added to each answer (absent: defaultFrontend of each run; a validation resolves it once for its record). */
   frontend?: FrontendModel;
-  /** Which run-time tables of a record to draw from (RecordedRun.service.run_time_window; absent: measured, where the record has them). */
-  runTimes?: 'measured' | 'process';
+  /**
+   * Which run-time tables of a record to draw from (RecordedRun.service.run_time_window; absent:
+   * measured, where the record has them); `sent`: the measured window's runs until the instance
+   * sent its result (RecordedRun.service.sent), for a model whose main thread adds the result's wait.
+   */
+  runTimes?: 'measured' | 'process' | 'sent';
   /**
    * CPU of the server's main thread per query, ms, handled as one queue (SimConfig.mainThread):
-   * half at the arrival, half at each instance result (absent or 0: no main-thread model).
+   * half at the arrival, half at each instance result (absent or 0: no main-thread model);
+   * `measured`: each run's own (RecordedRun.real.main_thread_cpu_ms_per_query).
    */
-  mainThreadMs?: number;
+  mainThreadMs?: number | 'measured';
 }
 
 /** The run-time tables a run is simulated with under `model`, and the window they cover. */
 export function runTables(run: RecordedRun, model: SimModel): { deployed: QuantileTable; parity: QuantileTable | null; window: 'measured' | 'process' } {
   const window = run.service.run_time_window ?? 'process';
+  if (model.runTimes === 'sent') {
+    if (!run.service.sent) throw new ParmError('PARM_ERR_CLI_USAGE', `--run-times sent: the record of ${run.mode} at ${run.rate} q/s has no run-until-sent tables (made before parm_engine_run_sent_ms, or its server did not write it)`);
+    return { ...run.service.sent, window: 'measured' };
+  }
   if (model.runTimes === 'process' && window === 'measured' && run.service.process_run_time) return { ...run.service.process_run_time, window: 'process' };
   return { deployed: run.service.deployed, parity: run.service.parity, window };
 }
@@ -76,9 +86,16 @@ export function configFor(bench: RecordedBench, run: RecordedRun, model: SimMode
     ...(run.real.slow_ms ? { slowMs: run.real.slow_ms } : {}),
     seed: run.seed,
     warmFirst: bench.engine.warm_first,
-    ...(model.mainThreadMs ? { mainThread: { arrivalMs: model.mainThreadMs / 2, resultMs: model.mainThreadMs / 2, timerMs: 0 } } : {}),
+    ...mainThreadOf(run, model),
     ...(model.cores !== null ? { cpu: { cores: model.cores, parityNice: model.parityNice, runCpuFraction: model.runCpuFraction, ...(cpuPerQuery > 0 ? { perQuery: fixed(cpuPerQuery) } : {}) } } : {}),
   };
+}
+
+/** The main-thread costs of a recorded run's simulation under `model` (SimModel.mainThreadMs), none where it asks for none. */
+function mainThreadOf(run: RecordedRun, model: SimModel): Pick<SimConfig, 'mainThread'> {
+  const ms = model.mainThreadMs === 'measured' ? run.real.main_thread_cpu_ms_per_query : model.mainThreadMs;
+  if (ms === null) throw new ParmError('PARM_ERR_CLI_USAGE', `--main-thread measured: the record of ${run.mode} at ${run.rate} q/s has no main-thread CPU (made before it, or off Linux)`);
+  return ms ? { mainThread: { arrivalMs: ms / 2, resultMs: ms / 2, timerMs: 0 } } : {};
 }
 
 /** The time outside the engine of a recorded run's simulation under `how` (FrontendModel). */

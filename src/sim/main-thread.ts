@@ -78,7 +78,7 @@ export class MainThread {
     const cost = this.costs.resultMs;
     return {
       onReady: (inst, signature) => this.submit(0, () => events.onReady(inst, signature)),
-      onResult: (inst: EngineInstance, taskId, output, shape, injectedMs) => this.submit(cost, () => events.onResult(inst, taskId, output, shape, injectedMs)),
+      onResult: (inst: EngineInstance, taskId, output, shape, injectedMs, sentAt) => this.submit(cost, () => events.onResult(inst, taskId, output, shape, injectedMs, sentAt)),
       onTaskError: (inst, taskId, message) => this.submit(cost, () => events.onTaskError(inst, taskId, message)),
       onDown: (inst, taskIds, reason) => this.submit(cost, () => events.onDown(inst, taskIds, reason)),
       onGaveUp: (inst, reason) => this.submit(0, () => events.onGaveUp(inst, reason)),

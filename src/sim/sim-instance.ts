@@ -115,7 +115,7 @@ export class SimInstance implements EngineInstance {
       this.lastEventAt = this.clock.now();
       // As a real instance does, the injected delay is reported apart from the model's time.
       this.completedRuns++;
-      this.events.onResult(this, taskId, output, [batch, 1], delay);
+      this.events.onResult(this, taskId, output, [batch, 1], delay, this.clock.now());
     };
     const cpu = this.b.cpu;
     if (!cpu) {

@@ -113,6 +113,13 @@ export interface RecordedRun {
     slow_fraction?: number | null;
     /** From the server's parm_instance_runs_total at the run's end; absent in records made before it. */
     instance_runs?: InstanceRuns | null;
+    /**
+     * CPU of the server's main thread (its event loop: sockets, engine, instance messages, timers)
+     * per query over the measured window (from the scrape before it to the stop, over the queries
+     * offered meanwhile), ms; what `--main-thread measured` charges. Null where it could not be
+     * read (off Linux), absent in records made before it.
+     */
+    main_thread_cpu_ms_per_query?: number | null;
   };
   /**
    * Measured run times per role (parm_engine_run_time_ms: from handing a task to an instance to
@@ -143,6 +150,13 @@ export interface RecordedRun {
     run_time_window?: 'measured' | 'process';
     /** With a `measured` window: the whole-life tables of the same run, for `--run-times process`. */
     process_run_time?: { deployed: QuantileTable; parity: QuantileTable | null } | null;
+    /**
+     * Over the measured window: the run times until each instance sent its result
+     * (parm_engine_run_sent_ms), without the result's wait for the server's main thread that
+     * `deployed` and `parity` include; for `--run-times sent`. Null from a server without the
+     * histogram, absent in records made before it.
+     */
+    sent?: { deployed: QuantileTable; parity: QuantileTable | null } | null;
   };
 }
 
@@ -164,9 +178,9 @@ export interface SimModelRecord {
   /** The time outside the engine added to each answer (SimModel.frontend; absent in earlier records). */
   frontend?: FrontendModel;
   /** The run-time tables asked for (SimModel.runTimes; each run's simulated.run_time_window says which it had; absent in earlier records). */
-  run_times?: 'measured' | 'process';
-  /** The main thread's CPU per query, ms, where it was simulated as one queue (SimModel.mainThreadMs; absent: not simulated). */
-  main_thread_ms?: number;
+  run_times?: 'measured' | 'process' | 'sent';
+  /** The main thread's CPU per query, ms, where it was simulated as one queue, or `measured`: each run's own (SimModel.mainThreadMs; absent: not simulated). */
+  main_thread_ms?: number | 'measured';
 }
 
 export interface Calibration extends RecordedRun {
@@ -273,6 +287,10 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
     if (s.run_time_window !== undefined && s.run_time_window !== 'measured' && s.run_time_window !== 'process') bad(`${where}: service.run_time_window: expected "measured" or "process"`);
     const whole = s.process_run_time;
     if (whole !== undefined && whole !== null && (!isTable(whole.deployed) || !optionalTable(whole.parity))) bad(`${where}: service.process_run_time: expected { deployed: { quantiles }, parity }`);
+    const sent = s.sent;
+    if (sent !== undefined && sent !== null && (!isTable(sent.deployed) || !optionalTable(sent.parity))) bad(`${where}: service.sent: expected { deployed: { quantiles }, parity }`);
+    const mainThread = c.real.main_thread_cpu_ms_per_query;
+    if (mainThread !== undefined && mainThread !== null && !(finite(mainThread) && mainThread >= 0)) bad(`${where}: real.main_thread_cpu_ms_per_query: expected ms >= 0 or null`);
     const mode = modeOfLabel(c.mode);
     const trial = finite(c.trial) ? c.trial : 0;
     return {
@@ -295,10 +313,12 @@ export function readValidateRecord(dir: string): { recorded: RecordedBench; runs
         slow_ms: c.real.slow_ms ?? null,
         slow_fraction: c.real.slow_fraction ?? null,
         instance_runs: instanceRunsOf(c.real.instance_runs, `${where}: real.instance_runs`),
+        main_thread_cpu_ms_per_query: mainThread ?? null,
       },
       service: { deployed: s.deployed!, parity: s.parity ?? null, frontend_ms: s.frontend_ms!, frontend: s.frontend ?? null, outside_engine_correlation: s.outside_engine_correlation ?? null, engine_p50: s.engine_p50 ?? null, engine_latency: s.engine_latency ?? null, engine_latency_measured: s.engine_latency_measured ?? null,
         run_time_window: s.run_time_window ?? 'process',
         process_run_time: whole ? { deployed: whole.deployed, parity: whole.parity ?? null } : null,
+        sent: sent ? { deployed: sent.deployed, parity: sent.parity ?? null } : null,
       },
     };
   });

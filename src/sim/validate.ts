@@ -44,13 +44,17 @@ interface Scraped {
   instanceRuns: InstanceRuns | null;
   /** The run-time histogram (parm_engine_run_ms); null from a server without it, or with buckets this version does not know. */
   buckets: RunTimeBuckets | null;
+  /** The run-until-sent histogram (parm_engine_run_sent_ms), as `buckets`. */
+  sentBuckets: RunTimeBuckets | null;
 }
 
-/** Reads parm_engine_run_time_ms, the run-time histogram, the engine's p50 and parm_instance_runs_total from a Prometheus text scrape. */
+/** Reads parm_engine_run_time_ms, the run-time histograms, the engine's p50 and parm_instance_runs_total from a Prometheus text scrape. */
 export function parseScrape(text: string, model: string): Scraped {
   const tables: Record<string, number[]> = {};
   let instanceRuns: InstanceRuns | null = null;
   let buckets: RunTimeBuckets | null = emptyBuckets();
+  let sentBuckets: RunTimeBuckets | null = emptyBuckets();
+  let sentSeen = false;
   let engineP50: number | null = null;
   const engine: EngineLatency = {};
   /** Per role, per idle class bound (its label): the run-time quantiles and the run count. */
@@ -62,13 +66,18 @@ export function parseScrape(text: string, model: string): Scraped {
     return c;
   };
   for (const line of text.split('\n')) {
-    const m = /^(parm_engine_run_time_ms|parm_engine_run_ms_bucket|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle|parm_instance_runs_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
+    const m = /^(parm_engine_run_time_ms|parm_engine_run_ms_bucket|parm_engine_run_sent_ms_bucket|parm_engine_latency_ms|parm_engine_run_time_by_idle_ms|parm_engine_runs_by_idle|parm_instance_runs_total)\{([^}]*)\}\s+(\S+)$/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
     if (labels['model'] !== model) continue;
     const v = Number(m[3]);
     if (m[1] === 'parm_engine_run_ms_bucket') {
       if (buckets && !addBucket(buckets, labels, v)) buckets = null;
+      continue;
+    }
+    if (m[1] === 'parm_engine_run_sent_ms_bucket') {
+      sentSeen = true;
+      if (sentBuckets && !addBucket(sentBuckets, labels, v)) sentBuckets = null;
       continue;
     }
     if (m[1] === 'parm_instance_runs_total') {
@@ -124,7 +133,11 @@ export function parseScrape(text: string, model: string): Scraped {
   }
   // An id missing from the scrape (none should be) counts as no runs rather than a hole in the list.
   if (instanceRuns) for (const role of ['deployed', 'parity'] as const) instanceRuns[role] = Array.from(instanceRuns[role], (x) => x ?? 0);
-  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine, instanceRuns, buckets: buckets && complete(buckets) ? buckets : null };
+  return { deployed: table('deployed'), parity: table('parity'), engineP50, engine, instanceRuns,
+    buckets: buckets && complete(buckets) ? buckets : null,
+    // A server that writes no run-until-sent histogram (an older one, or remote instances only) gives none.
+    sentBuckets: sentSeen && sentBuckets && complete(sentBuckets) ? sentBuckets : null,
+  };
 }
 
 const key = (r: { label: string; rate: number; trial: number }): string => `${r.label}@${r.rate}#${r.trial}`;
@@ -137,15 +150,30 @@ export const WINDOW_SCRAPE_LEAD_MS = 500;
 
 /**
  * A run's run-time tables over the window between two scrapes, where both carry the run-time
- * histogram; else (an older server, or the first scrape failed) the whole-life tables.
+ * histogram; else (an older server, or the first scrape failed) the whole-life tables. `sent`:
+ * the run-until-sent tables over the same window, where both scrapes carry that histogram too.
  */
-export function runTimesOver(before: Scraped | null, after: Scraped): Pick<RecordedRun['service'], 'deployed' | 'parity' | 'run_time_window' | 'process_run_time'> {
+export function runTimesOver(before: Scraped | null, after: Scraped): Pick<RecordedRun['service'], 'deployed' | 'parity' | 'run_time_window' | 'process_run_time' | 'sent'> {
   const whole = { deployed: after.deployed!, parity: after.parity };
   const deployed = before?.buckets && after.buckets ? windowTable(before.buckets, after.buckets, 'deployed', whole.deployed) : null;
-  if (!deployed) return { ...whole, run_time_window: 'process', process_run_time: null };
+  if (!deployed) return { ...whole, run_time_window: 'process', process_run_time: null, sent: null };
   // A window in which no parity ran (none did in the whole life either, or only before it) keeps the whole life's parity table.
   const parity = whole.parity ? (windowTable(before!.buckets!, after.buckets!, 'parity', whole.parity) ?? whole.parity) : null;
-  return { deployed, parity, run_time_window: 'measured', process_run_time: whole };
+  return { deployed, parity, run_time_window: 'measured', process_run_time: whole, sent: sentOver(before!, after, { deployed, parity }) };
+}
+
+/**
+ * The run-until-sent tables over the window, null where a scrape lacks them or the window has no
+ * deployed run in them; a run until sent is at most its run, so the window's run tables bound them
+ * above (from 0 below) and stand in for parity where no parity run said when it sent.
+ */
+function sentOver(before: Scraped, after: Scraped, runs: { deployed: QuantileTable; parity: QuantileTable | null }): RecordedRun['service']['sent'] {
+  if (!before.sentBuckets || !after.sentBuckets) return null;
+  const bound = (t: QuantileTable): QuantileTable => ({ quantiles: [0, t.quantiles[t.quantiles.length - 1]!] });
+  const deployed = windowTable(before.sentBuckets, after.sentBuckets, 'deployed', bound(runs.deployed));
+  if (!deployed) return null;
+  const parity = runs.parity ? (windowTable(before.sentBuckets, after.sentBuckets, 'parity', bound(runs.parity)) ?? runs.parity) : null;
+  return { deployed, parity };
 }
 
 /** A run's 95 % percentile intervals and the fraction of its answers slower than slowMs, from its latencies. */
@@ -248,6 +276,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
   const before = new Map<string, Promise<Scraped | null>>();
   const bases = new Map<string, string>();
   const runs = new Map<string, RunSpec>();
+  const mainThread = new Map<string, MainThreadReadings>();
   const machine = machineInfo();
   const recorded: RecordedBench = {
     date: new Date().toISOString(),
@@ -267,11 +296,15 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     startTarget: async (run, options, dir) => {
       const target = await startParmTarget(run, options, dir);
       const base = target.wsUrl.replace(/^ws/, 'http').replace(/\/v2\/.*$/, '');
-      runs.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), run);
-      bases.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), base);
+      const k = key({ label: run.spec.label, rate: run.rate, trial: run.trial });
+      runs.set(k, run);
+      bases.set(k, base);
+      const main: MainThreadReadings = { read: target.mainThreadCpuMs ?? ((): null => null) };
+      mainThread.set(k, main);
       return {
         ...target,
         stop: async () => {
+          main.after = { cpuMs: main.read(), at: performance.now() };
           try {
             const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
             scraped.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), parseScrape(await res.text(), options.deployment));
@@ -285,6 +318,8 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
       const k = key({ label: run.spec.label, rate: run.rate, trial: run.trial });
       const base = bases.get(k);
       if (base === undefined || before.has(k) || p.elapsedMs < opts.warmupMs - WINDOW_SCRAPE_LEAD_MS) return;
+      const main = mainThread.get(k);
+      if (main) main.before = { cpuMs: main.read(), at: performance.now() };
       before.set(
         k,
         fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })
@@ -321,6 +356,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
         steal_pct: rec.steal_pct ?? null,
         ...precision(outcome.latencies.get(k), slowMs),
         instance_runs: s.instanceRuns,
+        main_thread_cpu_ms_per_query: mainThreadPerQuery(mainThread.get(k), rec.rate),
       },
       service: {
         ...runTimesOver(first.get(k) ?? null, s),
@@ -334,6 +370,21 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     };
   });
   return finish(recorded, real, modelFor(o.model, recorded, machine.cores, real), o.out, o.json);
+}
+
+/** A run's server main-thread CPU (ms) and when it was read (performance.now()), at the scrape before the window and at the stop. */
+export interface MainThreadReadings {
+  read: () => number | null;
+  before?: { cpuMs: number | null; at: number };
+  after?: { cpuMs: number | null; at: number };
+}
+
+/** Main-thread CPU per query over the window between two readings at `rate` queries/s; null where a reading is missing. */
+export function mainThreadPerQuery(m: MainThreadReadings | undefined, rate: number): number | null {
+  const b = m?.before;
+  const a = m?.after;
+  if (!b || !a || b.cpuMs === null || a.cpuMs === null || a.at <= b.at) return null;
+  return (a.cpuMs - b.cpuMs) / ((rate * (a.at - b.at)) / 1000);
 }
 
 /** `--validate-from DIR`: the runs recorded in DIR/validate.json, simulated again; nothing real runs. */

@@ -155,6 +155,11 @@ export class FakeEngine implements Engine {
         },
         parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), byIdle: [] },
       },
+      // As an engine of remote instances: no run says when its result was sent.
+      runTimeSent: {
+        deployed: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), byIdle: [] },
+        parity: { count: 0, quantiles: RUN_TIME_QUANTILES.map(() => 0), byIdle: [] },
+      },
       faults: this.faults.map((f) => ({ ...f })),
     };
   }

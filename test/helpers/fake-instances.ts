@@ -23,7 +23,11 @@ export function fakeModel(x: Float32Array): Float32Array {
 }
 
 /** What one run does: answer after `ms` (result or model error), die, or never answer. */
-export type Outcome = { kind: 'result' | 'error' | 'crash' | 'hang' | 'wrong-size'; ms: number };
+/**
+ * `waitMs`: of a result's `ms`, how long it waited for the engine's thread after the instance sent
+ * it (the instance then says when it sent, as a worker thread does); absent: it does not say.
+ */
+export type Outcome = { kind: 'result' | 'error' | 'crash' | 'hang' | 'wrong-size'; ms: number; waitMs?: number };
 
 /** Chooses each run's outcome; `run` counts this instance's runs from 0 (across restarts). */
 export type Script = (id: string, run: number, taskId: number, batch: number) => Outcome;
@@ -166,7 +170,8 @@ export class FakeInstance implements EngineInstance {
       const out = new Float32Array(batch * OUT);
       for (let b = 0; b < batch; b++) out.set(fakeModel(data.subarray(b * IN, (b + 1) * IN)), b * OUT);
       this.completedRuns++;
-      this.events.onResult(this, taskId, outcome.kind === 'wrong-size' ? out.subarray(1) : out, [batch, OUT]);
+      const sentAt = outcome.waitMs === undefined ? undefined : this.clock.now() - outcome.waitMs;
+      this.events.onResult(this, taskId, outcome.kind === 'wrong-size' ? out.subarray(1) : out, [batch, OUT], 0, sentAt);
     }, outcome.ms);
   }
 

@@ -47,6 +47,12 @@ t.test('invalid inputs are rejected before reaching an instance; the engine keep
   const b = await e.infer({ data, shape: [3, 1, 28, 28] });
   t.same(b.shape, [3, 10]);
   for (let i = 0; i < 3; i++) t.equal(maxAbsDiff(b.output.subarray(i * 10, i * 10 + 10), await direct(MLP, xs[i]!)), 0);
+  // Worker-thread instances say when they sent each result: every run is also measured until then, never longer.
+  const { runTime, runTimeSent } = e.metrics();
+  t.ok(runTime.deployed.count >= 2);
+  t.equal(runTimeSent.deployed.count, runTime.deployed.count, 'every run measured until sent too');
+  const longer = runTimeSent.deployed.quantiles.findIndex((q, i) => !(q > 0 && q <= runTime.deployed.quantiles[i]! * 1.01));
+  t.equal(longer, -1, `until sent ${runTimeSent.deployed.quantiles} within the runs ${runTime.deployed.quantiles} ms`);
   t.same(e.info.inputs[0], { name: 'input', datatype: 'FP32', shape: [-1, 1, 28, 28] });
   t.same(e.info.outputs[0], { name: 'logits', datatype: 'FP32', shape: [-1, 10] });
 });

@@ -1,4 +1,4 @@
-// `parm simulate`'s validation flags as a process: --validate-frontend and --run-times are taken with
+// `parm simulate`'s validation flags as a process: --validate-frontend, --run-times and --main-thread are taken with
 // --validate-from (and recorded in the model), and refused with a clear error without it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -44,4 +44,20 @@ t.test('--run-times', async (t) => {
   const wrong = await parm(['--validate-from', V1, '--run-times', 'warm', '--out', out]);
   t.not(wrong.code, 0);
   t.match(wrong.stderr, /--run-times.*warm.*(measured|choices)/s);
+});
+
+t.test('--run-times sent and --main-thread measured: refused with the reason on a record without them', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'parm-simulate-cli-'));
+  const sent = await parm(['--validate-from', V1, '--run-times', 'sent', '--out', out]);
+  t.not(sent.code, 0);
+  t.match(sent.stderr, /--run-times sent: the record of .* has no run-until-sent tables/);
+  const measured = await parm(['--validate-from', V1, '--main-thread', 'measured', '--out', out]);
+  t.not(measured.code, 0);
+  t.match(measured.stderr, /--main-thread measured: the record of .* has no main-thread CPU/);
+  const ok = await parm(['--validate-from', V1, '--main-thread', '0.1', '--json', '--out', out]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal((JSON.parse(ok.stdout) as { model: { main_thread_ms: number } }).model.main_thread_ms, 0.1, 'a number is recorded in the model');
+  const wrong = await parm(['--validate-from', V1, '--main-thread', 'some', '--out', out]);
+  t.not(wrong.code, 0);
+  t.match(wrong.stderr, /--main-thread must be a number/);
 });

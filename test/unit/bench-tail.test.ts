@@ -1,5 +1,6 @@
 // Pure pieces of the tail benchmark: seeded schedules, percentiles, ratios and verdicts, the
 // request/answer framing, reading the server's port.
+import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import { makeRng, permutation, poissonSchedule } from '../../src/bench/tail/rng.js';
 import { addRatios, spread, summarize, verdicts, type TrialRecord } from '../../src/bench/tail/stats.js';
@@ -133,6 +134,26 @@ t.test('server CPU time from /proc', { skip: process.platform !== 'linux' ? 'rea
   const after = processCpuMs(process.pid)!;
   t.ok(x > 0 && after - before >= burnt - 20, `${burnt.toFixed(0)} ms of CPU shows up in /proc as ${after - before} ms`);
   t.equal(processCpuMs(2 ** 30), null, 'no such process');
+});
+
+t.test("the main thread's CPU time from /proc: its own, not another thread's", { skip: process.platform !== 'linux' ? 'reads /proc (Linux only)' : false }, async (t) => {
+  const pid = process.pid;
+  const main0 = processCpuMs(pid, pid)!;
+  const all0 = processCpuMs(pid)!;
+  // A worker burns 200 ms of its own CPU (its thread's cpuUsage) while this thread waits for it.
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads'); const s = process.cpuUsage(); let x = 0;
+     while (process.cpuUsage(s).user + process.cpuUsage(s).system < 200000) x += Math.sqrt(x + 1);
+     parentPort.postMessage((process.cpuUsage(s).user + process.cpuUsage(s).system) / 1000);`,
+    { eval: true },
+  );
+  const burnt = await new Promise<number>((resolve) => worker.once('message', resolve));
+  await worker.terminate();
+  const main = processCpuMs(pid, pid)! - main0;
+  const all = processCpuMs(pid)! - all0;
+  t.ok(all >= main + burnt - 30, `the process's ${all} ms hold the worker's ${burnt.toFixed(0)} ms beside the main thread's ${main} ms`);
+  t.ok(main < burnt / 2, `the main thread's ${main} ms leave the worker's out`);
+  t.equal(processCpuMs(pid, 2 ** 30), null, 'no such thread');
 });
 
 t.test('option parsing', async (t) => {

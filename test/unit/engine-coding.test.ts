@@ -295,6 +295,26 @@ t.test('run times per role are measured from hand-over to result', async (t) => 
   t.ok(rt.parity.count >= 1, 'parity tasks measured (a queued one may be cancelled)');
   t.ok(rt.deployed.quantiles.every((q) => Math.abs(q - 3) < 0.01), `deployed runs took 3 ms (${rt.deployed.quantiles.slice(0, 3)})`);
   t.ok(rt.parity.quantiles.every((q) => Math.abs(q - 7) < 0.01), 'parity runs took 7 ms');
+  const sent = h.engine.metrics().runTimeSent;
+  t.equal(sent.deployed.count + sent.parity.count, 0, 'no run until sent from instances that do not say when they sent');
+  await h.close();
+});
+
+t.test('run times until sent leave out the result\'s wait for the engine\'s thread', async (t) => {
+  // Deployed results wait 1 ms of their 3 after being sent; parity instances do not say when they sent.
+  const h = await startFake({}, (id) => (id.startsWith('parity') ? ok(7) : { kind: 'result', ms: 3, waitMs: 1 }));
+  [1, 2, 3, 4].forEach((i) => h.send(query(i)));
+  await h.run();
+  await h.clock.runAsync();
+  const m = h.engine.metrics();
+  t.equal(m.runTime.deployed.count, 4);
+  t.equal(m.runTimeSent.deployed.count, 4, 'every deployed run also until sent');
+  t.ok(m.runTimeSent.deployed.quantiles.every((q) => Math.abs(q - 2) < 0.01), `deployed runs until sent took 2 ms (${m.runTimeSent.deployed.quantiles.slice(0, 3)})`);
+  t.ok(m.runTime.deployed.quantiles.every((q) => Math.abs(q - 3) < 0.01), 'as the engine saw them, 3 ms');
+  t.equal(m.runTimeSent.parity.count, 0, 'parity runs did not say when they sent');
+  t.ok(m.runTime.parity.count >= 1);
+  const byIdle = m.runTimeSent.deployed.byIdle.reduce((s, c) => s + c.count, 0);
+  t.equal(byIdle, 4, 'the idle classes hold every run until sent');
   await h.close();
 });
 

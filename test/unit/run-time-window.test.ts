@@ -13,9 +13,9 @@ import { empirical } from '../../src/sim/service-times.js';
 import { parseScrape, runTimesOver } from '../../src/sim/validate.js';
 import type { RecordedRun } from '../../src/sim/validate-record.js';
 
-/** A server's /metrics text over one deployment `m` whose engine measured `runs`. */
-async function scrape(runs: RunTimes): Promise<string> {
-  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), []);
+/** A server's /metrics text over one deployment `m` whose engine measured `runs`, and `sent` until the results were sent. */
+async function scrape(runs: RunTimes, sent = new RunTimes()): Promise<string> {
+  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), sent.summary(), []);
   const engine = { metrics: () => metrics } as unknown as Engine;
   return new ServerMetrics(new Map([['m', engine]])).text();
 }
@@ -132,23 +132,63 @@ t.test('the window between two scrapes leaves out the runs before the first', as
   t.equal(runTimesOver(before, old).run_time_window, 'process');
 });
 
-t.test('--run-times process simulates with the whole-life tables of a record that has both', async (t) => {
+t.test('the run-until-sent window: read beside the run-time one, and only where both scrapes carry it', async (t) => {
+  const runs = new RunTimes();
+  const sent = new RunTimes();
+  // Each run waited 0.2 ms for the main thread after it was sent.
+  const record = (ms: number): void => {
+    runs.record('deployed', ms, 3);
+    sent.record('deployed', ms - 0.2, 3);
+  };
+  lognormal(2000, 2, 3).forEach(record);
+  const before = parseScrape(await scrape(runs, sent), 'm');
+  const measured = lognormal(4000, 0.8, 4);
+  measured.forEach(record);
+  runs.record('parity', 0.9, 3);
+  const after = parseScrape(await scrape(runs, sent), 'm');
+  t.ok(before.sentBuckets && after.sentBuckets, 'both scrapes carry the run-until-sent histogram');
+  const w = runTimesOver(before, after);
+  t.equal(w.sent!.deployed.count, 4000, "the window's runs alone");
+  for (const p of [0.1, 0.5, 0.9]) {
+    const want = exact(measured, p) - 0.2;
+    t.ok(Math.abs(quantileAt(w.sent!.deployed, p) / want - 1) < 0.09, `until sent p ${p}: ${quantileAt(w.sent!.deployed, p).toFixed(3)} against ${want.toFixed(3)}`);
+  }
+  t.ok(quantileAt(w.sent!.deployed, 0.5) < quantileAt(w.deployed, 0.5), 'shorter than the runs the engine saw');
+  t.equal(w.sent!.parity, w.parity, 'no parity run said when it sent: the run table stands in');
+  const without = parseScrape((await scrape(runs, sent)).split('\n').filter((l) => !l.startsWith('parm_engine_run_sent_ms')).join('\n'), 'm');
+  t.equal(without.sentBuckets, null, 'a server without the histogram');
+  t.equal(runTimesOver(before, without).sent, null, 'then no run-until-sent tables');
+  t.equal(runTimesOver(before, without).run_time_window, 'measured', 'the run tables are still the window');
+  t.equal(runTimesOver(null, after).sent, null, 'nor without a first scrape');
+  t.equal(parseScrape(await scrape(runs), 'm').sentBuckets, null, 'nor from an engine without runs that said when they sent');
+});
+
+t.test('--run-times process simulates with the whole-life tables of a record that has both, --run-times sent with the window until sent', async (t) => {
   const table = (m: number) => ({ p: [0, 1], quantiles: [m, m] });
-  const run = { service: { deployed: table(1), parity: null, run_time_window: 'measured', process_run_time: { deployed: table(2), parity: table(3) } } } as unknown as RecordedRun;
-  const model = (runTimes?: 'measured' | 'process'): SimModel => ({ cores: 2, parityNice: 10, runCpuFraction: VALIDATE_RUN_CPU_FRACTION, cpuPerQuery: 0, fitRounds: 0, idleClasses: true, ...(runTimes ? { runTimes } : {}) });
+  const run = { mode: 'parm k=2', rate: 400, service: { deployed: table(1), parity: null, run_time_window: 'measured', process_run_time: { deployed: table(2), parity: table(3) }, sent: { deployed: table(0.5), parity: table(0.6) } } } as unknown as RecordedRun;
+  const model = (runTimes?: 'measured' | 'process' | 'sent'): SimModel => ({ cores: 2, parityNice: 10, runCpuFraction: VALIDATE_RUN_CPU_FRACTION, cpuPerQuery: 0, fitRounds: 0, idleClasses: true, ...(runTimes ? { runTimes } : {}) });
   t.same(runTables(run, model()), { deployed: table(1), parity: null, window: 'measured' });
   t.same(runTables(run, model('process')), { deployed: table(2), parity: table(3), window: 'process' });
   const older = { service: { deployed: table(4), parity: null } } as unknown as RecordedRun;
   t.same(runTables(older, model('measured')), { deployed: table(4), parity: null, window: 'process' }, 'a record made before the histogram has only the whole life');
+  t.same(runTables(run, model('sent')), { deployed: table(0.5), parity: table(0.6), window: 'measured' }, '--run-times sent: the window until sent');
+  t.throws(() => runTables({ ...run, service: { ...run.service, sent: null } }, model('sent')), { code: 'PARM_ERR_CLI_USAGE', message: /--run-times sent: the record of parm k=2 at 400 q\/s has no run-until-sent tables/ });
 });
 
 t.test('the histogram text: a label value escaped, nothing where no deployment has a run', async (t) => {
   const runs = new RunTimes();
   runs.record('deployed', 1, 3);
-  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), []);
+  const metrics = snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), new RunTimes().summary(), []);
   const text = runTimeHistogramText([['a"b\\c', metrics]]);
   t.match(text, /^# HELP parm_engine_run_ms .*\n# TYPE parm_engine_run_ms histogram\n/);
   t.match(text, /\nparm_engine_run_ms_count\{model="a\\"b\\\\c",role="deployed",idle_below_ms="5"\} 1\n$/);
   t.equal(text.split('\n').filter((l) => l.startsWith('parm_engine_run_ms_bucket')).length, RUN_TIME_BUCKETS_MS.length + 1, 'every bound and +Inf');
-  t.equal(runTimeHistogramText([['m', snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), new RunTimes().summary(), [])]]), '');
+  t.notMatch(text, /parm_engine_run_sent_ms/, 'no run-until-sent histogram where no run said when it sent');
+  t.equal(runTimeHistogramText([['m', snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), new RunTimes().summary(), new RunTimes().summary(), [])]]), '');
+  const sent = new RunTimes();
+  sent.record('parity', 0.5, 0);
+  const both = runTimeHistogramText([['m', snapshot(new Counters(), { deployed: 0, parity: 0 }, [], new Latencies().summary(), runs.summary(), sent.summary(), [])]]);
+  t.match(both, /\n# HELP parm_engine_run_sent_ms .*\n# TYPE parm_engine_run_sent_ms histogram\n/, 'the run-until-sent histogram after the run-time one');
+  t.match(both, /\nparm_engine_run_sent_ms_count\{model="m",role="parity",idle_below_ms="0.2"\} 1\n$/);
+  t.notMatch(both, /parm_engine_run_sent_ms_count\{model="m",role="deployed"/, 'each histogram has its own runs');
 });

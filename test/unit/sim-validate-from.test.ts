@@ -10,7 +10,7 @@ import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.j
 import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
 import { formatValidateTable, readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
-import { parseScrape, revalidate } from '../../src/sim/validate.js';
+import { mainThreadPerQuery, parseScrape, revalidate } from '../../src/sim/validate.js';
 
 const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'parm-validate-from-'));
@@ -248,4 +248,51 @@ t.test('a record with both run-time windows: the measured one by default, the wh
   file.calibration[0]!.service['process_run_time'] = { deployed: 1 };
   writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
   t.throws(() => readValidateRecord(dir), /service.process_run_time: expected/);
+});
+
+t.test('a record with runs until sent and main-thread CPU: read, simulated with --run-times sent and --main-thread measured', async (t) => {
+  const dir = tmp();
+  const file = JSON.parse(readFileSync(join(V1, 'validate.json'), 'utf8')) as { calibration: { real: Record<string, unknown>; service: Record<string, unknown> }[] };
+  t.equal(readValidateRecord(V1).runs[0]!.service.sent, null, 'a record made before the histogram has none');
+  t.equal(readValidateRecord(V1).runs[0]!.real.main_thread_cpu_ms_per_query, null);
+  const slow = { quantiles: [5, 5, 5, 5, 5] };
+  for (const c of file.calibration) {
+    c.service['sent'] = { deployed: slow, parity: c.service['parity'] ? slow : null };
+    c.real['main_thread_cpu_ms_per_query'] = 0.3;
+  }
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  const read = readValidateRecord(dir).runs[0]!;
+  t.same(read.service.sent!.deployed, slow);
+  t.equal(read.real.main_thread_cpu_ms_per_query, 0.3);
+  const plain = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null }, silent: true });
+  const sent = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, runTimes: 'sent' }, silent: true });
+  const threaded = await revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, mainThreadMs: 'measured' }, silent: true });
+  plain.forEach((c, i) => {
+    t.ok(sent[i]!.simulated.p50 > c.simulated.p50 + 2, `${c.mode} @ ${c.rate}: runs until sent of 5 ms move the median (${c.simulated.p50.toFixed(3)} -> ${sent[i]!.simulated.p50.toFixed(3)})`);
+    t.ok(threaded[i]!.simulated.p50 > c.simulated.p50, `${c.mode} @ ${c.rate}: the measured main thread's 0.3 ms per query adds to the median (${c.simulated.p50.toFixed(3)} -> ${threaded[i]!.simulated.p50.toFixed(3)})`);
+  });
+  const out = tmp();
+  await revalidate({ from: dir, out, json: false, model: { cores: null, runTimes: 'sent', mainThreadMs: 'measured' }, silent: true });
+  const written = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8')) as ValidateRecord;
+  t.equal(written.model.run_times, 'sent');
+  t.equal(written.model.main_thread_ms, 'measured');
+  t.same(written.calibration[0]!.service.sent!.deployed, slow, 'written back');
+  file.calibration[0]!.real['main_thread_cpu_ms_per_query'] = null;
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  await t.rejects(revalidate({ from: dir, out: tmp(), json: false, model: { cores: null, mainThreadMs: 'measured' }, silent: true }), { code: 'PARM_ERR_CLI_USAGE', message: /--main-thread measured: the record of .* has no main-thread CPU/ });
+  file.calibration[0]!.real['main_thread_cpu_ms_per_query'] = -1;
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /real.main_thread_cpu_ms_per_query: expected ms >= 0 or null/);
+  file.calibration[0]!.real['main_thread_cpu_ms_per_query'] = 0.3;
+  file.calibration[0]!.service['sent'] = { deployed: 2 };
+  writeFileSync(join(dir, 'validate.json'), JSON.stringify(file));
+  t.throws(() => readValidateRecord(dir), /service.sent: expected/);
+});
+
+t.test('main-thread CPU per query: the readings apart over the queries offered between them', async (t) => {
+  const at = (cpuMs: number | null, ms: number) => ({ cpuMs, at: ms });
+  t.equal(mainThreadPerQuery({ read: () => null, before: at(100, 1000), after: at(700, 11_000) }, 200), 0.3, '600 ms over 10 s at 200 q/s');
+  t.equal(mainThreadPerQuery({ read: () => null, before: at(null, 1000), after: at(700, 11_000) }, 200), null, 'a reading missing (off Linux)');
+  t.equal(mainThreadPerQuery({ read: () => null, after: at(700, 11_000) }, 200), null, 'no reading before the window');
+  t.equal(mainThreadPerQuery(undefined, 200), null);
 });

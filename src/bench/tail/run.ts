@@ -32,6 +32,8 @@ export interface Target {
   instances: { deployed: number; parity: number } | null;
   /** The server's CPU time so far (ms, all its threads), when it can be read. */
   cpuMs?: () => number | null;
+  /** The CPU time of the server's main thread alone so far (ms), when it can be read. */
+  mainThreadCpuMs?: () => number | null;
   /** Where the load generators run (default: child processes on this host). */
   fork?: Forker;
   /** A background the target runs itself, started with the load and stopped after it (hosts: bulk transfers). */
@@ -108,6 +110,7 @@ export async function startParmTarget(run: RunSpec, opts: TailBenchOptions, work
     wsUrl: `ws://127.0.0.1:${server.port}/v2/models/${encodeURIComponent(server.model)}/infer/stream`,
     instances: server.instances,
     cpuMs: () => server.cpuMs(),
+    mainThreadCpuMs: () => server.mainThreadCpuMs(),
     stop: () => server.stop(),
   };
 }

@@ -26,6 +26,8 @@ export interface RunningServer {
   instances: { deployed: number; parity: number } | null;
   /** CPU time (ms, all threads: engine, instances, network) the server has used so far; null off Linux. */
   cpuMs(): number | null;
+  /** CPU time (ms) of the server's main thread alone (its event loop: sockets, engine, messages); null off Linux. */
+  mainThreadCpuMs(): number | null;
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,8 @@ export interface ParmProcess {
   onLine(fn: (line: string) => void): void;
   exited: Promise<void>;
   cpuMs(): number | null;
+  /** The main thread's CPU time (ms; on Linux its thread id is the process id). */
+  mainThreadCpuMs(): number | null;
   /** SIGTERM (graceful shutdown), SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
   /** SIGKILL, as a crash would. */
@@ -135,6 +139,7 @@ export async function spawnParm(opts: SpawnParmOptions): Promise<ParmProcess> {
     onLine: (fn) => void listeners.push(fn),
     exited,
     cpuMs: () => (child.pid === undefined ? null : processCpuMs(child.pid)),
+    mainThreadCpuMs: () => (child.pid === undefined ? null : processCpuMs(child.pid, child.pid)),
     stop: (graceMs = 10_000) => signal('SIGTERM', graceMs),
     kill: () => signal('SIGKILL', 0),
   };
@@ -178,10 +183,10 @@ export function instancesFromMetrics(text: string): { deployed: number; parity: 
 
 let clockTicks: number | null = null;
 
-/** User + system CPU time (ms) of a process and all its threads, from /proc; null where there is none. */
-export function processCpuMs(pid: number): number | null {
+/** User + system CPU time (ms) of a process and all its threads, or of its thread `tid` alone, from /proc; null where there is none. */
+export function processCpuMs(pid: number, tid?: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (clockTicks === null) {
@@ -223,7 +228,7 @@ export async function spawnParmServe(opts: SpawnServeOptions): Promise<RunningSe
       // metrics are optional for the benchmark
     }
   }
-  return { baseUrl, port: server.port, model: opts.model, instances, cpuMs: server.cpuMs, stop: () => server.stop() };
+  return { baseUrl, port: server.port, model: opts.model, instances, cpuMs: server.cpuMs, mainThreadCpuMs: server.mainThreadCpuMs, stop: () => server.stop() };
 }
 
 export interface SpawnWorkerOptions {
