@@ -46,6 +46,7 @@ interface SimulateFlags {
   validateFrom?: string;
   validateRates: string;
   validateSeconds: number;
+  validateTrials?: number;
   /** Infinity: unlimited. */
   cores?: number;
   parityNice?: number;
@@ -116,6 +117,7 @@ function sharedCpu(f: SimulateFlags): SharedCpu | undefined {
   if (f.validateFrontend !== undefined) usage('--validate-frontend: only with --validate or --validate-from (a study takes --frontend)');
   if (f.runTimes !== undefined) usage('--run-times: only with --validate or --validate-from (a study takes --service)');
   if (f.mainThread !== undefined) usage('--main-thread: only with --validate or --validate-from');
+  if (f.validateTrials !== undefined) usage('--validate-trials: only with --validate');
   if (f.cores === undefined || f.cores === Infinity) {
     if (f.parityNice !== undefined || f.cpuPerQuery !== undefined || f.runCpu !== undefined) usage('--parity-nice, --run-cpu and --cpu-per-query need --cores');
     return undefined;
@@ -246,6 +248,11 @@ export function register(program: Command): void {
     .option('--no-idle-classes', "draw every run from a measured table's whole distribution, not from its idle class's (by_idle: how long the instance had been idle before the run)")
     .option('--validate-rates <list>', 'offered loads (q/s) of --validate', '200,400,800')
     .option('--validate-seconds <s>', 'measured seconds per mode and load of --validate', num('--validate-seconds', 2), 10)
+    .option(
+      '--validate-trials <n>',
+      'real trials per mode and load of --validate (trial t with seed + t); with more than one, the medians over the trials are compared as well',
+      num('--validate-trials', 1, 20, true),
+    )
     .action(async (flags: SimulateFlags) => {
       if (flags.validate || flags.validateFrom !== undefined) {
         if (flags.validate && flags.validateFrom !== undefined) usage('give --validate or --validate-from, not both');
@@ -262,8 +269,9 @@ export function register(program: Command): void {
           ...(flags.mainThread !== undefined ? { mainThreadMs: flags.mainThread } : {}),
         };
         const { runValidation, revalidate } = await import('../sim/validate.js');
+        if (flags.validateFrom !== undefined && flags.validateTrials !== undefined) usage("--validate-trials: only with --validate (--validate-from simulates the record's own trials)");
         if (flags.validateFrom !== undefined) await revalidate({ from: flags.validateFrom, out: flags.out, json: flags.json, model });
-        else await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, seed: flags.seed, out: flags.out, json: flags.json, model });
+        else await runValidation({ rates: list('--validate-rates', flags.validateRates, 1), seconds: flags.validateSeconds, trials: flags.validateTrials, seed: flags.seed, out: flags.out, json: flags.json, model });
         return;
       }
       const plan = planFrom(flags);

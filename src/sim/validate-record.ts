@@ -8,6 +8,7 @@ import type { MachineInfo } from '../bench/tail/report.js';
 import { DEFAULT_BACKGROUND, type BackgroundOptions } from '../bench/tail/options.js';
 import type { Mode } from '../engine/types.js';
 import { ParmError } from '../errors.js';
+import { overTrials, type OverTrials } from './over-trials.js';
 import type { QuantileTable, ServiceTimeFile } from './service-times.js';
 
 /**
@@ -218,6 +219,8 @@ export interface ValidateRecord {
   recorded: RecordedBench;
   model: SimModelRecord;
   calibration: Calibration[];
+  /** With several real trials per mode and load: each one's medians over its trials, real against simulated (src/sim/over-trials.ts); absent with one trial each. */
+  over_trials?: OverTrials[];
 }
 
 function bad(message: string): never {
@@ -380,8 +383,27 @@ export function formatValidateTable(rows: Calibration[]): string {
     windowLine(rows),
     `run times the simulated engine measured against the real ones: within ${pct0(worstMismatch(rows, 'deployed'))} (deployed), ${pct0(worstMismatch(rows, 'parity'))} (parity) at p = 0.1 ... 0.9`,
     `goals: p50 and p99 within ${GOALS.p50 * 100} %, p99.9 within ${GOALS.p999 * 100} %; ${rows.filter((r) => r.met).length} of ${rows.length} runs within them`,
+    ...overTrialsTable(overTrials(rows)),
   ];
   return lines.join('\n');
+}
+
+/** The medians over each mode and load's trials, real against simulated, and the goals on them (nothing with one trial each). */
+function overTrialsTable(groups: OverTrials[]): string[] {
+  if (groups.length === 0) return [];
+  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+  return [
+    '',
+    'medians over the trials of each mode and load:',
+    '| mode | q/s | trials | real p50 | sim p50 | err | real p99 | sim p99 | err | real p99.9 | sim p99.9 | err | within goal |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...groups.map(
+      (g) =>
+        `| ${g.mode} | ${g.rate} | ${g.trials} | ${g.real.p50.toFixed(3)} | ${g.simulated.p50.toFixed(3)} | ${pct(g.error.p50)} | ${g.real.p99.toFixed(2)} | ${g.simulated.p99.toFixed(2)} | ${pct(g.error.p99)} | ` +
+        `${g.real.p999.toFixed(2)} | ${g.simulated.p999.toFixed(2)} | ${pct(g.error.p999)} | ${g.met ? 'yes' : 'no'} |`,
+    ),
+    `goals on the medians over trials: ${groups.filter((g) => g.met).length} of ${groups.length} modes and loads within them`,
+  ];
 }
 
 /** Which run-time tables the simulations drew from: the measured window or the server's whole life. */

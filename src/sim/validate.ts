@@ -16,6 +16,7 @@ import { RUN_IDLE_CLASSES_MS, RUN_TIME_QUANTILES, idleClassLabel } from '../engi
 import { VALIDATE_RUN_CPU_FRACTION, modelRecord, resimulate, type SimModel } from './calibrate.js';
 import { ENGINE_CLASSES_MS, ENGINE_RANK_CLASSES, MIN_CLASS_COUNT, quantileTable, type EngineClassTable, type EngineRankClassTable, type QuantileTable } from './service-times.js';
 import { fractionAbove, percentileInterval } from './percentile-interval.js';
+import { overTrials } from './over-trials.js';
 import { rankCorrelation } from './rank-correlation.js';
 import { addBucket, complete, emptyBuckets, windowTable, type RunTimeBuckets } from './run-time-window.js';
 import {
@@ -258,12 +259,13 @@ function modelFor(flags: ModelFlags, recorded: RecordedBench, cores: number, run
   };
 }
 
-export async function runValidation(o: { rates: number[]; seconds: number; seed: number; out: string; json: boolean; model: ModelFlags }): Promise<Calibration[]> {
+export async function runValidation(o: { rates: number[]; seconds: number; trials?: number; seed: number; out: string; json: boolean; model: ModelFlags }): Promise<Calibration[]> {
   const opts = {
     ...defaultOptions(false),
     modes: parseModes('equal-resources,parm:2'),
     rates: o.rates,
-    trials: 1,
+    // Trial t: seed + t for the arrivals and the background schedule, as the tail benchmark's trials.
+    trials: o.trials ?? 1,
     // As the tail benchmark's default: a fresh server needs seconds of full load to reach its steady speed.
     warmupMs: defaultOptions(false).warmupMs,
     durationMs: defaultOptions(false).warmupMs + o.seconds * 1000,
@@ -291,7 +293,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; seed:
     engine: { warm_first: (opts.engine as { warmFirst?: boolean }).warmFirst ?? true /* the servers' instances are local: warm first */ },
     cores: machine.cores,
   };
-  process.stderr.write(`parm simulate --validate: real runs (${opts.modes.map((m) => m.label).join(', ')} at ${o.rates.join(', ')} q/s, ${o.seconds} s each)\n`);
+  process.stderr.write(`parm simulate --validate: real runs (${opts.modes.map((m) => m.label).join(', ')} at ${o.rates.join(', ')} q/s, ${o.seconds} s each${opts.trials > 1 ? `, ${opts.trials} trials` : ''})\n`);
   const outcome = await runTailBenchmark(opts, {
     startTarget: async (run, options, dir) => {
       const target = await startParmTarget(run, options, dir);
@@ -404,7 +406,8 @@ async function finish(recorded: RecordedBench, runs: RecordedRun[], model: SimMo
   const calibration = await resimulate(recorded, runs, model, (c) =>
     silent ? undefined : process.stderr.write(`  simulated ${c.mode} @ ${c.rate} q/s: p50 ${c.simulated.p50.toFixed(3)} p99 ${c.simulated.p99.toFixed(2)} p99.9 ${c.simulated.p999.toFixed(2)} ms\n`),
   );
-  const record: ValidateRecord = { kind: 'parm-simulate-validate', version: 2, goals: GOALS, recorded, model: modelRecord(model), calibration };
+  const groups = overTrials(calibration);
+  const record: ValidateRecord = { kind: 'parm-simulate-validate', version: 2, goals: GOALS, recorded, model: modelRecord(model), calibration, ...(groups.length > 0 ? { over_trials: groups } : {}) };
   const written = writeValidateRecord(out, record);
   if (!silent) process.stdout.write(json ? `${JSON.stringify(record, null, 2)}\n` : `${formatValidateTable(calibration)}\nwrote ${written.join(', ')}\n`);
   return calibration;

@@ -1,5 +1,6 @@
 // `parm simulate`'s validation flags as a process: --validate-frontend, --run-times and --main-thread are taken with
-// --validate-from (and recorded in the model), and refused with a clear error without it.
+// --validate-from (and recorded in the model), and refused with a clear error without it; --validate-trials
+// only with --validate.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,4 +61,17 @@ t.test('--run-times sent and --main-thread measured: refused with the reason on 
   const wrong = await parm(['--validate-from', V1, '--main-thread', 'some', '--out', out]);
   t.not(wrong.code, 0);
   t.match(wrong.stderr, /--main-thread must be a number/);
+});
+
+t.test('--validate-trials: refused without --validate, and out of range', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'parm-simulate-cli-'));
+  const from = await parm(['--validate-from', V1, '--validate-trials', '3', '--out', out]);
+  t.not(from.code, 0);
+  t.match(from.stderr, /--validate-trials: only with --validate \(--validate-from simulates the record's own trials\)/);
+  const alone = await parm(['--validate-trials', '3', '--queries', '100', '--out', out]);
+  t.not(alone.code, 0);
+  t.match(alone.stderr, /--validate-trials: only with --validate/);
+  const zero = await parm(['--validate', '--validate-trials', '0', '--out', out]);
+  t.not(zero.code, 0);
+  t.match(zero.stderr, /--validate-trials/);
 });
