@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { spread } from '../src/bench/tail/stats.js';
 import { cpuTicks, stealPct } from '../src/bench/tail/steal.js';
 import { threadCpu } from './process-cpu.js';
 import { replies, runScenario, startChild, stopChild } from './server-load.js';
@@ -127,11 +128,7 @@ interface Window {
   stealPct: number | null;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+const median = (xs: number[]): number => spread(xs).median;
 
 async function metricsOf(s: Server): Promise<ChildMetrics> {
   s.child.stdin!.write('metrics\n');
