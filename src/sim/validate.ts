@@ -19,10 +19,10 @@ import { fractionAbove, percentileInterval } from './percentile-interval.js';
 import { overTrials } from './over-trials.js';
 import { rankCorrelation } from './rank-correlation.js';
 import { addBucket, complete, emptyBuckets, windowTable, type RunTimeBuckets } from './run-time-window.js';
+import { formatValidateTable } from './validate-table.js';
 import {
   defaultFrontend,
   GOALS,
-  formatValidateTable,
   modeOfLabel,
   readValidateRecord,
   writeValidateRecord,
@@ -309,7 +309,7 @@ export async function runValidation(o: { rates: number[]; seconds: number; trial
           main.after = { cpuMs: main.read(), at: performance.now() };
           try {
             const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
-            scraped.set(key({ label: run.spec.label, rate: run.rate, trial: run.trial }), parseScrape(await res.text(), options.deployment));
+            scraped.set(k, parseScrape(await res.text(), options.deployment));
           } finally {
             await target.stop();
           }

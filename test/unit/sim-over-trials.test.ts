@@ -2,7 +2,8 @@
 // against simulated, and the goals on them (src/sim/over-trials.ts), in the table and not without trials.
 import t from 'tap';
 import { overTrials } from '../../src/sim/over-trials.js';
-import { formatValidateTable, type Calibration } from '../../src/sim/validate-record.js';
+import type { Calibration } from '../../src/sim/validate-record.js';
+import { formatValidateTable } from '../../src/sim/validate-table.js';
 
 /** A run of `mode` at `rate` whose real and simulated p50 / p99 / p99.9 are given. */
 function row(mode: string, rate: number, trial: number, real: [number, number, number], sim: [number, number, number]): Calibration {

@@ -9,7 +9,8 @@ import { DEFAULT_BACKGROUND } from '../../src/bench/tail/options.js';
 import { refit, resimulateRun, runTimeMismatch } from '../../src/sim/calibrate.js';
 import { empirical, fixed, type QuantileTable } from '../../src/sim/service-times.js';
 import { simulate } from '../../src/sim/simulate.js';
-import { formatValidateTable, readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
+import { readValidateRecord, type Percentiles, type ValidateRecord } from '../../src/sim/validate-record.js';
+import { formatValidateTable } from '../../src/sim/validate-table.js';
 import { mainThreadPerQuery, parseScrape, revalidate } from '../../src/sim/validate.js';
 
 const V1 = join(import.meta.dirname, '..', 'fixtures', 'sim-validate-v1');
